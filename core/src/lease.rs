@@ -1,0 +1,205 @@
+//! A lease kept alive in the background (DESIGN §4). The keeper renews at ttl/3 and declares the
+//! lease lost as soon as a renewal can no longer be confirmed before expiry, through a flag, an
+//! awaitable and callbacks. Written once over the backend trait, for every backend.
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::backend::Backend;
+use crate::clock;
+use crate::error::{ErrorKind, Result};
+use crate::model::LeaseId;
+
+type Callback = Box<dyn FnOnce() + Send>;
+
+/// A lease renewed by a background task until it is revoked or every handle is dropped.
+#[derive(Clone)]
+pub struct Lease {
+    inner: Arc<LeaseInner>,
+}
+
+struct LeaseInner {
+    id: LeaseId,
+    ttl: Duration,
+    backend: Arc<dyn Backend>,
+    state: Mutex<State>,
+    lost_tx: watch::Sender<bool>,
+}
+
+struct State {
+    /// On the host's boot clock: the lease is certainly alive until then (the renewal was sent
+    /// before the store restarted its TTL).
+    valid_until: Duration,
+    lost: bool,
+    revoked: bool,
+    callbacks: Vec<Callback>,
+}
+
+impl Lease {
+    pub(crate) async fn grant(backend: Arc<dyn Backend>, ttl: Duration) -> Result<Lease> {
+        let sent = clock::now();
+        let grant = backend.grant(ttl).await?;
+        let inner = Arc::new(LeaseInner {
+            id: grant.id,
+            ttl: grant.ttl,
+            backend,
+            state: Mutex::new(State {
+                valid_until: sent + grant.ttl,
+                lost: false,
+                revoked: false,
+                callbacks: Vec::new(),
+            }),
+            lost_tx: watch::channel(false).0,
+        });
+        tokio::spawn(keeper(Arc::downgrade(&inner)));
+        Ok(Lease { inner })
+    }
+
+    pub fn id(&self) -> LeaseId {
+        self.inner.id
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// True once renewal can no longer be confirmed before expiry (or after a revoke).
+    pub fn is_lost(&self) -> bool {
+        let st = self.inner.state();
+        st.lost || st.revoked || clock::now() >= st.valid_until
+    }
+
+    /// Resolves when the lease is lost.
+    pub async fn lost(&self) {
+        let mut rx = self.inner.lost_tx.subscribe();
+        loop {
+            if self.is_lost() {
+                return;
+            }
+            let until = self.inner.state().valid_until;
+            let left = until.saturating_sub(clock::now());
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(left) => {}
+            }
+        }
+    }
+
+    /// Calls `f` once when the lease is lost (at once if it already is).
+    pub fn on_lost(&self, f: impl FnOnce() + Send + 'static) {
+        let mut st = self.inner.state();
+        if st.lost || st.revoked {
+            drop(st);
+            f();
+        } else {
+            st.callbacks.push(Box::new(f));
+        }
+    }
+
+    /// Revokes the lease, deleting the entries attached to it. Returns false if the store no
+    /// longer knew it.
+    pub async fn revoke(&self) -> Result<bool> {
+        {
+            let mut st = self.inner.state();
+            if st.revoked {
+                return Ok(false);
+            }
+            st.revoked = true;
+        }
+        let _ = self.inner.lost_tx.send(true);
+        self.inner.backend.revoke(self.inner.id).await
+    }
+}
+
+impl LeaseInner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mark_lost(&self) {
+        let callbacks = {
+            let mut st = self.state();
+            if st.lost {
+                return;
+            }
+            st.lost = true;
+            std::mem::take(&mut st.callbacks)
+        };
+        let _ = self.lost_tx.send(true);
+        for cb in callbacks {
+            cb();
+        }
+    }
+}
+
+impl Drop for LeaseInner {
+    fn drop(&mut self) {
+        let revoked = self.state().revoked;
+        if revoked {
+            return;
+        }
+        // The last handle is gone: revoke rather than leave entries until the TTL runs out.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let backend = self.backend.clone();
+            let id = self.id;
+            handle.spawn(async move {
+                let _ = backend.revoke(id).await;
+            });
+        }
+    }
+}
+
+/// Renews at ttl/3; after a failed renewal retries quickly until the lease's known validity
+/// runs out, then declares it lost.
+async fn keeper(weak: Weak<LeaseInner>) {
+    let mut next = {
+        let Some(inner) = weak.upgrade() else { return };
+        inner.ttl / 3
+    };
+    loop {
+        tokio::time::sleep(next).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let (valid_until, revoked) = {
+            let st = inner.state();
+            (st.valid_until, st.revoked || st.lost)
+        };
+        if revoked {
+            return;
+        }
+        let sent = clock::now();
+        if sent >= valid_until {
+            // Paused or starved past expiry: the store may already have given the lease away.
+            inner.mark_lost();
+            return;
+        }
+        let outcome =
+            tokio::time::timeout(valid_until - sent, inner.backend.keepalive(inner.id)).await;
+        match outcome {
+            Ok(Ok(ttl)) => {
+                let mut st = inner.state();
+                if sent + ttl > st.valid_until {
+                    st.valid_until = sent + ttl;
+                }
+                next = ttl / 3;
+            }
+            Ok(Err(e)) if e.kind() == ErrorKind::LeaseExpired => {
+                inner.mark_lost();
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!("lease {} keepalive failed: {e}", inner.id);
+                next = (inner.ttl / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
+                if clock::now() >= valid_until {
+                    inner.mark_lost();
+                    return;
+                }
+            }
+            Err(_) => {
+                inner.mark_lost();
+                return;
+            }
+        }
+    }
+}

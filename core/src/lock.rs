@@ -1,0 +1,556 @@
+//! The fair mutex with fencing tokens (DESIGN §7), written once over the backend trait.
+//!
+//! Each acquire creates its own waiter entry `@lock/<escaped name>/<unique>` on a lease, in one
+//! round trip that also reads the queue. The waiter with the lowest index holds the lock and that
+//! index is its fencing token. Others watch only their immediate predecessor and, after every
+//! wake-up, re-read the queue to check that their own entry still exists.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde_json::{Value, json};
+
+use crate::backend::{Backend, Compare, Op, Order, RangeRead, Read, TxnRequest};
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::lease::Lease;
+use crate::model::{Entry, EventKind, LeaseId};
+use crate::validate;
+
+/// `/` separates a lock's queue from its waiters, so it is escaped in names (and `%`, the escape
+/// character itself): no lock's queue prefix is then a prefix of another's.
+const NAME_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b'/');
+
+/// The prefix of a lock's queue.
+pub(crate) fn queue_prefix(name: &str) -> String {
+    format!("@lock/{}/", utf8_percent_encode(name, NAME_ESCAPES))
+}
+
+type Callback = Arc<dyn Fn() + Send + Sync>;
+
+/// Options of a lock.
+#[derive(Clone)]
+pub struct LockOptions {
+    /// TTL of the lease behind the waiter entry: how long a crashed holder blocks others.
+    pub ttl: Duration,
+    /// A description of the owner shown in queue listings (default: pid and host).
+    pub owner: Option<String>,
+    /// Use this lease instead of the client's shared lease for `ttl`.
+    pub lease: Option<Lease>,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            ttl: Duration::from_secs(20),
+            owner: None,
+            lease: None,
+        }
+    }
+}
+
+/// One entry of a lock's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockWaiter {
+    pub key: String,
+    /// The owner description the waiter registered.
+    pub owner: Value,
+    /// The waiter's index: the fencing token it holds or will hold.
+    pub token: u64,
+    /// True for the first entry: the holder.
+    pub holder: bool,
+    pub lease: Option<LeaseId>,
+    /// Time left on the waiter's lease.
+    pub ttl_left: Option<Duration>,
+}
+
+/// A fair, non-reentrant lock. Clones share the same state (held or not).
+#[derive(Clone)]
+pub struct Lock {
+    inner: Arc<LockInner>,
+}
+
+struct LockInner {
+    client: Client,
+    name: String,
+    prefix: String,
+    options: LockOptions,
+    state: Mutex<State>,
+    callbacks: Arc<Mutex<Vec<Callback>>>,
+}
+
+enum State {
+    Idle,
+    Acquiring,
+    Held(Held),
+}
+
+struct Held {
+    key: String,
+    token: u64,
+    lease: Lease,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Lock {
+    pub(crate) fn new(client: Client, name: &str, options: LockOptions) -> Lock {
+        Lock {
+            inner: Arc::new(LockInner {
+                client,
+                name: name.to_string(),
+                prefix: queue_prefix(name),
+                options,
+                state: Mutex::new(State::Idle),
+                callbacks: Arc::new(Mutex::new(Vec::new())),
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Waits for the lock, up to `timeout` (`None`: forever), and returns the fencing token.
+    /// On timeout the waiter entry is removed and the error is `LockTimeout`.
+    pub async fn acquire(&self, timeout: Option<Duration>) -> Result<u64> {
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        match self.acquire_until(deadline).await? {
+            Some(token) => Ok(token),
+            None => Err(Error::new(
+                ErrorKind::LockTimeout,
+                format!(
+                    "timed out after {:?} waiting for lock '{}'",
+                    timeout.unwrap_or_default(),
+                    self.inner.name
+                ),
+            )),
+        }
+    }
+
+    /// Takes the lock only if nobody holds or waits for it; returns the fencing token.
+    pub async fn try_acquire(&self) -> Result<Option<u64>> {
+        self.acquire_until(Some(tokio::time::Instant::now())).await
+    }
+
+    async fn acquire_until(&self, deadline: Option<tokio::time::Instant>) -> Result<Option<u64>> {
+        self.validate()?;
+        {
+            let mut st = self.inner.state();
+            if !matches!(*st, State::Idle) {
+                return Err(Error::invalid(format!(
+                    "lock '{}' is already held or being acquired by this lock object; locks are not re-entrant",
+                    self.inner.name
+                )));
+            }
+            *st = State::Acquiring;
+        }
+        let mut reset = ResetOnDrop(Some(self.inner.clone()));
+        let outcome = self.enqueue_and_wait(deadline).await;
+        reset.0 = None;
+        let mut st = self.inner.state();
+        match outcome {
+            Ok(Some((key, token, lease))) => {
+                let watcher = tokio::spawn(fire_on_loss(
+                    lease.clone(),
+                    self.inner.callbacks.clone(),
+                    Arc::downgrade(&self.inner),
+                    token,
+                ));
+                *st = State::Held(Held {
+                    key,
+                    token,
+                    lease,
+                    watcher,
+                });
+                Ok(Some(token))
+            }
+            Ok(None) => {
+                *st = State::Idle;
+                Ok(None)
+            }
+            Err(e) => {
+                *st = State::Idle;
+                Err(e)
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        validate::key_shape(&self.inner.name).map_err(|e| e.prefix("invalid lock name"))?;
+        // The waiter key adds a 20-character unique id.
+        validate::key_shape(&format!("{}{:020}", self.inner.prefix, 0)).map_err(|_| {
+            Error::invalid(format!(
+                "lock name '{}' is too long: its queue key would exceed {} bytes",
+                self.inner.name,
+                validate::MAX_KEY_BYTES
+            ))
+        })?;
+        validate::ttl(self.inner.options.ttl)
+    }
+
+    async fn lease(&self) -> Result<Lease> {
+        match &self.inner.options.lease {
+            Some(l) if l.is_lost() => Err(Error::new(
+                ErrorKind::LeaseExpired,
+                format!(
+                    "the lease given to lock '{}' has expired or was revoked",
+                    self.inner.name
+                ),
+            )),
+            Some(l) => Ok(l.clone()),
+            None => self.inner.client.shared_lease(self.inner.options.ttl).await,
+        }
+    }
+
+    fn owner(&self) -> Value {
+        let owner = self.inner.options.owner.clone().unwrap_or_else(|| {
+            let host = hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("pid {} on {host}", std::process::id())
+        });
+        json!({ "owner": owner, "client": self.inner.client.inner.id })
+    }
+
+    /// One round trip creates the waiter and reads the queue; then wait for each predecessor.
+    async fn enqueue_and_wait(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<(String, u64, Lease)>> {
+        let backend = self.inner.client.backend().clone();
+        let lease = self.lease().await?;
+        let key = format!(
+            "{}{}",
+            self.inner.prefix,
+            self.inner.client.next_waiter_id()
+        );
+        let queue_read = RangeRead {
+            order: Order::IndexAsc,
+            include_reserved: true,
+            ..RangeRead::prefix(self.inner.prefix.clone())
+        };
+        let request = TxnRequest {
+            compares: vec![Compare {
+                key: key.clone(),
+                index: 0,
+            }],
+            ops: vec![Op::Put {
+                key: key.clone(),
+                value: self.owner(),
+                lease: Some(lease.id()),
+            }],
+            reads: vec![Read::Range(queue_read.clone())],
+        };
+        let response = backend.commit(request).await.map_err(|e| {
+            if e.kind() == ErrorKind::LeaseExpired {
+                Error::new(
+                    ErrorKind::LeaseExpired,
+                    format!(
+                        "the lease for lock '{}' expired before the waiter was created: {}",
+                        self.inner.name,
+                        e.message()
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
+        if !response.succeeded {
+            return Err(Error::internal(format!(
+                "waiter key '{key}' already existed"
+            )));
+        }
+        let mine = response.index;
+        let mut guard = WaiterGuard {
+            backend: backend.clone(),
+            key: key.clone(),
+            index: mine,
+            armed: true,
+        };
+        let mut queue: Vec<Entry> = response
+            .reads
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .entries;
+        let mut snapshot = response.index;
+        loop {
+            let Some(pos) = queue.iter().position(|e| e.key == key) else {
+                guard.armed = false;
+                return Err(Error::new(
+                    ErrorKind::LeaseExpired,
+                    format!(
+                        "the waiter for lock '{}' disappeared while waiting: its lease expired",
+                        self.inner.name
+                    ),
+                ));
+            };
+            if pos == 0 {
+                guard.armed = false;
+                return Ok(Some((key, mine, lease)));
+            }
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                guard.remove().await?;
+                return Ok(None);
+            }
+            let predecessor = queue[pos - 1].key.clone();
+            let watch_range = RangeRead {
+                include_reserved: true,
+                ..RangeRead::prefix(predecessor.clone())
+            };
+            let mut events = backend.watch(watch_range, Some(snapshot + 1)).await?;
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => break,
+                        Some(Ok(_)) => continue,
+                        Some(Err(e)) => return Err(e),
+                        None => return Err(Error::unavailable(format!(
+                            "the store closed the watch on lock '{}'", self.inner.name))),
+                    },
+                    _ = &mut sleep => {
+                        guard.remove().await?;
+                        return Ok(None);
+                    }
+                    _ = lease.lost() => {
+                        return Err(Error::new(ErrorKind::LeaseExpired, format!(
+                            "the lease behind the waiter for lock '{}' was lost while waiting",
+                            self.inner.name)));
+                    }
+                }
+            }
+            let range = RangeRead {
+                below_index: Some(mine + 1),
+                ..queue_read.clone()
+            };
+            let mut r = backend.read(vec![Read::Range(range)]).await?;
+            queue = r.results.pop().unwrap_or_default().entries;
+            snapshot = r.index;
+        }
+    }
+
+    /// Releases the lock. If its lease was lost while held, the error is `LockLost`: another
+    /// holder may have had the lock in the meantime.
+    pub async fn release(&self) -> Result<()> {
+        let held = {
+            let mut st = self.inner.state();
+            match std::mem::replace(&mut *st, State::Idle) {
+                State::Held(h) => h,
+                other => {
+                    *st = other;
+                    return Err(Error::invalid(format!(
+                        "lock '{}' is not held by this lock object",
+                        self.inner.name
+                    )));
+                }
+            }
+        };
+        held.watcher.abort();
+        let lost = held.lease.is_lost();
+        let response = self
+            .inner
+            .client
+            .backend()
+            .commit(TxnRequest {
+                compares: vec![Compare {
+                    key: held.key.clone(),
+                    index: held.token,
+                }],
+                ops: vec![Op::Delete { key: held.key }],
+                reads: Vec::new(),
+            })
+            .await;
+        if lost || matches!(&response, Ok(r) if !r.succeeded) {
+            return Err(Error::new(
+                ErrorKind::LockLost,
+                format!(
+                    "lock '{}' was lost while held (fencing token {}): its lease expired, so another holder may have had it",
+                    self.inner.name, held.token
+                ),
+            ));
+        }
+        response.map(|_| ())
+    }
+
+    /// The fencing token while held.
+    pub fn fencing_token(&self) -> Option<u64> {
+        match &*self.inner.state() {
+            State::Held(h) => Some(h.token),
+            _ => None,
+        }
+    }
+
+    /// True while this object holds the lock (even if its lease was lost; see [`Lock::is_lost`]).
+    pub fn is_held(&self) -> bool {
+        matches!(&*self.inner.state(), State::Held(_))
+    }
+
+    /// True when the lock is held but its lease was lost: the holder must stop.
+    pub fn is_lost(&self) -> bool {
+        match &*self.inner.state() {
+            State::Held(h) => h.lease.is_lost(),
+            _ => false,
+        }
+    }
+
+    /// Resolves when the held lock's lease is lost (never, if the lock is not held).
+    pub async fn lost(&self) {
+        let lease = match &*self.inner.state() {
+            State::Held(h) => h.lease.clone(),
+            _ => return std::future::pending().await,
+        };
+        lease.lost().await
+    }
+
+    /// Calls `f` as soon as the lease of a held lock is lost (for every acquisition).
+    pub fn on_lost(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.inner
+            .callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(f));
+    }
+
+    /// The waiter key and token, for `Txn::require`.
+    pub(crate) fn guard(&self) -> Option<(String, u64)> {
+        match &*self.inner.state() {
+            State::Held(h) => Some((h.key.clone(), h.token)),
+            _ => None,
+        }
+    }
+}
+
+impl LockInner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for LockInner {
+    fn drop(&mut self) {
+        // A lock object dropped while held releases in the background.
+        let state = std::mem::replace(&mut *self.state(), State::Idle);
+        if let State::Held(h) = state {
+            h.watcher.abort();
+            let guard = WaiterGuard {
+                backend: self.client.backend().clone(),
+                key: h.key,
+                index: h.token,
+                armed: true,
+            };
+            drop(guard);
+        }
+    }
+}
+
+/// Puts a cancelled acquire back to idle.
+struct ResetOnDrop(Option<Arc<LockInner>>);
+
+impl Drop for ResetOnDrop {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.take() {
+            *inner.state() = State::Idle;
+        }
+    }
+}
+
+/// Removes a waiter entry if the acquire that created it fails, times out or is cancelled.
+struct WaiterGuard {
+    backend: Arc<dyn Backend>,
+    key: String,
+    index: u64,
+    armed: bool,
+}
+
+impl WaiterGuard {
+    fn request(&self) -> TxnRequest {
+        TxnRequest {
+            compares: vec![Compare {
+                key: self.key.clone(),
+                index: self.index,
+            }],
+            ops: vec![Op::Delete {
+                key: self.key.clone(),
+            }],
+            reads: Vec::new(),
+        }
+    }
+
+    async fn remove(&mut self) -> Result<()> {
+        self.armed = false;
+        self.backend.commit(self.request()).await.map(|_| ())
+    }
+}
+
+impl Drop for WaiterGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let backend = self.backend.clone();
+            let request = self.request();
+            handle.spawn(async move {
+                let _ = backend.commit(request).await;
+            });
+        }
+    }
+}
+
+async fn fire_on_loss(
+    lease: Lease,
+    callbacks: Arc<Mutex<Vec<Callback>>>,
+    lock: std::sync::Weak<LockInner>,
+    token: u64,
+) {
+    lease.lost().await;
+    let still_held = lock
+        .upgrade()
+        .is_some_and(|l| matches!(&*l.state(), State::Held(h) if h.token == token));
+    if !still_held {
+        return;
+    }
+    let cbs: Vec<Callback> = callbacks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for cb in cbs {
+        cb();
+    }
+}
+
+/// The holder and waiters of the lock `name`.
+pub(crate) async fn queue(client: &Client, name: &str) -> Result<Vec<LockWaiter>> {
+    validate::key_shape(name).map_err(|e| e.prefix("invalid lock name"))?;
+    let range = RangeRead {
+        order: Order::IndexAsc,
+        include_reserved: true,
+        ..RangeRead::prefix(queue_prefix(name))
+    };
+    let mut r = client.backend().read(vec![Read::Range(range)]).await?;
+    let entries = r.results.pop().unwrap_or_default().entries;
+    let leases: Vec<LeaseId> = entries.iter().filter_map(|e| e.lease).collect();
+    let ttls = client.backend().time_to_live(&leases).await?;
+    let mut ttl_of = leases.into_iter().zip(ttls);
+    Ok(entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let ttl_left = e.lease.and_then(|_| ttl_of.next().and_then(|(_, t)| t));
+            LockWaiter {
+                token: e.index,
+                holder: i == 0,
+                lease: e.lease,
+                owner: e.value,
+                key: e.key,
+                ttl_left,
+            }
+        })
+        .collect())
+}

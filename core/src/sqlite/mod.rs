@@ -1,0 +1,320 @@
+//! The embedded store (`sqlite://`): one SQLite file shared by every process on a host.
+//!
+//! - Writes run in `BEGIN IMMEDIATE` transactions on one writer connection per process, so
+//!   processes queue on SQLite's write lock and threads of one process on a mutex.
+//! - Lease expiry follows the host's boot-time clock; a per-process reaper thread deletes expired
+//!   leases' entries at their expiry, so waiters behind a killed holder move on.
+//! - Cross-process wake-ups: after every commit that wrote, the writer stores the new index in a
+//!   small `<db>-notify` file. Every process watches that file with inotify (kqueue on BSD and
+//!   macOS) through the `notify` crate and reads the event log when it changes. The signal is
+//!   sent only after the commit is visible, so a woken reader always finds the new events, and
+//!   nobody polls the database.
+
+mod db;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use notify::Watcher;
+use rusqlite::Connection;
+use tokio::sync::watch;
+
+use crate::backend::{
+    Backend, EventStream, LeaseGrant, Limits, RangeRead, Read, ReadResponse, TxnRequest,
+    TxnResponse,
+};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::eventlog::{EventLog, LogBatch, watch_log};
+use crate::model::LeaseId;
+
+/// Options of the embedded store, from the URL's query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SqliteOptions {
+    /// `synchronous=FULL` (the default: a commit survives power loss) or `NORMAL` (`?sync=normal`:
+    /// a commit survives a process crash but may be lost on power loss or an OS crash).
+    pub durable: bool,
+    pub max_value_bytes: usize,
+}
+
+/// A handle on an embedded store. Handles on the same file in one process share connections,
+/// the file watcher and the reaper thread.
+#[derive(Clone)]
+pub struct SqliteBackend {
+    store: Arc<Store>,
+}
+
+struct Store {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    changes: Arc<watch::Sender<u64>>,
+    notify_file: File,
+    _watcher: Option<notify::RecommendedWatcher>,
+    reaper_wake: Arc<(Mutex<()>, Condvar)>,
+}
+
+type Registry = Mutex<HashMap<(PathBuf, SqliteOptions), Weak<Store>>>;
+
+fn registry() -> &'static Registry {
+    static STORES: OnceLock<Registry> = OnceLock::new();
+    STORES.get_or_init(Default::default)
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the store at `path`.
+    pub async fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
+        let path = path.to_path_buf();
+        blocking(move || Self::open_blocking(&path, options)).await
+    }
+
+    fn open_blocking(path: &Path, options: SqliteOptions) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::unavailable(format!("cannot create {}: {e}", dir.display())).with_source(e)
+            })?;
+        }
+        let canonical = match path.canonicalize() {
+            Ok(p) => p,
+            Err(_) => {
+                // Not created yet: canonicalize the directory.
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+                let dir = dir.map_or_else(std::env::current_dir, |d| d.canonicalize());
+                dir.map_err(|e| Error::unavailable(format!("{}: {e}", path.display())))?
+                    .join(path.file_name().unwrap_or_default())
+            }
+        };
+        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = reg
+            .get(&(canonical.clone(), options))
+            .and_then(Weak::upgrade)
+        {
+            return Ok(SqliteBackend { store });
+        }
+        let store = Store::open(&canonical, options)?;
+        reg.insert((canonical, options), Arc::downgrade(&store));
+        reg.retain(|_, w| w.strong_count() > 0);
+        Ok(SqliteBackend { store })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.store.path
+    }
+}
+
+impl Store {
+    fn open(path: &Path, options: SqliteOptions) -> Result<Arc<Self>> {
+        let mut writer = db::open(path, options.durable)?;
+        let wrote = db::init(&mut writer)?;
+        let head = db::head(&writer)?;
+        let notify_path = notify_path(path);
+        let notify_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&notify_path)
+            .map_err(|e| {
+                Error::unavailable(format!("cannot open {}: {e}", notify_path.display()))
+                    .with_source(e)
+            })?;
+        let changes = Arc::new(watch::channel(0u64).0);
+        let sender = changes.clone();
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                sender.send_modify(|g| *g = g.wrapping_add(1));
+            }
+        })
+        .map_err(|e| Error::unavailable(format!("cannot watch {}: {e}", notify_path.display())))?;
+        watcher
+            .watch(&notify_path, notify::RecursiveMode::NonRecursive)
+            .map_err(|e| {
+                Error::unavailable(format!("cannot watch {}: {e}", notify_path.display()))
+            })?;
+        let store = Arc::new(Store {
+            path: path.to_path_buf(),
+            options,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            changes,
+            notify_file,
+            _watcher: Some(watcher),
+            reaper_wake: Arc::new((Mutex::new(()), Condvar::new())),
+        });
+        if wrote {
+            store.signal(head);
+        }
+        let weak = Arc::downgrade(&store);
+        let wake = store.reaper_wake.clone();
+        std::thread::Builder::new()
+            .name("interlock-sqlite-reaper".into())
+            .spawn(move || reaper(weak, wake))
+            .map_err(|e| Error::internal(format!("cannot start the lease reaper: {e}")))?;
+        Ok(store)
+    }
+
+    /// Tells this process's watchers and every other process that a commit wrote.
+    fn signal(&self, index: u64) {
+        self.changes.send_modify(|g| *g = g.wrapping_add(1));
+        // The notify file only carries the wake-up; a failed write delays watchers of other
+        // processes until the next commit, it loses nothing.
+        let _ = self.notify_file.write_at(&index.to_le_bytes(), 0);
+    }
+
+    /// Runs a write on this process's writer connection, then signals if it wrote.
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<(T, Option<u64>)>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (value, wrote) = f(&mut conn)?;
+        drop(conn);
+        if let Some(index) = wrote {
+            self.signal(index);
+        }
+        Ok(value)
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => db::open(&self.path, self.options.durable)?,
+        };
+        let result = f(&mut conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        result
+    }
+
+    fn read(&self, reads: &[Read]) -> Result<ReadResponse> {
+        loop {
+            match self.with_reader(|c| db::read(c, reads))? {
+                db::ReadOutcome::Done(r) => return Ok(r),
+                db::ReadOutcome::NeedsReap => self.write(db::reap)?,
+            }
+        }
+    }
+}
+
+fn notify_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_os_string();
+    name.push("-notify");
+    db.with_file_name(name)
+}
+
+/// Wakes at the earliest lease expiry (re-checking at least every second, which also notices
+/// leases granted by other processes) and deletes the expired leases' entries.
+fn reaper(weak: Weak<Store>, wake: Arc<(Mutex<()>, Condvar)>) {
+    loop {
+        let wait = {
+            let Some(store) = weak.upgrade() else { return };
+            let next = store.with_reader(|c| db::next_expiry(c));
+            let now = clock::now().as_nanos() as i64;
+            match next {
+                Ok(Some(e)) if e <= now => {
+                    if let Err(e) = store.write(db::reap) {
+                        tracing::warn!("lease reaper: {e}");
+                    }
+                    Duration::from_millis(1)
+                }
+                Ok(Some(e)) => Duration::from_nanos((e - now) as u64),
+                Ok(None) => Duration::from_secs(1),
+                Err(e) => {
+                    tracing::warn!("lease reaper: {e}");
+                    Duration::from_secs(1)
+                }
+            }
+        };
+        let (lock, cv) = &*wake;
+        let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let wait = wait.clamp(Duration::from_micros(200), Duration::from_secs(1));
+        let _ = cv
+            .wait_timeout(guard, wait)
+            .unwrap_or_else(|p| p.into_inner());
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.reaper_wake.1.notify_all();
+    }
+}
+
+/// Runs blocking SQLite work off the async executor.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("store task failed: {e}")))?
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    fn describe(&self) -> String {
+        format!("sqlite://{}", self.store.path.display())
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_value_bytes: self.store.options.max_value_bytes,
+        }
+    }
+
+    async fn read(&self, reads: Vec<Read>) -> Result<ReadResponse> {
+        let store = self.store.clone();
+        blocking(move || store.read(&reads)).await
+    }
+
+    async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
+        let store = self.store.clone();
+        blocking(move || store.write(|c| db::commit(c, &txn))).await
+    }
+
+    async fn grant(&self, ttl: Duration) -> Result<LeaseGrant> {
+        let store = self.store.clone();
+        blocking(move || store.write(|c| db::grant(c, ttl))).await
+    }
+
+    async fn keepalive(&self, lease: LeaseId) -> Result<Duration> {
+        let store = self.store.clone();
+        blocking(move || store.write(|c| db::keepalive(c, lease))).await?
+    }
+
+    async fn revoke(&self, lease: LeaseId) -> Result<bool> {
+        let store = self.store.clone();
+        blocking(move || store.write(|c| db::revoke(c, lease))).await
+    }
+
+    async fn time_to_live(&self, leases: &[LeaseId]) -> Result<Vec<Option<Duration>>> {
+        let store = self.store.clone();
+        let leases = leases.to_vec();
+        blocking(move || store.with_reader(|c| db::time_to_live(c, &leases))).await
+    }
+
+    async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream> {
+        watch_log(Arc::new(self.clone()), range, from).await
+    }
+}
+
+#[async_trait]
+impl EventLog for SqliteBackend {
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.store.changes.subscribe()
+    }
+
+    async fn head(&self) -> Result<u64> {
+        let store = self.store.clone();
+        blocking(move || store.with_reader(|c| db::head(c))).await
+    }
+
+    async fn events_since(&self, from: u64, limit: usize) -> Result<LogBatch> {
+        let store = self.store.clone();
+        blocking(move || store.with_reader(|c| db::events_since(c, from, limit))).await
+    }
+}

@@ -1,0 +1,212 @@
+//! Atomic multi-key transactions (DESIGN §5): checks and ops commit at one index or not at all,
+//! and a failure lists every failed check. Input is validated completely before sending.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::backend::{Compare, Op, TxnRequest};
+use crate::client::{Client, PutOptions};
+use crate::error::{Conflict, Error, ErrorKind, Result};
+use crate::lock::Lock;
+use crate::validate::{self, MAX_TXN_OPS};
+
+/// A transaction under construction. Methods record checks and ops; [`Txn::commit`] validates
+/// everything and sends it in one request.
+pub struct Txn {
+    client: Client,
+    checks: Vec<Compare>,
+    ops: Vec<Op>,
+    /// Waiter keys of required locks → lock names, to report a lost lock as `LockLost`.
+    locks: HashMap<String, String>,
+    error: Option<Error>,
+}
+
+impl Txn {
+    pub(crate) fn new(client: Client) -> Self {
+        Txn {
+            client,
+            checks: Vec::new(),
+            ops: Vec::new(),
+            locks: HashMap::new(),
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> &mut Self {
+        self.error.get_or_insert(e);
+        self
+    }
+
+    /// Requires `key` to be at `index` (`0`: absent).
+    pub fn check(&mut self, key: &str, index: u64) -> &mut Self {
+        if let Err(e) = validate::key_shape(key) {
+            return self.fail(e);
+        }
+        self.checks.push(Compare {
+            key: key.to_string(),
+            index,
+        });
+        self
+    }
+
+    /// Writes `key` unconditionally.
+    pub fn put(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
+        self.put_with(key, value, PutOptions::default())
+    }
+
+    /// Writes `key` only if it is at `index` (`0`: only if absent).
+    pub fn put_at(&mut self, key: &str, value: impl Into<Value>, index: u64) -> &mut Self {
+        self.put_with(
+            key,
+            value,
+            PutOptions {
+                index: Some(index),
+                lease: None,
+            },
+        )
+    }
+
+    /// Writes `key` with every option.
+    pub fn put_with(
+        &mut self,
+        key: &str,
+        value: impl Into<Value>,
+        options: PutOptions,
+    ) -> &mut Self {
+        let value = value.into();
+        let max = self.client.backend().limits().max_value_bytes;
+        if let Err(e) = validate::writable_key(key).and_then(|_| validate::value(key, &value, max))
+        {
+            return self.fail(e);
+        }
+        if let Some(index) = options.index {
+            self.checks.push(Compare {
+                key: key.to_string(),
+                index,
+            });
+        }
+        self.ops.push(Op::Put {
+            key: key.to_string(),
+            value,
+            lease: options.lease,
+        });
+        self
+    }
+
+    /// Deletes `key` if it exists.
+    pub fn delete(&mut self, key: &str) -> &mut Self {
+        if let Err(e) = validate::writable_key(key) {
+            return self.fail(e);
+        }
+        self.ops.push(Op::Delete {
+            key: key.to_string(),
+        });
+        self
+    }
+
+    /// Deletes `key` only if it is at `index`.
+    pub fn delete_at(&mut self, key: &str, index: u64) -> &mut Self {
+        self.check(key, index);
+        self.delete(key)
+    }
+
+    /// Makes the transaction conditional on still holding `lock`: if its lease was lost, nothing
+    /// is written and the commit fails with `LockLost`.
+    pub fn require(&mut self, lock: &Lock) -> &mut Self {
+        match lock.guard() {
+            Some((key, token)) => {
+                self.locks.insert(key.clone(), lock.name().to_string());
+                self.checks.push(Compare { key, index: token });
+                self
+            }
+            None => self.fail(Error::new(
+                ErrorKind::LockLost,
+                format!(
+                    "transaction requires lock '{}', which this lock object does not hold",
+                    lock.name()
+                ),
+            )),
+        }
+    }
+
+    /// The number of checks plus ops so far.
+    pub fn len(&self) -> usize {
+        self.checks.len() + self.ops.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn request(&self) -> Result<TxnRequest> {
+        if let Some(e) = &self.error {
+            return Err(Error::new(e.kind(), e.message()));
+        }
+        if self.len() > MAX_TXN_OPS {
+            return Err(Error::invalid(format!(
+                "transaction has {} checks and ops; the limit is {MAX_TXN_OPS}",
+                self.len()
+            )));
+        }
+        let mut seen = HashMap::new();
+        for op in &self.ops {
+            if seen.insert(op.key(), ()).is_some() {
+                return Err(Error::invalid(format!(
+                    "transaction writes key '{}' twice; one op per key",
+                    op.key()
+                )));
+            }
+        }
+        let mut checks: Vec<Compare> = Vec::with_capacity(self.checks.len());
+        for c in &self.checks {
+            match checks.iter().find(|d| d.key == c.key) {
+                Some(d) if d.index == c.index => {}
+                Some(d) => {
+                    return Err(Error::invalid(format!(
+                        "transaction checks key '{}' at two different indexes ({} and {})",
+                        c.key, d.index, c.index
+                    )));
+                }
+                None => checks.push(c.clone()),
+            }
+        }
+        Ok(TxnRequest {
+            compares: checks,
+            ops: self.ops.clone(),
+            reads: Vec::new(),
+        })
+    }
+
+    /// Commits atomically and returns the new index (the current index if nothing changed).
+    /// On a failed check, nothing is written and the error lists every failed check.
+    pub async fn commit(&self) -> Result<u64> {
+        let request = self.request()?;
+        let response = self.client.backend().commit(request).await?;
+        if response.succeeded {
+            return Ok(response.index);
+        }
+        let conflicts: Vec<Conflict> = response
+            .failed
+            .iter()
+            .map(|m| Conflict {
+                key: m.key.clone(),
+                expected: m.expected,
+                actual: m.actual,
+            })
+            .collect();
+        let lost: Vec<&String> = response
+            .failed
+            .iter()
+            .filter_map(|m| self.locks.get(&m.key))
+            .collect();
+        if let Some(name) = lost.first() {
+            return Err(Error::new(
+                ErrorKind::LockLost,
+                format!("lock '{name}' is no longer held; the transaction wrote nothing"),
+            )
+            .with_conflicts(conflicts));
+        }
+        Err(Error::conflict(conflicts))
+    }
+}

@@ -1,0 +1,155 @@
+//! Input rules of DESIGN §2 and §5, checked before anything is sent, so bad input never reaches
+//! a backend and is never half-written.
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Longest key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Default and ceiling for a value's serialized size.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Most checks plus operations in one transaction (etcd's `--max-txn-ops`).
+pub const MAX_TXN_OPS: usize = 128;
+/// Shortest lease TTL.
+pub const MIN_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Keys starting with this are interlock's own records (lock queues, ...).
+pub const RESERVED_PREFIX: char = '@';
+
+/// Checks the shape of a key: 1..=512 bytes of UTF-8 with no control characters.
+pub fn key_shape(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid("key must not be empty"));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        let shown: String = key.chars().take(40).collect();
+        return Err(Error::invalid(format!(
+            "key '{shown}…' is {} bytes; keys are at most {MAX_KEY_BYTES} bytes",
+            key.len()
+        )));
+    }
+    if let Some(c) = key.chars().find(|c| c.is_control()) {
+        return Err(Error::invalid(format!(
+            "key {key:?} contains the control character U+{:04X}; keys may not contain NUL or other control characters",
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a key the user wants to write: its shape, and that it is not reserved.
+pub fn writable_key(key: &str) -> Result<()> {
+    key_shape(key)?;
+    if key.starts_with(RESERVED_PREFIX) {
+        return Err(Error::invalid(format!(
+            "key '{key}' is reserved: keys starting with '@' hold interlock's own records and cannot be written directly"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a prefix for `list` and `watch`: empty is allowed (everything but reserved keys).
+pub fn prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    key_shape(prefix).map_err(|e| e.prefix("invalid prefix"))
+}
+
+/// Serializes a value and checks its size against the store's limit.
+pub fn value(key: &str, value: &Value, max_bytes: usize) -> Result<()> {
+    let size = serialized_len(value);
+    if size > max_bytes {
+        return Err(Error::invalid(format!(
+            "value for key '{key}' is {size} bytes serialized; the limit is {max_bytes} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn serialized_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    // Writing a Value to an infallible sink cannot fail.
+    let _ = serde_json::to_writer(&mut c, value);
+    c.0
+}
+
+/// Checks a lease TTL.
+pub fn ttl(ttl: std::time::Duration) -> Result<()> {
+    if ttl < MIN_TTL {
+        return Err(Error::invalid(format!(
+            "lease TTL {ttl:?} is too short; the minimum is 1 s"
+        )));
+    }
+    if ttl > std::time::Duration::from_secs(9_000_000_000) {
+        return Err(Error::invalid(format!("lease TTL {ttl:?} is too long")));
+    }
+    Ok(())
+}
+
+/// The smallest string greater than every string starting with `prefix`, or `None` when no such
+/// string exists (the prefix is empty or all U+10FFFF). UTF-8 byte order equals code point order,
+/// so this bound works for byte-ordered stores (SQLite's BINARY collation, etcd, BTreeMap).
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 {
+            0xD7FF => Some('\u{E000}'),
+            0x10FFFF => None,
+            n => char::from_u32(n + 1),
+        };
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rules() {
+        assert!(key_shape("a").is_ok());
+        assert!(key_shape(&"k".repeat(512)).is_ok());
+        assert!(key_shape(&"k".repeat(513)).is_err());
+        assert!(key_shape("").is_err());
+        assert!(key_shape("a\0b").is_err());
+        assert!(key_shape("a\nb").is_err());
+        assert!(key_shape("é/ü/🙂").is_ok());
+        assert!(writable_key("@lock/x").is_err());
+        assert!(writable_key("x@y").is_ok());
+    }
+
+    #[test]
+    fn prefix_end_bounds_prefix() {
+        assert_eq!(prefix_end("a/"), Some("a0".to_string()));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("a\u{10FFFF}"), Some("b".to_string()));
+        assert_eq!(prefix_end("\u{D7FF}"), Some("\u{E000}".to_string()));
+        let end = prefix_end("ab").unwrap();
+        assert!("ab\u{10FFFF}zz" < end.as_str());
+        assert!("ac" >= end.as_str());
+    }
+
+    #[test]
+    fn value_size_limit() {
+        let v = Value::String("x".repeat(100));
+        assert!(value("k", &v, 102).is_ok());
+        let e = value("k", &v, 101).unwrap_err();
+        assert!(e.to_string().contains("'k'"));
+        assert!(e.to_string().contains("102 bytes"));
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
+# conformance suite on every backend and the multi-process tests on a real SQLite file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+bash scripts/check-core-deps.sh
+cargo test --workspace --release
