@@ -37,6 +37,16 @@ struct State {
     callbacks: Vec<Callback>,
 }
 
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("id", &self.inner.id)
+            .field("ttl", &self.inner.ttl)
+            .field("lost", &self.is_lost())
+            .finish()
+    }
+}
+
 impl Lease {
     pub(crate) async fn grant(backend: Arc<dyn Backend>, ttl: Duration) -> Result<Lease> {
         let sent = clock::now();

@@ -94,6 +94,15 @@ struct Held {
     watcher: tokio::task::JoinHandle<()>,
 }
 
+impl std::fmt::Debug for Lock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lock")
+            .field("name", &self.inner.name)
+            .field("fencing_token", &self.fencing_token())
+            .finish()
+    }
+}
+
 impl Lock {
     pub(crate) fn new(client: Client, name: &str, options: LockOptions) -> Lock {
         Lock {

@@ -1,0 +1,147 @@
+//! Transactions (DESIGN §5) and the retry helper.
+
+use std::sync::Arc;
+
+use interlock::{ErrorKind, retry};
+use serde_json::json;
+
+use crate::Store;
+
+pub async fn txn_commits_all_ops_at_one_index(store: &Store) {
+    let db = store.client().await;
+    db.set("gone", 1).await.unwrap();
+    let before = db.index().await.unwrap();
+    let index = db
+        .txn()
+        .put("t/a", 1)
+        .put_at("t/b", 2, 0)
+        .delete("gone")
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(index, before + 1, "one transaction, one index");
+    let got = db.get_many(&["t/a", "t/b", "gone"]).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|e| e.index == index));
+}
+
+pub async fn txn_is_all_or_nothing_and_reports_every_violation(store: &Store) {
+    let db = store.client().await;
+    let a = db.set("acct/a", 10).await.unwrap();
+    let b = db.set("acct/b", 20).await.unwrap();
+    let before = db.index().await.unwrap();
+    let err = db
+        .txn()
+        .put_at("acct/a", 0, a)
+        .put_at("acct/b", 30, b + 1)
+        .check("acct/c", 7)
+        .check("acct/a", a)
+        .put("acct/new", 1)
+        .commit()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    let mut conflicts: Vec<(String, u64, u64)> = err
+        .conflicts()
+        .iter()
+        .map(|c| (c.key.clone(), c.expected, c.actual))
+        .collect();
+    conflicts.sort();
+    assert_eq!(
+        conflicts,
+        [
+            ("acct/b".to_string(), b + 1, b),
+            ("acct/c".to_string(), 7, 0)
+        ],
+        "every failed check, and only those"
+    );
+    assert!(
+        err.to_string().contains("acct/b"),
+        "message names the keys: {err}"
+    );
+    assert_eq!(db.index().await.unwrap(), before, "nothing written");
+    assert_eq!(db.get("acct/a").await.unwrap().unwrap().value, json!(10));
+    assert_eq!(db.get("acct/new").await.unwrap(), None);
+}
+
+pub async fn txn_op_limit_is_128(store: &Store) {
+    let db = store.client().await;
+    let mut ok = db.txn();
+    for i in 0..100 {
+        ok.put(&format!("lim/{i}"), i);
+    }
+    for i in 100..128 {
+        ok.check(&format!("lim/{i}"), 0);
+    }
+    ok.commit().await.expect("128 checks+ops are allowed");
+    let before = db.index().await.unwrap();
+    let mut too_many = db.txn();
+    for i in 0..129 {
+        too_many.put(&format!("over/{i}"), i);
+    }
+    let err = too_many.commit().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("129"), "{err}");
+    assert_eq!(db.index().await.unwrap(), before);
+    assert!(
+        db.list("over/", None, None)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+}
+
+pub async fn txn_rejects_duplicate_keys_and_contradictory_checks(store: &Store) {
+    let db = store.client().await;
+    let err = db.txn().put("d", 1).delete("d").commit().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert!(err.to_string().contains("'d'"), "{err}");
+    let err = db
+        .txn()
+        .check("d", 1)
+        .check("d", 2)
+        .put("e", 1)
+        .commit()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(db.get("e").await.unwrap(), None);
+    db.txn()
+        .check("d", 0)
+        .put_at("d", 1, 0)
+        .commit()
+        .await
+        .expect("agreeing checks");
+}
+
+pub async fn retry_loses_no_update_under_contention(store: &Store) {
+    let db = store.client().await;
+    db.set("counter", 0).await.unwrap();
+    let mut tasks = Vec::new();
+    let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    for _ in 0..4 {
+        let db = store.client().await;
+        let attempts = attempts.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                retry(100, |_| {
+                    attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let db = db.clone();
+                    async move {
+                        let e = db.get("counter").await?.expect("counter");
+                        let n = e.value.as_i64().expect("number");
+                        db.txn().put_at("counter", n + 1, e.index).commit().await
+                    }
+                })
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(db.get("counter").await.unwrap().unwrap().value, json!(40));
+    assert!(attempts.load(std::sync::atomic::Ordering::Relaxed) >= 40);
+}

@@ -1,0 +1,1 @@
+//! Worker processes for the multi-process tests.
