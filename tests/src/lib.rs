@@ -3,7 +3,6 @@
 
 pub mod conformance;
 mod fixture;
-pub mod worker;
 
 pub use fixture::Store;
 

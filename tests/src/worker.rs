@@ -1,1 +1,0 @@
-//! Worker processes for the multi-process tests.
