@@ -414,10 +414,13 @@ impl Lock {
     /// Resolves when the held lock's lease is lost (never, if the lock is not held).
     pub async fn lost(&self) {
         let lease = match &*self.inner.state() {
-            State::Held(h) => h.lease.clone(),
-            _ => return std::future::pending().await,
+            State::Held(h) => Some(h.lease.clone()),
+            _ => None,
         };
-        lease.lost().await
+        match lease {
+            Some(lease) => lease.lost().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Calls `f` as soon as the lease of a held lock is lost (for every acquisition).
