@@ -99,12 +99,19 @@ async fn a_lock_protected_increments_lose_nothing() {
     for w in workers {
         w.exit_ok().await;
     }
-    let total: u64 = std::fs::read_to_string(&counter).unwrap().trim().parse().unwrap();
+    let total: u64 = std::fs::read_to_string(&counter)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(total, (PROCESSES * ROUNDS) as u64, "no increment lost");
     grants.sort();
     let seen: Vec<u64> = grants.iter().map(|g| g.0).collect();
     let expected: Vec<u64> = (0..(PROCESSES * ROUNDS) as u64).collect();
-    assert_eq!(seen, expected, "every holder saw the previous holder's write");
+    assert_eq!(
+        seen, expected,
+        "every holder saw the previous holder's write"
+    );
     for pair in grants.windows(2) {
         assert!(
             pair[1].1 > pair[0].1,
@@ -169,8 +176,14 @@ async fn c_waiter_acquires_after_killed_holders_ttl() {
     let token: u64 = parts.next().unwrap().parse().unwrap();
     let _elapsed_ms = parts.next();
     let owners = parts.next().unwrap_or_default();
-    assert!(token > held, "the new holder's token {token} exceeds the dead holder's {held}");
-    assert!(!owners.contains("doomed holder"), "the killed holder's entry is gone: {owners}");
+    assert!(
+        token > held,
+        "the new holder's token {token} exceeds the dead holder's {held}"
+    );
+    assert!(
+        !owners.contains("doomed holder"),
+        "the killed holder's entry is gone: {owners}"
+    );
     // The holder renewed at most ttl/3 before the kill, so its lease outlived the kill by at
     // least 2/3 of the TTL: an earlier grant would break mutual exclusion.
     assert!(
@@ -198,7 +211,11 @@ async fn d_killed_transaction_leaves_no_partial_write() {
         let _ = w.child.wait().await;
         let db = Client::connect(&store.url).await.unwrap();
         let page = db.list("atomic/", None, None).await.unwrap();
-        assert_eq!(page.entries.len(), KEYS, "every key of the transaction exists");
+        assert_eq!(
+            page.entries.len(),
+            KEYS,
+            "every key of the transaction exists"
+        );
         let first = &page.entries[0];
         for e in &page.entries {
             assert_eq!(e.index, first.index, "all keys from one commit ({})", e.key);
@@ -207,7 +224,9 @@ async fn d_killed_transaction_leaves_no_partial_write() {
     }
     let path = store.url.trim_start_matches("sqlite://");
     let conn = rusqlite::Connection::open(path).unwrap();
-    let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(check, "ok");
 }
 
@@ -227,7 +246,8 @@ async fn e_reboot_expires_every_lease() {
     // Pretend the store was last used in an earlier boot of the host.
     let path = store.url.trim_start_matches("sqlite://");
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.execute("UPDATE meta SET boot_id = 'an-earlier-boot'", []).unwrap();
+    conn.execute("UPDATE meta SET boot_id = 'an-earlier-boot'", [])
+        .unwrap();
     drop(conn);
     let mut w = Worker::spawn(&["list", &store.url, "boot/"]);
     assert_eq!(w.line().await, r#"["boot/plain"]"#);

@@ -58,7 +58,9 @@ async fn main() -> interlock::Result<()> {
             say("ready");
             wait_for_go();
             let r = db.put(&key, value, 0).await?;
-            say(json!({"successful": r.successful, "index": r.index, "value": r.value}).to_string());
+            say(
+                json!({"successful": r.successful, "index": r.index, "value": r.value}).to_string(),
+            );
         }
         // hold URL LOCK TTL_MS: take the lock and keep it until killed.
         "hold" => {
@@ -97,7 +99,10 @@ async fn main() -> interlock::Result<()> {
             for round in 0u64.. {
                 let mut txn = db.txn();
                 for k in 0..keys {
-                    txn.put(&format!("atomic/{k:03}"), json!({"round": round, "pad": filler}));
+                    txn.put(
+                        &format!("atomic/{k:03}"),
+                        json!({"round": round, "pad": filler}),
+                    );
                 }
                 txn.commit().await?;
                 say(format!("committed {round}"));
