@@ -23,6 +23,25 @@ use crate::validate;
 /// character itself): no lock's queue prefix is then a prefix of another's.
 const NAME_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b'/');
 
+/// "pid N on HOST", computed once per process (the pid changes only across fork, and a forked
+/// child re-reads it).
+fn default_owner() -> String {
+    static OWNER: std::sync::Mutex<Option<(u32, String)>> = std::sync::Mutex::new(None);
+    let pid = std::process::id();
+    let mut cached = OWNER.lock().unwrap_or_else(|p| p.into_inner());
+    match &*cached {
+        Some((p, owner)) if *p == pid => owner.clone(),
+        _ => {
+            let host = hostname::get()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let owner = format!("pid {pid} on {host}");
+            *cached = Some((pid, owner.clone()));
+            owner
+        }
+    }
+}
+
 /// The prefix of a lock's queue.
 pub(crate) fn queue_prefix(name: &str) -> String {
     format!("@lock/{}/", utf8_percent_encode(name, NAME_ESCAPES))
@@ -79,6 +98,11 @@ struct LockInner {
     options: LockOptions,
     state: Mutex<State>,
     callbacks: Arc<Mutex<Vec<Callback>>>,
+    /// The lease whose loss a background task is watching for this lock, so that the task is
+    /// started once per lease rather than once per acquire.
+    watched_lease: Mutex<Option<LeaseId>>,
+    /// Dropped with the lock, which ends that task.
+    alive: tokio::sync::watch::Sender<()>,
 }
 
 enum State {
@@ -91,7 +115,6 @@ struct Held {
     key: String,
     token: u64,
     lease: Lease,
-    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Lock {
@@ -113,6 +136,8 @@ impl Lock {
                 options,
                 state: Mutex::new(State::Idle),
                 callbacks: Arc::new(Mutex::new(Vec::new())),
+                watched_lease: Mutex::new(None),
+                alive: tokio::sync::watch::channel(()).0,
             }),
         }
     }
@@ -161,18 +186,20 @@ impl Lock {
         let mut st = self.inner.state();
         match outcome {
             Ok(Some((key, token, lease))) => {
-                let watcher = tokio::spawn(fire_on_loss(
-                    lease.clone(),
-                    self.inner.callbacks.clone(),
-                    Arc::downgrade(&self.inner),
-                    token,
-                ));
-                *st = State::Held(Held {
-                    key,
-                    token,
-                    lease,
-                    watcher,
-                });
+                let mut watched = self
+                    .inner
+                    .watched_lease
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if *watched != Some(lease.id()) {
+                    *watched = Some(lease.id());
+                    tokio::spawn(fire_on_loss(
+                        lease.clone(),
+                        Arc::downgrade(&self.inner),
+                        self.inner.alive.subscribe(),
+                    ));
+                }
+                *st = State::Held(Held { key, token, lease });
                 Ok(Some(token))
             }
             Ok(None) => {
@@ -214,12 +241,10 @@ impl Lock {
     }
 
     fn owner(&self) -> Value {
-        let owner = self.inner.options.owner.clone().unwrap_or_else(|| {
-            let host = hostname::get()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            format!("pid {} on {host}", std::process::id())
-        });
+        let owner = match &self.inner.options.owner {
+            Some(o) => o.clone(),
+            None => default_owner(),
+        };
         json!({ "owner": owner, "client": self.inner.client.inner.id })
     }
 
@@ -363,7 +388,6 @@ impl Lock {
                 }
             }
         };
-        held.watcher.abort();
         let lost = held.lease.is_lost();
         let response = self
             .inner
@@ -452,7 +476,6 @@ impl Drop for LockInner {
         // A lock object dropped while held releases in the background.
         let state = std::mem::replace(&mut *self.state(), State::Idle);
         if let State::Held(h) = state {
-            h.watcher.abort();
             let guard = WaiterGuard {
                 backend: self.client.backend().clone(),
                 key: h.key,
@@ -518,22 +541,29 @@ impl Drop for WaiterGuard {
     }
 }
 
+/// Fires the lock's lost callbacks when `lease` is lost while the lock is held on it.
 async fn fire_on_loss(
     lease: Lease,
-    callbacks: Arc<Mutex<Vec<Callback>>>,
     lock: std::sync::Weak<LockInner>,
-    token: u64,
+    mut alive: tokio::sync::watch::Receiver<()>,
 ) {
-    lease.lost().await;
-    let still_held = lock
-        .upgrade()
-        .is_some_and(|l| matches!(&*l.state(), State::Held(h) if h.token == token));
-    if !still_held {
-        return;
+    let id = lease.id();
+    tokio::select! {
+        _ = lease.lost() => {}
+        _ = alive.changed() => return,
     }
-    let cbs: Vec<Callback> = callbacks.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    for cb in cbs {
-        cb();
+    drop(lease);
+    let Some(lock) = lock.upgrade() else { return };
+    let held = matches!(&*lock.state(), State::Held(h) if h.lease.id() == id);
+    if held {
+        let cbs: Vec<Callback> = lock
+            .callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for cb in cbs {
+            cb();
+        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! function here is blocking and runs on a connection owned by the caller.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rusqlite::{
@@ -28,7 +30,6 @@ const BUSY_LIMIT: Duration = Duration::from_secs(30);
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta(
     id INTEGER PRIMARY KEY CHECK (id = 1),
-    idx INTEGER NOT NULL,
     oldest INTEGER NOT NULL,
     boot_id TEXT NOT NULL,
     version INTEGER NOT NULL
@@ -74,9 +75,18 @@ fn now_ns() -> i64 {
     clock::now().as_nanos() as i64
 }
 
+/// True when `e` is SQLite reporting that another connection holds the write lock.
+pub(crate) fn is_busy(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<rusqlite::Error>())
+        .and_then(rusqlite::Error::sqlite_error_code)
+        == Some(rusqlite::ErrorCode::DatabaseBusy)
+}
+
 /// Opens a connection with the store's settings: WAL, the chosen `synchronous`, a short-sleep
-/// busy handler (SQLite's default sleeps up to 100 ms between tries).
-pub(crate) fn open(path: &Path, durable: bool) -> Result<Connection> {
+/// busy handler (SQLite's default sleeps up to 100 ms between tries). While `patient` is false
+/// the handler gives up at once, so that a caller can try a write without waiting.
+pub(crate) fn open(path: &Path, durable: bool, patient: Arc<AtomicBool>) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -84,6 +94,9 @@ pub(crate) fn open(path: &Path, durable: bool) -> Result<Connection> {
         .map_err(|e| sql_err(e).prefix(format!("cannot open the store at {}", path.display())))?;
     let mut started = Instant::now();
     conn.busy_handler(Some(move |count: i32| {
+        if !patient.load(Ordering::Relaxed) {
+            return false;
+        }
         if count == 0 {
             started = Instant::now();
         }
@@ -120,19 +133,16 @@ pub(crate) fn init(conn: &mut Connection) -> Result<bool> {
             .map_err(sql_err)?;
         tx.execute_batch(SCHEMA).map_err(sql_err)?;
         tx.execute(
-            "INSERT OR IGNORE INTO meta(id, idx, oldest, boot_id, version) VALUES (1, 0, 1, ?1, 1)",
+            "INSERT OR IGNORE INTO meta(id, oldest, boot_id, version) VALUES (1, 1, ?1, 1)",
             params![boot],
         )
         .map_err(sql_err)?;
         tx.commit().map_err(sql_err)?;
     }
     let mut w = Writer::begin(conn)?;
-    let (index, stored_boot): (i64, String) =
-        w.tx.query_row("SELECT idx, boot_id FROM meta WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(sql_err)?;
-    w.index = index as u64;
+    let stored_boot: String =
+        w.tx.query_row("SELECT boot_id FROM meta WHERE id = 1", [], |r| r.get(0))
+            .map_err(sql_err)?;
     if stored_boot != boot {
         let ids: Vec<LeaseId> = {
             let mut st =
@@ -165,14 +175,10 @@ impl<'c> Writer<'c> {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql_err)?;
-        let index: i64 = tx
-            .query_row("SELECT idx FROM meta WHERE id = 1", [], |r| r.get(0))
-            .optional()
-            .map_err(sql_err)?
-            .unwrap_or(0);
+        let index = head(&tx)?;
         Ok(Writer {
             tx,
-            index: index as u64,
+            index,
             pending: None,
             seq: 0,
             changed: false,
@@ -272,10 +278,6 @@ impl<'c> Writer<'c> {
     /// Commits; returns the store index after the commit and whether anything was written.
     pub fn commit(self) -> Result<(u64, bool)> {
         if self.changed {
-            self.tx
-                .prepare_cached("UPDATE meta SET idx = ?1 WHERE id = 1")
-                .and_then(|mut s| s.execute(params![self.index as i64]))
-                .map_err(sql_err)?;
             if self.index % 1024 == 0 && self.index > EVENTS_RETAIN {
                 let oldest = self.index - EVENTS_RETAIN;
                 self.tx
@@ -426,15 +428,10 @@ pub(crate) fn read(conn: &mut Connection, reads: &[Read]) -> Result<ReadOutcome>
     if expired {
         return Ok(ReadOutcome::NeedsReap);
     }
-    let index: i64 = tx
-        .query_row("SELECT idx FROM meta WHERE id = 1", [], |r| r.get(0))
-        .map_err(sql_err)?;
+    let index = head(&tx)?;
     let results = run_reads(&tx, reads)?;
     tx.commit().map_err(sql_err)?;
-    Ok(ReadOutcome::Done(ReadResponse {
-        index: index as u64,
-        results,
-    }))
+    Ok(ReadOutcome::Done(ReadResponse { index, results }))
 }
 
 /// Deletes expired leases' entries; returns whether anything was written.
@@ -602,8 +599,10 @@ pub(crate) fn next_expiry(conn: &Connection) -> Result<Option<i64>> {
         .map_err(sql_err)
 }
 
+/// The store index: the index of the last commit that wrote, which is the newest event's (the
+/// log always keeps its newest events, so no counter row is rewritten on every commit).
 pub(crate) fn head(conn: &Connection) -> Result<u64> {
-    conn.prepare_cached("SELECT idx FROM meta WHERE id = 1")
+    conn.prepare_cached("SELECT COALESCE(MAX(idx), 0) FROM events")
         .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
         .map(|i| i as u64)
         .map_err(sql_err)

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ struct Store {
     notify_file: File,
     _watcher: Option<notify::RecommendedWatcher>,
     reaper_wake: Arc<(Mutex<()>, Condvar)>,
+    /// Whether the writer's busy handler waits (false during an inline attempt).
+    patient: Arc<AtomicBool>,
 }
 
 type Registry = Mutex<HashMap<(PathBuf, SqliteOptions), Weak<Store>>>;
@@ -111,7 +114,8 @@ impl SqliteBackend {
 
 impl Store {
     fn open(path: &Path, options: SqliteOptions) -> Result<Arc<Self>> {
-        let mut writer = db::open(path, options.durable)?;
+        let patient = Arc::new(AtomicBool::new(true));
+        let mut writer = db::open(path, options.durable, patient.clone())?;
         let wrote = db::init(&mut writer)?;
         let head = db::head(&writer)?;
         let notify_path = notify_path(path);
@@ -147,6 +151,7 @@ impl Store {
             notify_file,
             _watcher: Some(watcher),
             reaper_wake: Arc::new((Mutex::new(()), Condvar::new())),
+            patient,
         });
         if wrote {
             store.signal(head);
@@ -179,11 +184,57 @@ impl Store {
         Ok(value)
     }
 
+    /// Runs a write on the calling thread if it can start at once: no other thread of this
+    /// process is writing and no other process holds SQLite's write lock. This saves the thread
+    /// hop of `spawn_blocking`, which costs more than the SQL of a small commit. Returns `None`
+    /// when the write must wait (and so must not block an async worker).
+    fn try_write_now<T>(
+        &self,
+        f: &impl Fn(&mut Connection) -> Result<(T, Option<u64>)>,
+    ) -> Option<Result<T>> {
+        let mut conn = match self.writer.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        self.patient.store(false, Ordering::Relaxed);
+        let outcome = f(&mut conn);
+        self.patient.store(true, Ordering::Relaxed);
+        drop(conn);
+        match outcome {
+            Err(e) if db::is_busy(&e) => None,
+            Err(e) => Some(Err(e)),
+            Ok((value, wrote)) => {
+                if let Some(index) = wrote {
+                    self.signal(index);
+                }
+                Some(Ok(value))
+            }
+        }
+    }
+
+    /// A write: inline when it can start at once, else on the blocking pool.
+    async fn write_async<T, F>(self: &Arc<Self>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection) -> Result<(T, Option<u64>)> + Send + 'static,
+    {
+        if let Some(done) = self.try_write_now(&f) {
+            return done;
+        }
+        let store = self.clone();
+        blocking(move || store.write(f)).await
+    }
+
     fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match pooled {
             Some(c) => c,
-            None => db::open(&self.path, self.options.durable)?,
+            None => db::open(
+                &self.path,
+                self.options.durable,
+                Arc::new(AtomicBool::new(true)),
+            )?,
         };
         let result = f(&mut conn);
         let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
@@ -191,15 +242,6 @@ impl Store {
             pool.push(conn);
         }
         result
-    }
-
-    fn read(&self, reads: &[Read]) -> Result<ReadResponse> {
-        loop {
-            match self.with_reader(|c| db::read(c, reads))? {
-                db::ReadOutcome::Done(r) => return Ok(r),
-                db::ReadOutcome::NeedsReap => self.write(db::reap)?,
-            }
-        }
     }
 }
 
@@ -267,34 +309,35 @@ impl Backend for SqliteBackend {
     }
 
     async fn read(&self, reads: Vec<Read>) -> Result<ReadResponse> {
-        let store = self.store.clone();
-        blocking(move || store.read(&reads)).await
+        loop {
+            // WAL readers never wait for writers, so reads run inline.
+            match self.store.with_reader(|c| db::read(c, &reads))? {
+                db::ReadOutcome::Done(r) => return Ok(r),
+                db::ReadOutcome::NeedsReap => self.store.write_async(db::reap).await?,
+            }
+        }
     }
 
     async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
-        let store = self.store.clone();
-        blocking(move || store.write(|c| db::commit(c, &txn))).await
+        self.store.write_async(move |c| db::commit(c, &txn)).await
     }
 
     async fn grant(&self, ttl: Duration) -> Result<LeaseGrant> {
-        let store = self.store.clone();
-        blocking(move || store.write(|c| db::grant(c, ttl))).await
+        self.store.write_async(move |c| db::grant(c, ttl)).await
     }
 
     async fn keepalive(&self, lease: LeaseId) -> Result<Duration> {
-        let store = self.store.clone();
-        blocking(move || store.write(|c| db::keepalive(c, lease))).await?
+        self.store
+            .write_async(move |c| db::keepalive(c, lease))
+            .await?
     }
 
     async fn revoke(&self, lease: LeaseId) -> Result<bool> {
-        let store = self.store.clone();
-        blocking(move || store.write(|c| db::revoke(c, lease))).await
+        self.store.write_async(move |c| db::revoke(c, lease)).await
     }
 
     async fn time_to_live(&self, leases: &[LeaseId]) -> Result<Vec<Option<Duration>>> {
-        let store = self.store.clone();
-        let leases = leases.to_vec();
-        blocking(move || store.with_reader(|c| db::time_to_live(c, &leases))).await
+        self.store.with_reader(|c| db::time_to_live(c, leases))
     }
 
     async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream> {
@@ -309,12 +352,10 @@ impl EventLog for SqliteBackend {
     }
 
     async fn head(&self) -> Result<u64> {
-        let store = self.store.clone();
-        blocking(move || store.with_reader(|c| db::head(c))).await
+        self.store.with_reader(|c| db::head(c))
     }
 
     async fn events_since(&self, from: u64, limit: usize) -> Result<LogBatch> {
-        let store = self.store.clone();
-        blocking(move || store.with_reader(|c| db::events_since(c, from, limit))).await
+        self.store.with_reader(|c| db::events_since(c, from, limit))
     }
 }
