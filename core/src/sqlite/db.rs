@@ -277,19 +277,18 @@ impl<'c> Writer<'c> {
 
     /// Commits; returns the store index after the commit and whether anything was written.
     pub fn commit(self) -> Result<(u64, bool)> {
-        if self.changed {
-            if self.index % 1024 == 0 && self.index > EVENTS_RETAIN {
-                let oldest = self.index - EVENTS_RETAIN;
-                self.tx
-                    .execute("DELETE FROM events WHERE idx < ?1", params![oldest as i64])
-                    .map_err(sql_err)?;
-                self.tx
-                    .execute(
-                        "UPDATE meta SET oldest = ?1 WHERE id = 1",
-                        params![oldest as i64],
-                    )
-                    .map_err(sql_err)?;
-            }
+        // Now and then, drop events older than the retained history.
+        if self.changed && self.index % 1024 == 0 && self.index > EVENTS_RETAIN {
+            let oldest = self.index - EVENTS_RETAIN;
+            self.tx
+                .execute("DELETE FROM events WHERE idx < ?1", params![oldest as i64])
+                .map_err(sql_err)?;
+            self.tx
+                .execute(
+                    "UPDATE meta SET oldest = ?1 WHERE id = 1",
+                    params![oldest as i64],
+                )
+                .map_err(sql_err)?;
         }
         let (index, changed) = (self.index, self.changed);
         self.tx.commit().map_err(sql_err)?;
