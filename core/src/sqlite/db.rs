@@ -23,7 +23,10 @@ use crate::mem::unknown_lease;
 use crate::model::{Entry, Event, EventKind, LeaseId};
 
 /// Events kept for resuming watches, counted in indexes.
+#[cfg(not(test))]
 const EVENTS_RETAIN: u64 = 100_000;
+#[cfg(test)]
+const EVENTS_RETAIN: u64 = 100;
 /// How long a write waits for another process's write transaction before giving up.
 const BUSY_LIMIT: Duration = Duration::from_secs(30);
 

@@ -359,3 +359,33 @@ impl EventLog for SqliteBackend {
         self.store.with_reader(|c| db::events_since(c, from, limit))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use crate::{Client, ErrorKind};
+
+    #[tokio::test]
+    async fn compacted_history_is_reported_and_recent_history_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?sync=normal", dir.path().join("c.db").display());
+        let db = Client::connect(&url).await.unwrap();
+        for i in 0..1100u64 {
+            db.set(&format!("k/{}", i % 7), i).await.unwrap();
+        }
+        // Compaction ran at index 1024 and kept the last 100 indexes before it.
+        let mut old = db.watch("k/", Some(1)).await.unwrap();
+        let err = old.next().await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.to_string().contains("compacted"), "{err}");
+        let mut recent = db.watch("k/", Some(924)).await.unwrap();
+        let first = recent.next().await.unwrap().unwrap();
+        assert_eq!(first.index, 924);
+        assert_eq!(
+            db.index().await.unwrap(),
+            1100,
+            "the index survives compaction"
+        );
+    }
+}
