@@ -9,7 +9,8 @@ pub(crate) fn now() -> Duration {
     imp::now()
 }
 
-/// An identifier that changes at every boot.
+/// An identifier that changes at every boot (Linux); elsewhere a constant, and reboots are
+/// detected by the monotonic clock going backwards (see the SQLite store's `init`).
 #[cfg_attr(target_family = "wasm", allow(dead_code))]
 pub(crate) fn boot_id() -> String {
     imp::boot_id()
@@ -48,11 +49,9 @@ mod imp {
     }
 
     pub fn boot_id() -> String {
-        // The boot time (wall clock minus uptime), to the minute, changes at every boot.
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        format!("boot-{}", (wall.saturating_sub(now())).as_secs() / 60)
+        // No boot identifier is read here; a reboot is still detected because the monotonic
+        // clock restarts below the renewal times stored in the lease table.
+        "unknown".to_string()
     }
 }
 

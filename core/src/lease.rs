@@ -14,6 +14,9 @@ use crate::model::LeaseId;
 
 type Callback = Box<dyn FnOnce() + Send>;
 
+/// Longest sleep between checks of the boot clock (see [`Lease::lost`]).
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
 /// A lease renewed by a background task until it is revoked or every handle is dropped.
 #[derive(Clone)]
 pub struct Lease {
@@ -89,7 +92,9 @@ impl Lease {
                 return;
             }
             let until = self.inner.state().valid_until;
-            let left = until.saturating_sub(clock::now());
+            // Timers stop while the host is suspended but the store's clock does not: wake at
+            // least every CHECK_EVERY to compare against the boot clock.
+            let left = until.saturating_sub(clock::now()).min(CHECK_EVERY);
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep(left) => {}
@@ -109,7 +114,8 @@ impl Lease {
     }
 
     /// Revokes the lease, deleting the entries attached to it. Returns false if the store no
-    /// longer knew it.
+    /// longer knew it. The lease counts as lost from then on: `lost()` resolves and the
+    /// callbacks fire.
     pub async fn revoke(&self) -> Result<bool> {
         {
             let mut st = self.inner.state();
@@ -118,8 +124,9 @@ impl Lease {
             }
             st.revoked = true;
         }
-        let _ = self.inner.lost_tx.send(true);
-        self.inner.backend.revoke(self.inner.id).await
+        let known = self.inner.backend.revoke(self.inner.id).await;
+        self.inner.mark_lost();
+        known
     }
 }
 
@@ -137,10 +144,10 @@ impl LeaseInner {
             st.lost = true;
             std::mem::take(&mut st.callbacks)
         };
-        let _ = self.lost_tx.send(true);
         for cb in callbacks {
             cb();
         }
+        let _ = self.lost_tx.send(true);
     }
 }
 
@@ -164,12 +171,15 @@ impl Drop for LeaseInner {
 /// Renews at ttl/3; after a failed renewal retries quickly until the lease's known validity
 /// runs out, then declares it lost.
 async fn keeper(weak: Weak<LeaseInner>) {
-    let mut next = {
-        let Some(inner) = weak.upgrade() else { return };
-        inner.ttl / 3
+    let mut due = match weak.upgrade() {
+        Some(inner) => clock::now() + inner.ttl / 3,
+        None => return,
     };
     loop {
-        tokio::time::sleep(next).await;
+        // Sleep in short steps checked against the boot clock, so that a suspend or a pause
+        // past the lease's validity is noticed at once rather than at the next renewal.
+        let wait = due.saturating_sub(clock::now()).min(CHECK_EVERY);
+        tokio::time::sleep(wait).await;
         let Some(inner) = weak.upgrade() else { return };
         let (valid_until, revoked) = {
             let st = inner.state();
@@ -180,9 +190,13 @@ async fn keeper(weak: Weak<LeaseInner>) {
         }
         let sent = clock::now();
         if sent >= valid_until {
-            // Paused or starved past expiry: the store may already have given the lease away.
+            // Paused, suspended or starved past expiry: the store may already have given the
+            // lease away.
             inner.mark_lost();
             return;
+        }
+        if sent < due {
+            continue;
         }
         let outcome =
             tokio::time::timeout(valid_until - sent, inner.backend.keepalive(inner.id)).await;
@@ -192,7 +206,7 @@ async fn keeper(weak: Weak<LeaseInner>) {
                 if sent + ttl > st.valid_until {
                     st.valid_until = sent + ttl;
                 }
-                next = ttl / 3;
+                due = sent + ttl / 3;
             }
             Ok(Err(e)) if e.kind() == ErrorKind::LeaseExpired => {
                 inner.mark_lost();
@@ -200,11 +214,13 @@ async fn keeper(weak: Weak<LeaseInner>) {
             }
             Ok(Err(e)) => {
                 tracing::debug!("lease {} keepalive failed: {e}", inner.id);
-                next = (inner.ttl / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
                 if clock::now() >= valid_until {
                     inner.mark_lost();
                     return;
                 }
+                let retry =
+                    (inner.ttl / 20).clamp(Duration::from_millis(50), Duration::from_secs(1));
+                due = clock::now() + retry;
             }
             Err(_) => {
                 inner.mark_lost();

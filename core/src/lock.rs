@@ -150,7 +150,7 @@ impl Lock {
     /// On timeout the waiter entry is removed and the error is `LockTimeout`.
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<u64> {
         let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        match self.acquire_until(deadline).await? {
+        match self.acquire_until(deadline, true).await? {
             Some(token) => Ok(token),
             None => Err(Error::new(
                 ErrorKind::LockTimeout,
@@ -165,10 +165,15 @@ impl Lock {
 
     /// Takes the lock only if nobody holds or waits for it; returns the fencing token.
     pub async fn try_acquire(&self) -> Result<Option<u64>> {
-        self.acquire_until(Some(tokio::time::Instant::now())).await
+        self.acquire_until(Some(tokio::time::Instant::now()), false)
+            .await
     }
 
-    async fn acquire_until(&self, deadline: Option<tokio::time::Instant>) -> Result<Option<u64>> {
+    async fn acquire_until(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+        bounded: bool,
+    ) -> Result<Option<u64>> {
         self.validate()?;
         {
             let mut st = self.inner.state();
@@ -181,7 +186,7 @@ impl Lock {
             *st = State::Acquiring;
         }
         let mut reset = ResetOnDrop(Some(self.inner.clone()));
-        let outcome = self.enqueue_and_wait(deadline).await;
+        let outcome = self.enqueue_and_wait(deadline, bounded).await;
         reset.0 = None;
         let mut st = self.inner.state();
         match outcome {
@@ -249,12 +254,21 @@ impl Lock {
     }
 
     /// One round trip creates the waiter and reads the queue; then wait for each predecessor.
+    /// With `bounded`, the deadline also bounds getting the lease and creating the waiter;
+    /// `try_acquire` always completes its one round trip.
     async fn enqueue_and_wait(
         &self,
         deadline: Option<tokio::time::Instant>,
+        bounded: bool,
     ) -> Result<Option<(String, u64, Lease)>> {
         let backend = self.inner.client.backend().clone();
-        let lease = self.lease().await?;
+        let lease = match deadline.filter(|_| bounded) {
+            Some(d) => match tokio::time::timeout_at(d, self.lease()).await {
+                Ok(lease) => lease?,
+                Err(_) => return Ok(None),
+            },
+            None => self.lease().await?,
+        };
         let key = format!(
             "{}{}",
             self.inner.prefix,
@@ -277,20 +291,42 @@ impl Lock {
             }],
             reads: vec![Read::Range(queue_read.clone())],
         };
-        let response = backend.commit(request).await.map_err(|e| {
-            if e.kind() == ErrorKind::LeaseExpired {
-                Error::new(
-                    ErrorKind::LeaseExpired,
-                    format!(
-                        "the lease for lock '{}' expired before the waiter was created: {}",
-                        self.inner.name,
-                        e.message()
-                    ),
-                )
-            } else {
-                e
+        // The waiter is created by a detached task: if this acquire is cancelled or times out
+        // while the commit is in flight, the task removes the waiter it created, so no orphan
+        // entry can block the lock for as long as the shared lease is kept alive.
+        let (sent, received) = tokio::sync::oneshot::channel();
+        let (task_backend, task_key) = (backend.clone(), key.clone());
+        tokio::spawn(async move {
+            let outcome = task_backend.commit(request).await;
+            if let Err(Ok(response)) = sent.send(outcome) {
+                if response.succeeded {
+                    remove_waiter(task_backend, task_key, response.index).await;
+                }
             }
-        })?;
+        });
+        let outcome = match deadline.filter(|_| bounded) {
+            Some(d) => match tokio::time::timeout_at(d, received).await {
+                Ok(o) => o,
+                Err(_) => return Ok(None),
+            },
+            None => received.await,
+        };
+        let response = outcome
+            .map_err(|_| Error::internal("the task creating the waiter entry was dropped"))?
+            .map_err(|e| {
+                if e.kind() == ErrorKind::LeaseExpired {
+                    Error::new(
+                        ErrorKind::LeaseExpired,
+                        format!(
+                            "the lease for lock '{}' expired before the waiter was created: {}",
+                            self.inner.name,
+                            e.message()
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
         if !response.succeeded {
             return Err(Error::internal(format!(
                 "waiter key '{key}' already existed"
@@ -326,7 +362,7 @@ impl Lock {
                 return Ok(Some((key, mine, lease)));
             }
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                guard.remove().await?;
+                guard.remove().await;
                 return Ok(None);
             }
             let predecessor = queue[pos - 1].key.clone();
@@ -352,7 +388,7 @@ impl Lock {
                             "the store closed the watch on lock '{}'", self.inner.name))),
                     },
                     _ = &mut sleep => {
-                        guard.remove().await?;
+                        guard.remove().await;
                         return Ok(None);
                     }
                     _ = lease.lost() => {
@@ -375,43 +411,52 @@ impl Lock {
     /// Releases the lock. If its lease was lost while held, the error is `LockLost`: another
     /// holder may have had the lock in the meantime.
     pub async fn release(&self) -> Result<()> {
-        let held = {
-            let mut st = self.inner.state();
-            match std::mem::replace(&mut *st, State::Idle) {
-                State::Held(h) => h,
-                other => {
-                    *st = other;
-                    return Err(Error::invalid(format!(
-                        "lock '{}' is not held by this lock object",
-                        self.inner.name
-                    )));
-                }
+        let (key, token, lease) = match &*self.inner.state() {
+            State::Held(h) => (h.key.clone(), h.token, h.lease.clone()),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "lock '{}' is not held by this lock object",
+                    self.inner.name
+                )));
             }
         };
-        let lost = held.lease.is_lost();
+        let lost = lease.is_lost();
         let response = self
             .inner
             .client
             .backend()
             .commit(TxnRequest {
                 compares: vec![Compare {
-                    key: held.key.clone(),
-                    index: held.token,
+                    key: key.clone(),
+                    index: token,
                 }],
-                ops: vec![Op::Delete { key: held.key }],
+                ops: vec![Op::Delete { key }],
                 reads: Vec::new(),
             })
             .await;
+        if let (Err(e), false) = (&response, lost) {
+            // Still held: the caller may retry the release.
+            return Err(Error::new(e.kind(), e.message()).prefix(format!(
+                "releasing lock '{}' failed; it is still held",
+                self.inner.name
+            )));
+        }
+        {
+            let mut st = self.inner.state();
+            if matches!(&*st, State::Held(h) if h.token == token) {
+                *st = State::Idle;
+            }
+        }
         if lost || matches!(&response, Ok(r) if !r.succeeded) {
             return Err(Error::new(
                 ErrorKind::LockLost,
                 format!(
-                    "lock '{}' was lost while held (fencing token {}): its lease expired, so another holder may have had it",
-                    self.inner.name, held.token
+                    "lock '{}' was lost while held (fencing token {token}): its lease expired, so another holder may have had it",
+                    self.inner.name
                 ),
             ));
         }
-        response.map(|_| ())
+        Ok(())
     }
 
     /// The fencing token while held.
@@ -507,22 +552,15 @@ struct WaiterGuard {
 }
 
 impl WaiterGuard {
-    fn request(&self) -> TxnRequest {
-        TxnRequest {
-            compares: vec![Compare {
-                key: self.key.clone(),
-                index: self.index,
-            }],
-            ops: vec![Op::Delete {
-                key: self.key.clone(),
-            }],
-            reads: Vec::new(),
+    /// Removes the waiter now; if that fails, the guard stays armed and its drop keeps trying
+    /// in the background.
+    async fn remove(&mut self) {
+        if delete_waiter(&self.backend, &self.key, self.index)
+            .await
+            .is_ok()
+        {
+            self.armed = false;
         }
-    }
-
-    async fn remove(&mut self) -> Result<()> {
-        self.armed = false;
-        self.backend.commit(self.request()).await.map(|_| ())
     }
 }
 
@@ -532,11 +570,44 @@ impl Drop for WaiterGuard {
             return;
         }
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let backend = self.backend.clone();
-            let request = self.request();
-            handle.spawn(async move {
-                let _ = backend.commit(request).await;
-            });
+            handle.spawn(remove_waiter(
+                self.backend.clone(),
+                self.key.clone(),
+                self.index,
+            ));
+        }
+    }
+}
+
+async fn delete_waiter(backend: &Arc<dyn Backend>, key: &str, index: u64) -> Result<()> {
+    backend
+        .commit(TxnRequest {
+            compares: vec![Compare {
+                key: key.to_string(),
+                index,
+            }],
+            ops: vec![Op::Delete {
+                key: key.to_string(),
+            }],
+            reads: Vec::new(),
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Deletes a waiter entry in the background, retrying while the store is unavailable (the
+/// entry's lease ends it anyway if every try fails).
+async fn remove_waiter(backend: Arc<dyn Backend>, key: String, index: u64) {
+    for attempt in 0..8u32 {
+        match delete_waiter(&backend, &key, index).await {
+            Ok(()) => return,
+            Err(e) if e.is_retryable() => {
+                tokio::time::sleep(Duration::from_millis(50) * 2u32.pow(attempt)).await;
+            }
+            Err(e) => {
+                tracing::warn!("removing lock waiter '{key}': {e}");
+                return;
+            }
         }
     }
 }

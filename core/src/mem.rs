@@ -142,29 +142,34 @@ impl MemState {
             return false;
         }
         expired.sort_unstable();
-        self.index += 1;
-        for id in expired {
-            self.drop_lease(id);
-        }
-        true
+        self.drop_leases(&expired)
     }
 
-    /// Removes a lease and deletes its entries at the current index.
-    fn drop_lease(&mut self, id: LeaseId) -> bool {
-        let Some(lease) = self.leases.remove(&id) else {
-            return false;
-        };
-        for key in lease.keys {
-            if self.kv.remove(&key).is_some() {
-                self.push(Event {
-                    kind: EventKind::Delete,
-                    key,
-                    value: None,
-                    index: self.index,
-                });
+    /// Removes leases and deletes their entries, at one new index if any entry existed.
+    /// Returns whether an entry was deleted.
+    fn drop_leases(&mut self, ids: &[LeaseId]) -> bool {
+        let index = self.index + 1;
+        let mut wrote = false;
+        for id in ids {
+            let Some(lease) = self.leases.remove(id) else {
+                continue;
+            };
+            for key in lease.keys {
+                if self.kv.remove(&key).is_some() {
+                    self.push(Event {
+                        kind: EventKind::Delete,
+                        key,
+                        value: None,
+                        index,
+                    });
+                    wrote = true;
+                }
             }
         }
-        true
+        if wrote {
+            self.index = index;
+        }
+        wrote
     }
 
     fn push(&mut self, event: Event) {
@@ -419,12 +424,9 @@ impl Backend for MemBackend {
         let mut st = self.lock();
         let reaped = st.reap(clock::now());
         let known = st.leases.contains_key(&lease);
-        if known {
-            st.index += 1;
-            st.drop_lease(lease);
-        }
+        let wrote = st.drop_leases(&[lease]);
         drop(st);
-        if known || reaped {
+        if wrote || reaped {
             self.notify();
         }
         Ok(known)

@@ -36,6 +36,14 @@ struct Tracked {
     current: Option<Value>,
 }
 
+impl Tracked {
+    /// Stored or deleted without loading: always written. Loaded: written if it differs from
+    /// the snapshot.
+    fn is_changed(&self) -> bool {
+        self.loaded.is_none() || self.current != self.snapshot
+    }
+}
+
 /// A staged compare-exchange op: commits in the same transaction as the documents.
 struct Exchange {
     key: String,
@@ -166,7 +174,7 @@ impl Session {
                     key.to_string(),
                     Tracked {
                         loaded: None,
-                        snapshot: Some(Value::Null),
+                        snapshot: None,
                         current: None,
                     },
                 );
@@ -206,7 +214,7 @@ impl Session {
 
     /// True if `save_changes` would write something.
     pub fn has_changes(&self) -> bool {
-        !self.exchanges.is_empty() || self.docs.values().any(|t| t.current != t.snapshot)
+        !self.exchanges.is_empty() || self.docs.values().any(Tracked::is_changed)
     }
 
     /// Commits every change in one transaction. Returns the new index (`None` when there was
@@ -216,7 +224,7 @@ impl Session {
         let mut txn = self.client.txn();
         let mut written = Vec::new();
         for (key, t) in &self.docs {
-            if t.current == t.snapshot {
+            if !t.is_changed() {
                 continue;
             }
             let expect = match t.loaded {

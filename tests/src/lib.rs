@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
             session::session_store_of_existing_key_conflicts,
             session::session_opt_out_is_last_write_wins,
             session::session_commits_compare_exchange_in_same_txn,
+            session::session_writes_stores_and_deletes_of_unloaded_keys,
             watch::watch_delivers_in_order_and_resumes,
             watch::watch_filters_by_prefix_and_reports_deletes,
             watch::watch_reports_expiry_deletes,

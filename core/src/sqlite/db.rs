@@ -146,7 +146,12 @@ pub(crate) fn init(conn: &mut Connection) -> Result<bool> {
     let stored_boot: String =
         w.tx.query_row("SELECT boot_id FROM meta WHERE id = 1", [], |r| r.get(0))
             .map_err(sql_err)?;
-    if stored_boot != boot {
+    // A lease renewed "in the future" means the monotonic clock restarted: the host rebooted.
+    let clock_restarted =
+        w.tx.prepare("SELECT 1 FROM leases WHERE expires_ns - ttl_ms * 1000000 > ?1 LIMIT 1")
+            .and_then(|mut s| s.exists(params![now_ns()]))
+            .map_err(sql_err)?;
+    if stored_boot != boot || clock_restarted {
         let ids: Vec<LeaseId> = {
             let mut st =
                 w.tx.prepare("SELECT id FROM leases ORDER BY id")

@@ -130,18 +130,19 @@ impl Store {
                     .with_source(e)
             })?;
         let changes = Arc::new(watch::channel(0u64).0);
-        let sender = changes.clone();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if res.is_ok() {
-                sender.send_modify(|g| *g = g.wrapping_add(1));
+        let watcher = match watch_file(&notify_path, changes.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                // Typically fs.inotify.max_user_instances is exhausted: fall back to polling
+                // the notify file, slower but correct.
+                tracing::warn!(
+                    "cannot watch {} ({e}); polling it every {POLL_FALLBACK:?} instead",
+                    notify_path.display()
+                );
+                None
             }
-        })
-        .map_err(|e| Error::unavailable(format!("cannot watch {}: {e}", notify_path.display())))?;
-        watcher
-            .watch(&notify_path, notify::RecursiveMode::NonRecursive)
-            .map_err(|e| {
-                Error::unavailable(format!("cannot watch {}: {e}", notify_path.display()))
-            })?;
+        };
+        let polling = watcher.is_none();
         let store = Arc::new(Store {
             path: path.to_path_buf(),
             options,
@@ -149,7 +150,7 @@ impl Store {
             readers: Mutex::new(Vec::new()),
             changes,
             notify_file,
-            _watcher: Some(watcher),
+            _watcher: watcher,
             reaper_wake: Arc::new((Mutex::new(()), Condvar::new())),
             patient,
         });
@@ -162,6 +163,13 @@ impl Store {
             .name("interlock-sqlite-reaper".into())
             .spawn(move || reaper(weak, wake))
             .map_err(|e| Error::internal(format!("cannot start the lease reaper: {e}")))?;
+        if polling {
+            let weak = Arc::downgrade(&store);
+            std::thread::Builder::new()
+                .name("interlock-sqlite-poll".into())
+                .spawn(move || poll_notify_file(weak))
+                .map_err(|e| Error::internal(format!("cannot start the change poller: {e}")))?;
+        }
         Ok(store)
     }
 
@@ -245,6 +253,44 @@ impl Store {
     }
 }
 
+/// How often the notify file is read when it cannot be watched.
+const POLL_FALLBACK: Duration = Duration::from_millis(2);
+
+fn watch_file(
+    path: &Path,
+    changes: Arc<watch::Sender<u64>>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok() {
+            changes.send_modify(|g| *g = g.wrapping_add(1));
+        }
+    })?;
+    watcher.watch(path, notify::RecursiveMode::NonRecursive)?;
+    Ok(watcher)
+}
+
+fn read_notify_index(file: &File) -> u64 {
+    let mut buf = [0u8; 8];
+    match file.read_at(&mut buf, 0) {
+        Ok(8) => u64::from_le_bytes(buf),
+        _ => 0,
+    }
+}
+
+/// The fallback when the notify file cannot be watched: read it every few milliseconds.
+fn poll_notify_file(weak: Weak<Store>) {
+    let mut last = 0;
+    loop {
+        std::thread::sleep(POLL_FALLBACK);
+        let Some(store) = weak.upgrade() else { return };
+        let index = read_notify_index(&store.notify_file);
+        if index != last {
+            last = index;
+            store.changes.send_modify(|g| *g = g.wrapping_add(1));
+        }
+    }
+}
+
 fn notify_path(db: &Path) -> PathBuf {
     let mut name = db.file_name().unwrap_or_default().to_os_string();
     name.push("-notify");
@@ -253,10 +299,23 @@ fn notify_path(db: &Path) -> PathBuf {
 
 /// Wakes at the earliest lease expiry (re-checking at least every second, which also notices
 /// leases granted by other processes) and deletes the expired leases' entries.
+///
+/// It also re-reads the store index each time and signals this process's watchers if it moved
+/// without a wake-up: a writer killed between its commit and its notify-file write delays
+/// watchers by at most a second rather than until the next commit.
 fn reaper(weak: Weak<Store>, wake: Arc<(Mutex<()>, Condvar)>) {
+    let mut last_head = 0;
     loop {
         let wait = {
             let Some(store) = weak.upgrade() else { return };
+            if let Ok(head) = store.with_reader(|c| db::head(c)) {
+                if head > last_head {
+                    if last_head != 0 {
+                        store.changes.send_modify(|g| *g = g.wrapping_add(1));
+                    }
+                    last_head = head;
+                }
+            }
             let next = store.with_reader(|c| db::next_expiry(c));
             let now = clock::now().as_nanos() as i64;
             match next {

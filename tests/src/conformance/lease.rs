@@ -34,6 +34,14 @@ pub async fn revoke_deletes_attached_entries(store: &Store) {
     assert!(page.index > before, "the deletes got a new index");
     assert!(!db.revoke(lease.id).await.unwrap(), "already revoked");
     assert_eq!(db.time_to_live(&[lease.id]).await.unwrap(), [None]);
+    let empty = db.grant(Duration::from_secs(60)).await.unwrap();
+    let before = db.index().await.unwrap();
+    assert!(db.revoke(empty.id).await.unwrap());
+    assert_eq!(
+        db.index().await.unwrap(),
+        before,
+        "a lease with no entries deletes nothing"
+    );
 }
 
 pub async fn expiry_deletes_entries_at_a_new_index(store: &Store) {
@@ -65,8 +73,15 @@ pub async fn keeper_keeps_a_lease_alive_past_its_ttl(store: &Store) {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(!lease.is_lost());
     assert!(db.get("kept").await.unwrap().is_some(), "renewed at ttl/3");
+    let fired = Arc::new(AtomicBool::new(false));
+    let flag = fired.clone();
+    lease.on_lost(move || flag.store(true, Ordering::SeqCst));
     assert!(lease.revoke().await.unwrap());
     assert!(lease.is_lost());
+    assert!(
+        fired.load(Ordering::SeqCst),
+        "revoking ends the lease: callbacks fire"
+    );
     assert_eq!(db.get("kept").await.unwrap(), None);
 }
 
@@ -95,7 +110,13 @@ pub async fn lost_lease_is_detected_and_reported(store: &Store) {
         .await
         .expect("the keeper notices at its next renewal");
     assert!(lease.is_lost());
-    assert!(fired.load(Ordering::SeqCst), "the callback fired");
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            fired.load(Ordering::SeqCst)
+        })
+        .await,
+        "the callback fired"
+    );
     let put = watch.next().await.unwrap().unwrap();
     let del = watch.next().await.unwrap().unwrap();
     assert_eq!((put.kind, del.kind), (EventKind::Put, EventKind::Delete));

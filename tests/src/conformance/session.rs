@@ -140,3 +140,21 @@ pub async fn session_commits_compare_exchange_in_same_txn(store: &Store) {
     del.save_changes().await.unwrap();
     assert_eq!(db.get("emails/a@b.c").await.unwrap(), None);
 }
+
+pub async fn session_writes_stores_and_deletes_of_unloaded_keys(store: &Store) {
+    let db = store.client().await;
+    db.set("n", json!(1)).await.unwrap();
+    let mut s = db.session_with(SessionOptions { optimistic: false });
+    s.delete("n").unwrap();
+    s.store("n", json!(null)).unwrap();
+    s.save_changes()
+        .await
+        .unwrap()
+        .expect("a store of null is a change");
+    assert_eq!(db.get("n").await.unwrap().unwrap().value, json!(null));
+    let mut d = db.session_with(SessionOptions { optimistic: false });
+    d.delete("n").unwrap();
+    assert!(d.has_changes());
+    d.save_changes().await.unwrap();
+    assert_eq!(db.get("n").await.unwrap(), None);
+}
