@@ -25,9 +25,17 @@ pub(crate) trait EventLog: Send + Sync + 'static {
     fn changes(&self) -> watch::Receiver<u64>;
     /// The index of the last commit.
     async fn head(&self) -> Result<u64>;
-    /// Up to `limit` events with index ≥ `from`.
+    /// Up to `limit` events with index ≥ `from`, never splitting the events of one index.
     async fn events_since(&self, from: u64, limit: usize) -> Result<LogBatch>;
+    /// Declares that a watcher exists until the returned guard is dropped (a store may signal
+    /// other processes only while someone listens).
+    fn listen(&self) -> ListenGuard {
+        ListenGuard(None)
+    }
 }
+
+/// Held by a watch stream while it lives; dropping it ends the registration.
+pub(crate) struct ListenGuard(#[allow(dead_code)] pub Option<Box<dyn Send + Sync>>);
 
 const BATCH: usize = 512;
 
@@ -38,6 +46,7 @@ struct WatchState {
     buf: VecDeque<Event>,
     range: RangeRead,
     done: bool,
+    _listening: ListenGuard,
 }
 
 /// An ordered, resumable event stream over `log`.
@@ -46,6 +55,8 @@ pub(crate) async fn watch_log(
     range: RangeRead,
     from: Option<u64>,
 ) -> Result<EventStream> {
+    // Listen before the first read, so a commit after that read is signalled to us.
+    let listening = log.listen();
     let mut rx = log.changes();
     rx.borrow_and_update();
     let next = match from {
@@ -59,6 +70,7 @@ pub(crate) async fn watch_log(
         buf: VecDeque::new(),
         range,
         done: false,
+        _listening: listening,
     };
     Ok(Box::pin(futures::stream::unfold(
         state,

@@ -291,25 +291,37 @@ impl Lock {
             }],
             reads: vec![Read::Range(queue_read.clone())],
         };
-        // The waiter is created by a detached task: if this acquire is cancelled or times out
-        // while the commit is in flight, the task removes the waiter it created, so no orphan
-        // entry can block the lock for as long as the shared lease is kept alive.
-        let (sent, received) = tokio::sync::oneshot::channel();
-        let (task_backend, task_key) = (backend.clone(), key.clone());
-        tokio::spawn(async move {
-            let outcome = task_backend.commit(request).await;
-            if let Err(Ok(response)) = sent.send(outcome) {
-                if response.succeeded {
-                    remove_waiter(task_backend, task_key, response.index).await;
+        // If this acquire is cancelled or times out while the waiter's commit is in flight, the
+        // commit must still be followed by the waiter's removal, or an orphan entry would block
+        // the lock for as long as the shared lease is kept alive. So a commit that does not
+        // finish at its first poll moves to a detached task that removes the waiter when nobody
+        // is left to receive it. (Commits that finish at once, the common case for the embedded
+        // store, cost no task.)
+        let mut commit = {
+            let backend = backend.clone();
+            Box::pin(async move { backend.commit(request).await })
+        };
+        let outcome = match futures::poll!(commit.as_mut()) {
+            std::task::Poll::Ready(outcome) => Ok(outcome),
+            std::task::Poll::Pending => {
+                let (sent, received) = tokio::sync::oneshot::channel();
+                let (task_backend, task_key) = (backend.clone(), key.clone());
+                tokio::spawn(async move {
+                    let outcome = commit.await;
+                    if let Err(Ok(response)) = sent.send(outcome) {
+                        if response.succeeded {
+                            remove_waiter(task_backend, task_key, response.index).await;
+                        }
+                    }
+                });
+                match deadline.filter(|_| bounded) {
+                    Some(d) => match tokio::time::timeout_at(d, received).await {
+                        Ok(o) => o,
+                        Err(_) => return Ok(None),
+                    },
+                    None => received.await,
                 }
             }
-        });
-        let outcome = match deadline.filter(|_| bounded) {
-            Some(d) => match tokio::time::timeout_at(d, received).await {
-                Ok(o) => o,
-                Err(_) => return Ok(None),
-            },
-            None => received.await,
         };
         let response = outcome
             .map_err(|_| Error::internal("the task creating the waiter entry was dropped"))?

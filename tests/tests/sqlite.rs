@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use interlock::EventKind;
 use interlock_tests::Store;
 use interlock_tests::conformance::eventually;
 
@@ -28,19 +30,28 @@ async fn acquire_cancelled_while_the_file_is_busy_leaves_no_waiter() {
         tx.commit().unwrap();
     });
     locked_rx.recv().unwrap();
+    let from = db.index().await.unwrap() + 1;
+    let mut queue_events = db.watch("@lock/busy-file/", Some(from)).await.unwrap();
     let attempt = tokio::time::timeout(Duration::from_millis(100), lock.acquire(None)).await;
     assert!(
         attempt.is_err(),
         "the acquire was still waiting for the write lock"
     );
     holder.join().unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            db.lock_queue("busy-file").await.unwrap().is_empty()
-        })
-        .await,
-        "the waiter created after the cancellation was removed"
-    );
+    // The write goes through once the file is free: the waiter appears, then is removed.
+    let mut events = Vec::new();
+    for _ in 0..2 {
+        let event = tokio::time::timeout(Duration::from_secs(10), queue_events.next())
+            .await
+            .expect("an event in time")
+            .expect("stream open")
+            .expect("no error");
+        events.push(event);
+    }
+    assert_eq!(events[0].kind, EventKind::Put, "the waiter was created");
+    assert_eq!(events[1].kind, EventKind::Delete, "and then removed");
+    assert_eq!(events[0].key, events[1].key);
+    assert!(db.lock_queue("busy-file").await.unwrap().is_empty());
     let other = store.client().await.lock("busy-file");
     assert!(
         other.try_acquire().await.unwrap().is_some(),

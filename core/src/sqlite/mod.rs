@@ -31,7 +31,7 @@ use crate::backend::{
 };
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::eventlog::{EventLog, LogBatch, watch_log};
+use crate::eventlog::{EventLog, ListenGuard, LogBatch, watch_log};
 use crate::model::LeaseId;
 
 /// Options of the embedded store, from the URL's query.
@@ -61,6 +61,9 @@ struct Store {
     reaper_wake: Arc<(Mutex<()>, Condvar)>,
     /// Whether the writer's busy handler waits (false during an inline attempt).
     patient: Arc<AtomicBool>,
+    /// Watch streams alive in this process; while there are any, this process holds a shared
+    /// POSIX lock on the notify file, which tells writers in other processes to signal.
+    listeners: Mutex<usize>,
 }
 
 type Registry = Mutex<HashMap<(PathBuf, SqliteOptions), Weak<Store>>>;
@@ -153,6 +156,7 @@ impl Store {
             _watcher: watcher,
             reaper_wake: Arc::new((Mutex::new(()), Condvar::new())),
             patient,
+            listeners: Mutex::new(0),
         });
         if wrote {
             store.signal(head);
@@ -173,12 +177,40 @@ impl Store {
         Ok(store)
     }
 
-    /// Tells this process's watchers and every other process that a commit wrote.
+    /// Tells this process's watchers, and other processes if any of them is watching, that a
+    /// commit wrote.
     fn signal(&self, index: u64) {
         self.changes.send_modify(|g| *g = g.wrapping_add(1));
-        // The notify file only carries the wake-up; a failed write delays watchers of other
-        // processes until the next commit, it loses nothing.
-        let _ = self.notify_file.write_at(&index.to_le_bytes(), 0);
+        if self.others_listen() {
+            // The notify file only carries the wake-up; a failed write delays watchers of other
+            // processes by at most the reaper's second, it loses nothing.
+            let _ = self.notify_file.write_at(&index.to_le_bytes(), 0);
+        }
+    }
+
+    /// Whether another process holds the listeners' lock (POSIX locks never conflict with the
+    /// asking process's own, and die with their process). On error, assume yes.
+    fn others_listen(&self) -> bool {
+        let mut probe = listen_lock(libc::F_WRLCK);
+        match nix::fcntl::fcntl(&self.notify_file, nix::fcntl::FcntlArg::F_GETLK(&mut probe)) {
+            Ok(_) => probe.l_type != libc::F_UNLCK as libc::c_short,
+            Err(_) => true,
+        }
+    }
+
+    fn set_listening(&self, listening: bool) {
+        let kind = if listening {
+            libc::F_RDLCK
+        } else {
+            libc::F_UNLCK
+        };
+        let lock = listen_lock(kind);
+        if let Err(e) = nix::fcntl::fcntl(&self.notify_file, nix::fcntl::FcntlArg::F_SETLK(&lock)) {
+            tracing::warn!(
+                "cannot update the listeners' lock on {}: {e}",
+                self.path.display()
+            );
+        }
     }
 
     /// Runs a write on this process's writer connection, then signals if it wrote.
@@ -250,6 +282,42 @@ impl Store {
             pool.push(conn);
         }
         result
+    }
+}
+
+/// The byte range of the notify file that listening processes lock (after the 8-byte index).
+fn listen_lock(kind: libc::c_int) -> libc::flock {
+    // SAFETY: flock is a plain C struct for which all-zero bytes are a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = 8;
+    lock.l_len = 1;
+    lock
+}
+
+/// Keeps this process registered as listening while a watch stream lives.
+struct Listening(Arc<Store>);
+
+impl Listening {
+    fn new(store: Arc<Store>) -> Self {
+        let mut n = store.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        *n += 1;
+        if *n == 1 {
+            store.set_listening(true);
+        }
+        drop(n);
+        Listening(store)
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let mut n = self.0.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.set_listening(false);
+        }
     }
 }
 
@@ -416,6 +484,10 @@ impl EventLog for SqliteBackend {
 
     async fn events_since(&self, from: u64, limit: usize) -> Result<LogBatch> {
         self.store.with_reader(|c| db::events_since(c, from, limit))
+    }
+
+    fn listen(&self) -> ListenGuard {
+        ListenGuard(Some(Box::new(Listening::new(self.store.clone()))))
     }
 }
 
