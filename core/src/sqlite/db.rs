@@ -495,10 +495,12 @@ fn run_range(conn: &Connection, range: &RangeRead) -> Result<ReadResult> {
         Order::IndexAsc => " ORDER BY idx",
         Order::IndexDesc => " ORDER BY idx DESC",
     });
-    sql.push_str(" LIMIT ?5");
+    // The limit is part of the SQL text: a bound LIMIT parameter makes SQLite re-prepare the
+    // statement at every step.
     let limit = range
         .limit
         .map_or(-1, |l| l.saturating_add(1).min(i64::MAX as usize) as i64);
+    sql.push_str(&format!(" LIMIT {limit}"));
     let mut st = conn.prepare_cached(&sql).map_err(sql_err)?;
     let mut bind = |i: usize, v: &dyn rusqlite::ToSql| st.raw_bind_parameter(i, v);
     bind(1, &range.prefix).map_err(sql_err)?;
@@ -511,7 +513,6 @@ fn run_range(conn: &Connection, range: &RangeRead) -> Result<ReadResult> {
     if let Some(b) = range.below_index {
         bind(4, &(b.min(i64::MAX as u64) as i64)).map_err(sql_err)?;
     }
-    bind(5, &limit).map_err(sql_err)?;
     let mut rows = st.raw_query();
     let mut entries = Vec::new();
     while let Some(row) = rows.next().map_err(sql_err)? {
@@ -618,33 +619,32 @@ pub(crate) fn head(conn: &Connection) -> Result<u64> {
 pub(crate) fn events_since(conn: &mut Connection, from: u64, limit: usize) -> Result<LogBatch> {
     let tx = conn.transaction().map_err(sql_err)?;
     let oldest: i64 = tx
-        .query_row("SELECT oldest FROM meta WHERE id = 1", [], |r| r.get(0))
+        .prepare_cached("SELECT oldest FROM meta WHERE id = 1")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(sql_err)?;
-    let mut events = Vec::new();
+    let mut events: Vec<RawEvent> = Vec::new();
     {
-        let mut st = tx
-            .prepare_cached(
-                "SELECT idx, key, kind, value FROM events WHERE idx >= ?1 ORDER BY idx, seq LIMIT ?2",
-            )
-            .map_err(sql_err)?;
+        // Literal LIMIT: a bound one makes SQLite re-prepare the statement at every step.
+        let sql = format!(
+            "SELECT idx, seq, key, kind, value FROM events WHERE idx >= ?1 ORDER BY idx, seq LIMIT {}",
+            limit.min(i64::MAX as usize)
+        );
+        let mut st = tx.prepare_cached(&sql).map_err(sql_err)?;
         let from = from.min(i64::MAX as u64) as i64;
-        let rows = st
-            .query_map(params![from, limit as i64], event_row)
-            .map_err(sql_err)?;
+        let rows = st.query_map(params![from], event_row).map_err(sql_err)?;
         for r in rows {
             events.push(r.map_err(sql_err)?);
         }
         if events.len() == limit {
-            if let Some(last) = events.last().map(|e: &RawEvent| e.0) {
+            if let Some((last, seq)) = events.last().map(|e| (e.0, e.1)) {
                 // Never split the events of one commit across batches.
-                let n = events.iter().filter(|e| e.0 == last).count();
                 let mut st = tx
                     .prepare_cached(
-                        "SELECT idx, key, kind, value FROM events WHERE idx = ?1 ORDER BY seq LIMIT -1 OFFSET ?2",
+                        "SELECT idx, seq, key, kind, value FROM events WHERE idx = ?1 AND seq > ?2 ORDER BY seq",
                     )
                     .map_err(sql_err)?;
                 let rows = st
-                    .query_map(params![last as i64, n as i64], event_row)
+                    .query_map(params![last as i64, seq], event_row)
                     .map_err(sql_err)?;
                 for r in rows {
                     events.push(r.map_err(sql_err)?);
@@ -655,7 +655,7 @@ pub(crate) fn events_since(conn: &mut Connection, from: u64, limit: usize) -> Re
     tx.commit().map_err(sql_err)?;
     let events = events
         .into_iter()
-        .map(|(index, key, kind, value)| {
+        .map(|(index, _, key, kind, value)| {
             Ok(Event {
                 kind: if kind == 0 {
                     EventKind::Put
@@ -674,8 +674,14 @@ pub(crate) fn events_since(conn: &mut Connection, from: u64, limit: usize) -> Re
     })
 }
 
-type RawEvent = (u64, String, i64, Option<String>);
+type RawEvent = (u64, i64, String, i64, Option<String>);
 
 fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
-    Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?, r.get(3)?))
+    Ok((
+        r.get::<_, i64>(0)? as u64,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+    ))
 }
