@@ -4,17 +4,16 @@
 //!   processes queue on SQLite's write lock and threads of one process on a mutex.
 //! - Lease expiry follows the host's boot-time clock; a per-process reaper thread deletes expired
 //!   leases' entries at their expiry, so waiters behind a killed holder move on.
-//! - Cross-process wake-ups: after every commit that wrote, the writer stores the new index in a
-//!   small `<db>-notify` file. Every process watches that file with inotify (kqueue on BSD and
-//!   macOS) through the `notify` crate and reads the event log when it changes. The signal is
-//!   sent only after the commit is visible, so a woken reader always finds the new events, and
-//!   nobody polls the database.
+//! - Cross-process wake-ups (`wakeup.rs`): after a commit that wrote, the writer stores the new
+//!   index in a small `<db>-notify` file if another process listens. Every process watches that
+//!   file with inotify (kqueue on BSD and macOS) through the `notify` crate and reads the event
+//!   log when it changes. The signal is sent only after the commit is visible, so a woken reader
+//!   always finds the new events, and nobody polls the database.
 
 mod db;
+mod wakeup;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -33,6 +32,7 @@ use crate::clock;
 use crate::error::{Error, Result};
 use crate::eventlog::{EventLog, ListenGuard, LogBatch, watch_log};
 use crate::model::LeaseId;
+use wakeup::NotifyFile;
 
 /// Options of the embedded store, from the URL's query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,14 +56,11 @@ struct Store {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     changes: Arc<watch::Sender<u64>>,
-    notify_file: File,
+    notify: Arc<NotifyFile>,
     _watcher: Option<notify::RecommendedWatcher>,
     reaper_wake: Arc<(Mutex<()>, Condvar)>,
     /// Whether the writer's busy handler waits (false during an inline attempt).
     patient: Arc<AtomicBool>,
-    /// Watch streams alive in this process; while there are any, this process holds a shared
-    /// POSIX lock on the notify file, which tells writers in other processes to signal.
-    listeners: Mutex<usize>,
 }
 
 type Registry = Mutex<HashMap<(PathBuf, SqliteOptions), Weak<Store>>>;
@@ -121,17 +118,8 @@ impl Store {
         let mut writer = db::open(path, options.durable, patient.clone())?;
         let wrote = db::init(&mut writer)?;
         let head = db::head(&writer)?;
-        let notify_path = notify_path(path);
-        let notify_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&notify_path)
-            .map_err(|e| {
-                Error::unavailable(format!("cannot open {}: {e}", notify_path.display()))
-                    .with_source(e)
-            })?;
+        let notify = NotifyFile::open(path)?;
+        let notify_path = notify.path.clone();
         let changes = Arc::new(watch::channel(0u64).0);
         let watcher = match watch_file(&notify_path, changes.clone()) {
             Ok(w) => Some(w),
@@ -152,11 +140,10 @@ impl Store {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             changes,
-            notify_file,
+            notify,
             _watcher: watcher,
             reaper_wake: Arc::new((Mutex::new(()), Condvar::new())),
             patient,
-            listeners: Mutex::new(0),
         });
         if wrote {
             store.signal(head);
@@ -181,36 +168,7 @@ impl Store {
     /// commit wrote.
     fn signal(&self, index: u64) {
         self.changes.send_modify(|g| *g = g.wrapping_add(1));
-        if self.others_listen() {
-            // The notify file only carries the wake-up; a failed write delays watchers of other
-            // processes by at most the reaper's second, it loses nothing.
-            let _ = self.notify_file.write_at(&index.to_le_bytes(), 0);
-        }
-    }
-
-    /// Whether another process holds the listeners' lock (POSIX locks never conflict with the
-    /// asking process's own, and die with their process). On error, assume yes.
-    fn others_listen(&self) -> bool {
-        let mut probe = listen_lock(libc::F_WRLCK);
-        match nix::fcntl::fcntl(&self.notify_file, nix::fcntl::FcntlArg::F_GETLK(&mut probe)) {
-            Ok(_) => probe.l_type != libc::F_UNLCK as libc::c_short,
-            Err(_) => true,
-        }
-    }
-
-    fn set_listening(&self, listening: bool) {
-        let kind = if listening {
-            libc::F_RDLCK
-        } else {
-            libc::F_UNLCK
-        };
-        let lock = listen_lock(kind);
-        if let Err(e) = nix::fcntl::fcntl(&self.notify_file, nix::fcntl::FcntlArg::F_SETLK(&lock)) {
-            tracing::warn!(
-                "cannot update the listeners' lock on {}: {e}",
-                self.path.display()
-            );
-        }
+        self.notify.signal(index);
     }
 
     /// Runs a write on this process's writer connection, then signals if it wrote.
@@ -285,42 +243,6 @@ impl Store {
     }
 }
 
-/// The byte range of the notify file that listening processes lock (after the 8-byte index).
-fn listen_lock(kind: libc::c_int) -> libc::flock {
-    // SAFETY: flock is a plain C struct for which all-zero bytes are a valid value.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_start = 8;
-    lock.l_len = 1;
-    lock
-}
-
-/// Keeps this process registered as listening while a watch stream lives.
-struct Listening(Arc<Store>);
-
-impl Listening {
-    fn new(store: Arc<Store>) -> Self {
-        let mut n = store.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        *n += 1;
-        if *n == 1 {
-            store.set_listening(true);
-        }
-        drop(n);
-        Listening(store)
-    }
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        let mut n = self.0.listeners.lock().unwrap_or_else(|p| p.into_inner());
-        *n -= 1;
-        if *n == 0 {
-            self.0.set_listening(false);
-        }
-    }
-}
-
 /// How often the notify file is read when it cannot be watched.
 const POLL_FALLBACK: Duration = Duration::from_millis(2);
 
@@ -337,32 +259,18 @@ fn watch_file(
     Ok(watcher)
 }
 
-fn read_notify_index(file: &File) -> u64 {
-    let mut buf = [0u8; 8];
-    match file.read_at(&mut buf, 0) {
-        Ok(8) => u64::from_le_bytes(buf),
-        _ => 0,
-    }
-}
-
 /// The fallback when the notify file cannot be watched: read it every few milliseconds.
 fn poll_notify_file(weak: Weak<Store>) {
     let mut last = 0;
     loop {
         std::thread::sleep(POLL_FALLBACK);
         let Some(store) = weak.upgrade() else { return };
-        let index = read_notify_index(&store.notify_file);
+        let index = store.notify.read_index();
         if index != last {
             last = index;
             store.changes.send_modify(|g| *g = g.wrapping_add(1));
         }
     }
-}
-
-fn notify_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_os_string();
-    name.push("-notify");
-    db.with_file_name(name)
 }
 
 /// Wakes at the earliest lease expiry (re-checking at least every second, which also notices
@@ -487,7 +395,7 @@ impl EventLog for SqliteBackend {
     }
 
     fn listen(&self) -> ListenGuard {
-        ListenGuard(Some(Box::new(Listening::new(self.store.clone()))))
+        ListenGuard(Some(Box::new(self.store.notify.listen())))
     }
 }
 
