@@ -11,6 +11,7 @@
 //!   always finds the new events, and nobody polls the database.
 
 mod db;
+mod fork;
 mod wakeup;
 
 use std::collections::HashMap;
@@ -63,7 +64,9 @@ struct Store {
     patient: Arc<AtomicBool>,
 }
 
-type Registry = Mutex<HashMap<(PathBuf, SqliteOptions), Weak<Store>>>;
+/// Open stores by process, path and options. The pid is part of the key because a forked child
+/// must not reuse its parent's store: the parent's threads and connections do not exist in it.
+type Registry = Mutex<HashMap<(u32, PathBuf, SqliteOptions), Weak<Store>>>;
 
 fn registry() -> &'static Registry {
     static STORES: OnceLock<Registry> = OnceLock::new();
@@ -94,14 +97,12 @@ impl SqliteBackend {
             }
         };
         let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(store) = reg
-            .get(&(canonical.clone(), options))
-            .and_then(Weak::upgrade)
-        {
+        let key = (std::process::id(), canonical, options);
+        if let Some(store) = reg.get(&key).and_then(Weak::upgrade) {
             return Ok(SqliteBackend { store });
         }
-        let store = Store::open(&canonical, options)?;
-        reg.insert((canonical, options), Arc::downgrade(&store));
+        let store = Store::open(&key.1, options)?;
+        reg.insert(key, Arc::downgrade(&store));
         reg.retain(|_, w| w.strong_count() > 0);
         Ok(SqliteBackend { store })
     }
@@ -114,10 +115,12 @@ impl SqliteBackend {
 
 impl Store {
     fn open(path: &Path, options: SqliteOptions) -> Result<Arc<Self>> {
+        let inside = fork::enter();
         let patient = Arc::new(AtomicBool::new(true));
         let mut writer = db::open(path, options.durable, patient.clone())?;
         let wrote = db::init(&mut writer)?;
         let head = db::head(&writer)?;
+        drop(inside);
         let notify = NotifyFile::open(path)?;
         let notify_path = notify.path.clone();
         let changes = Arc::new(watch::channel(0u64).0);
@@ -174,7 +177,9 @@ impl Store {
     /// Runs a write on this process's writer connection, then signals if it wrote.
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<(T, Option<u64>)>) -> Result<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let inside = fork::enter();
         let (value, wrote) = f(&mut conn)?;
+        drop(inside);
         drop(conn);
         if let Some(index) = wrote {
             self.signal(index);
@@ -196,7 +201,9 @@ impl Store {
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
         self.patient.store(false, Ordering::Relaxed);
+        let inside = fork::enter();
         let outcome = f(&mut conn);
+        drop(inside);
         self.patient.store(true, Ordering::Relaxed);
         drop(conn);
         match outcome {
@@ -225,6 +232,7 @@ impl Store {
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let inside = fork::enter();
         let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut conn = match pooled {
             Some(c) => c,
@@ -239,6 +247,7 @@ impl Store {
         if pool.len() < 8 {
             pool.push(conn);
         }
+        drop(inside);
         result
     }
 }

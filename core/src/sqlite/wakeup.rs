@@ -28,13 +28,15 @@ pub(crate) struct NotifyFile {
 impl NotifyFile {
     /// The process's handle on the notify file beside `db`.
     pub fn open(db: &Path) -> Result<Arc<NotifyFile>> {
-        static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<NotifyFile>>>> = OnceLock::new();
+        type Open = Mutex<HashMap<(u32, PathBuf), Weak<NotifyFile>>>;
+        static OPEN: OnceLock<Open> = OnceLock::new();
         let path = notify_path(db);
+        let key = (std::process::id(), path.clone());
         let mut open = OPEN
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = open.get(&path).and_then(Weak::upgrade) {
+        if let Some(existing) = open.get(&key).and_then(Weak::upgrade) {
             return Ok(existing);
         }
         let file = OpenOptions::new()
@@ -52,7 +54,7 @@ impl NotifyFile {
             listeners: Mutex::new(0),
         });
         open.retain(|_, w| w.strong_count() > 0);
-        open.insert(path, Arc::downgrade(&notify));
+        open.insert(key, Arc::downgrade(&notify));
         Ok(notify)
     }
 

@@ -1,0 +1,498 @@
+"""The blocking client. Every call releases the GIL while it waits, so other threads run."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Callable, TypeVar
+
+from . import _native
+from ._common import (
+    DEFAULT_TTL,
+    forked_mem_error,
+    lease_id,
+    native_lease,
+    resolve_url,
+    stale,
+)
+from ._native import Entry, Event, LockWaiter, Page, PutResult
+from .errors import ConcurrencyError, InterlockError, LockLost
+
+T = TypeVar("T")
+
+
+class Client:
+    """A connection to one store (see :func:`interlock.connect`). Thread-safe, and fork-safe:
+    in a forked child it reconnects to the same store on first use."""
+
+    def __init__(self, url: str, native: _native.Client) -> None:
+        self._url = url
+        self._pid = os.getpid()
+        self._client: _native.Client | None = native
+
+    def _native(self) -> _native.Client:
+        if self._client is None:
+            raise InterlockError(f"the client of {self._url} is closed")
+        if self._pid != os.getpid():
+            if self._url.startswith("mem:"):
+                raise forked_mem_error(self._url)
+            self._client = _native.connect(self._url)
+            self._pid = os.getpid()
+        return self._client
+
+    @property
+    def url(self) -> str:
+        """The URL of the store."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"interlock.Client({self._url!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drops this handle on the store (leases it kept alive are revoked)."""
+        self._client = None
+
+    def get(self, key: str) -> Entry | None:
+        """The entry at `key`, or None if absent."""
+        return self._native().get(key)
+
+    def get_many(self, keys: Iterable[str]) -> list[Entry]:
+        """The entries of `keys` that exist, read in one snapshot."""
+        return self._native().get_many(list(keys))
+
+    def list(self, prefix: str = "", *, after: str | None = None, limit: int | None = None) -> Page:
+        """One page of entries under `prefix` in key order, after the key `after`."""
+        return self._native().list(prefix, after, limit)
+
+    def scan(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[Entry]:
+        """Every entry under `prefix`, page by page (each page is one snapshot)."""
+        after = None
+        while True:
+            page = self.list(prefix, after=after, limit=page_size)
+            yield from page.entries
+            if not page.more or not page.entries:
+                return
+            after = page.entries[-1].key
+
+    def index(self) -> int:
+        """The store's current index."""
+        return self._native().index()
+
+    def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
+        """Compare-exchange: with ``index=0`` creates `key` only if absent; with ``index=n``
+        replaces it only if it is at n. A failed compare is a result (``.successful`` False,
+        with the current ``.index`` and ``.value``), not an exception."""
+        return self._native().put(key, value, index, lease_id(lease))
+
+    def set(self, key: str, value: Any, *, lease: object = None) -> int:
+        """Writes `key` unconditionally; returns the new index."""
+        return self._native().put(key, value, None, lease_id(lease)).index
+
+    def delete(self, key: str, index: int | None = None) -> PutResult:
+        """Deletes `key`; with `index`, only if it is at that index."""
+        return self._native().delete(key, index)
+
+    def txn(self) -> Txn:
+        """A transaction: checks and ops that commit at one new index, or not at all."""
+        return Txn(self)
+
+    def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
+        """Changes under `prefix` in index order, from `from_index` (default: from now)."""
+        return Watch(self._native().watch(prefix, from_index))
+
+    def grant(self, ttl: float) -> int:
+        """Grants a bare lease nobody keeps alive; returns its id."""
+        return self._native().grant(float(ttl))
+
+    def keepalive(self, lease: object) -> float:
+        """Renews a lease once; returns its TTL. Raises LeaseExpired if it is gone."""
+        return self._native().keepalive(_required_lease(lease))
+
+    def revoke(self, lease: object) -> bool:
+        """Revokes a lease, deleting its entries; False if it was already gone."""
+        return self._native().revoke(_required_lease(lease))
+
+    def time_to_live(self, lease: object) -> float | None:
+        """Seconds left on a lease, or None if it is gone."""
+        return self._native().time_to_live(_required_lease(lease))
+
+    def lease(self, ttl: float) -> Lease:
+        """A lease kept alive in the background until revoked (also on ``with`` exit)."""
+        return Lease(self._native().lease(float(ttl)))
+
+    def lock(
+        self,
+        name: str,
+        ttl: float = DEFAULT_TTL,
+        timeout: float | None = None,
+        *,
+        owner: str | None = None,
+        lease: object = None,
+        on_lost: Callable[[], object] | None = None,
+    ) -> Lock:
+        """A fair lock (not yet acquired). ``with client.lock(name) as held:`` acquires it,
+        waiting up to `timeout` seconds, and releases it on exit."""
+        return Lock(self, name, float(ttl), timeout, owner, lease, on_lost)
+
+    def lock_queue(self, name: str) -> list[LockWaiter]:
+        """The holder and waiters of a lock, holder first."""
+        return self._native().lock_queue(name)
+
+    def session(self, *, optimistic: bool = True) -> Session:
+        """A unit of work over documents. Optimistic concurrency is on by default."""
+        return Session(self._native().session(optimistic))
+
+    def retry(self, fn: Callable[[], T], attempts: int = 10) -> T:
+        """Calls `fn` until it does not raise ConcurrencyError, backing off with jitter between
+        attempts; after `attempts` the last ConcurrencyError is raised."""
+        for attempt in range(max(attempts, 1)):
+            try:
+                return fn()
+            except ConcurrencyError:
+                if attempt + 1 >= attempts:
+                    raise
+            time.sleep(_native.retry_delay(attempt))
+        raise AssertionError("unreachable")
+
+
+def _required_lease(lease: object) -> int:
+    lid = lease_id(lease)
+    if lid is None:
+        from .errors import InvalidArgument
+
+        raise InvalidArgument("a lease is required")
+    return lid
+
+
+class Txn:
+    """An atomic transaction. Methods return the transaction, so calls chain; :meth:`commit`
+    sends everything in one request and raises ConcurrencyError listing every failed check."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._steps: list[Callable[[_native.Txn], None]] = []
+
+    def check(self, key: str, index: int) -> Txn:
+        """Requires `key` to be at `index` (0: absent)."""
+        self._steps.append(lambda t: t.check(key, index))
+        return self
+
+    def put(self, key: str, value: Any, index: int | None = None, *, lease: object = None) -> Txn:
+        """Writes `key`; with `index`, only if it is at that index (0: only if absent)."""
+        lid = lease_id(lease)
+        self._steps.append(lambda t: t.put(key, value, index, lid))
+        return self
+
+    def delete(self, key: str, index: int | None = None) -> Txn:
+        """Deletes `key`; with `index`, only if it is at that index."""
+        self._steps.append(lambda t: t.delete(key, index))
+        return self
+
+    def require(self, lock: Lock) -> Txn:
+        """Commits only while `lock` is still held (else LockLost, nothing written)."""
+        self._steps.append(lambda t: t.require(lock._native()))
+        return self
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def _build(self) -> _native.Txn:
+        txn = self._client._native().txn()
+        for step in self._steps:
+            step(txn)
+        return txn
+
+    def commit(self) -> int:
+        """Commits atomically; returns the new index."""
+        return self._build().commit()
+
+
+class Watch:
+    """An iterator over changes, in index order. Resume after a restart with
+    ``client.watch(prefix, from_index=last.index + 1)``."""
+
+    def __init__(self, native: _native.Watch) -> None:
+        self._watch: _native.Watch | None = native
+        self._pid = os.getpid()
+
+    def _native(self) -> _native.Watch:
+        if self._watch is None:
+            raise InterlockError("the watch is closed")
+        if self._pid != os.getpid():
+            raise stale("watch", self._pid)
+        return self._watch
+
+    def __iter__(self) -> Watch:
+        return self
+
+    def __next__(self) -> Event:
+        event = self._native().next(None)
+        if event is False or event is None:
+            raise StopIteration
+        return event
+
+    def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None if `timeout` seconds pass first (or the watch ended)."""
+        event = self._native().next(timeout)
+        return None if event is False else event
+
+    def close(self) -> None:
+        """Stops watching."""
+        self._watch = None
+
+    def __enter__(self) -> Watch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Lease:
+    """A lease renewed in the background at ttl/3. ``lost`` turns True as soon as renewal
+    can no longer be confirmed before expiry."""
+
+    def __init__(self, native: _native.Lease) -> None:
+        self._lease = native
+        self._pid = os.getpid()
+
+    def _native_lease(self) -> _native.Lease:
+        if self._pid != os.getpid():
+            raise stale("lease", self._pid)
+        return self._lease
+
+    @property
+    def id(self) -> int:
+        """The lease id."""
+        return self._lease.id
+
+    @property
+    def ttl(self) -> float:
+        """The TTL in seconds."""
+        return self._lease.ttl
+
+    @property
+    def lost(self) -> bool:
+        """True once the lease is lost (or revoked)."""
+        return self._native_lease().lost
+
+    def on_lost(self, callback: Callable[[], object]) -> None:
+        """Calls `callback()` (on a thread of its own) when the lease is lost."""
+        self._native_lease().on_lost(callback)
+
+    def wait_lost(self, timeout: float | None = None) -> bool:
+        """Blocks until the lease is lost; False if `timeout` passed first."""
+        return self._native_lease().wait_lost(timeout)
+
+    def revoke(self) -> bool:
+        """Revokes the lease, deleting its entries."""
+        return self._native_lease().revoke()
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.revoke()
+
+
+class Lock:
+    """A fair, non-reentrant lock with fencing tokens. Use it as a context manager, or call
+    :meth:`acquire` and :meth:`release`."""
+
+    def __init__(
+        self,
+        client: Client,
+        name: str,
+        ttl: float,
+        timeout: float | None,
+        owner: str | None,
+        lease: object,
+        on_lost: Callable[[], object] | None,
+    ) -> None:
+        self._client = client
+        self._name = name
+        self._ttl = ttl
+        self._timeout = timeout
+        self._owner = owner
+        self._lease = lease
+        self._callbacks: list[Callable[[], object]] = [on_lost] if on_lost else []
+        self._lock: _native.Lock | None = None
+        self._pid = os.getpid()
+        self._held_by: int | None = None
+
+    def _native(self) -> _native.Lock:
+        if self._lock is None or self._pid != os.getpid():
+            self._lock = self._client._native().lock(
+                self._name, self._ttl, self._owner, native_lease(self._lease)
+            )
+            for callback in self._callbacks:
+                self._lock.on_lost(callback)
+            self._pid = os.getpid()
+        return self._lock
+
+    def __repr__(self) -> str:
+        return f"interlock.Lock({self._name!r}, fencing_token={self.fencing_token})"
+
+    @property
+    def name(self) -> str:
+        """The lock's name."""
+        return self._name
+
+    @property
+    def fencing_token(self) -> int | None:
+        """The fencing token while held (pass it to what the lock protects), else None."""
+        return self._native().fencing_token if self._held_here() else None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._held_here() and self._native().held
+
+    @property
+    def lost(self) -> bool:
+        """True if the lock is held but its lease was lost: stop working under it."""
+        return self._held_here() and self._native().lost
+
+    def _held_here(self) -> bool:
+        return self._held_by == os.getpid()
+
+    def acquire(self, timeout: float | None = None, blocking: bool = True) -> int | None:
+        """Waits for the lock (up to `timeout` seconds; None: forever) and returns the fencing
+        token. Raises LockTimeout when the timeout passes. With ``blocking=False``, takes the
+        lock only if it is free and returns None otherwise."""
+        self._check_not_inherited()
+        if blocking:
+            token = self._native().acquire(None if timeout is None else float(timeout))
+        else:
+            token = self._native().try_acquire()
+        if token is not None:
+            self._held_by = os.getpid()
+        return token
+
+    def release(self) -> None:
+        """Releases the lock. Raises LockLost if its lease was lost while held."""
+        self._check_not_inherited()
+        try:
+            self._native().release()
+        finally:
+            if self._lock is not None and not self._lock.held:
+                self._held_by = None
+
+    def on_lost(self, callback: Callable[[], object]) -> None:
+        """Calls `callback()` (on a thread of its own) as soon as a held lock's lease is
+        lost."""
+        self._callbacks.append(callback)
+        self._native().on_lost(callback)
+
+    def queue(self) -> list[LockWaiter]:
+        """The holder and waiters of this lock, holder first."""
+        return self._client.lock_queue(self._name)
+
+    def _check_not_inherited(self) -> None:
+        if self._held_by is not None and self._held_by != os.getpid():
+            raise InterlockError(
+                f"lock '{self._name}' is held by process {self._held_by}; this copy of the "
+                f"lock object was made by fork, and process {os.getpid()} does not hold it"
+            )
+
+    def __enter__(self) -> Lock:
+        self.acquire(self._timeout)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.release()
+        except (LockLost, InterlockError):
+            if exc_type is None:
+                raise
+
+
+class Session:
+    """A unit of work: load documents (tracked), change them in place or store new ones, then
+    :meth:`save_changes` writes every change in one transaction, checked at the loaded indexes
+    (ConcurrencyError if someone else wrote in between)."""
+
+    def __init__(self, native: _native.Session) -> None:
+        self._session = native
+        self._pid = os.getpid()
+        self._tracked: dict[str, Any] = {}
+
+    def _native(self) -> _native.Session:
+        if self._pid != os.getpid():
+            raise stale("session", self._pid)
+        return self._session
+
+    def load(self, key: str) -> Any:
+        """The value at `key` (None if absent), tracked: changes made to it in place are saved
+        by save_changes. Loading a key again returns the same object."""
+        if key in self._tracked:
+            return self._tracked[key]
+        value = self._native().load(key)
+        self._tracked[key] = value
+        return value
+
+    def load_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Loads several keys in one snapshot; absent keys map to None."""
+        keys = list(keys)
+        missing = [k for k in keys if k not in self._tracked]
+        if missing:
+            for k, v in zip(missing, self._native().load_many(missing)):
+                self._tracked[k] = v
+        return {k: self._tracked[k] for k in keys}
+
+    def store(self, key: str, value: Any) -> None:
+        """Stores a new or replacing value (tracked from now on). A key that was never loaded
+        must be absent at save time, unless optimistic concurrency is off."""
+        self._native().store(key, value)
+        self._tracked[key] = value
+
+    def delete(self, key: str) -> None:
+        """Deletes `key` at save time (checked at its loaded index if it was loaded)."""
+        self._native().delete(key)
+        self._tracked.pop(key, None)
+
+    def loaded_index(self, key: str) -> int | None:
+        """The index `key` had when loaded (0: absent), or None if it was not loaded."""
+        return self._native().loaded_index(key)
+
+    def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
+        """Stages a compare-exchange put that commits with the documents."""
+        self._native().put_compare_exchange(key, value, index)
+
+    def delete_compare_exchange(self, key: str, index: int) -> None:
+        """Stages a compare-exchange delete that commits with the documents."""
+        self._native().delete_compare_exchange(key, index)
+
+    def _sync(self) -> _native.Session:
+        native = self._native()
+        for key, value in self._tracked.items():
+            native.update(key, value)
+        return native
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether save_changes would write anything."""
+        return self._sync().has_changes()
+
+    def save_changes(self) -> int | None:
+        """Writes every change in one transaction; returns the new index (None if nothing
+        changed). On ConcurrencyError nothing is written."""
+        return self._sync().save_changes()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

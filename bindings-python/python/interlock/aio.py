@@ -1,0 +1,483 @@
+"""The asyncio client: the same operations as :class:`interlock.Client`, as awaitables, with
+``async with`` locks and ``async for`` watches. Cancelling an awaiting acquire removes its
+waiter entry.
+
+>>> import interlock.aio
+>>> db = await interlock.aio.connect("sqlite:///tmp/app.db")        # doctest: +SKIP
+>>> async with db.lock("printer/first-floor") as held:              # doctest: +SKIP
+...     await print_job(fence=held.fencing_token)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from types import TracebackType
+from typing import Any, Callable, TypeVar
+
+from . import _native
+from ._common import DEFAULT_TTL, forked_mem_error, lease_id, native_lease, resolve_url, stale
+from ._native import Entry, Event, LockWaiter, Page, PutResult
+from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost
+
+__all__ = ["AsyncClient", "AsyncLease", "AsyncLock", "AsyncSession", "AsyncTxn", "AsyncWatch", "connect"]
+
+T = TypeVar("T")
+
+
+async def connect(url: str | None = None, **options: Any) -> AsyncClient:
+    """Connects to a store (see :func:`interlock.connect`)."""
+    resolved = resolve_url(url, options)
+    return AsyncClient(resolved, await _native.connect_async(resolved))
+
+
+class AsyncClient:
+    """A connection to one store whose operations are awaitables."""
+
+    def __init__(self, url: str, native: _native.Client) -> None:
+        self._url = url
+        self._pid = os.getpid()
+        self._client: _native.Client | None = native
+
+    def _native(self) -> _native.Client:
+        if self._client is None:
+            raise InterlockError(f"the client of {self._url} is closed")
+        if self._pid != os.getpid():
+            if self._url.startswith("mem:"):
+                raise forked_mem_error(self._url)
+            self._client = _native.connect(self._url)
+            self._pid = os.getpid()
+        return self._client
+
+    @property
+    def url(self) -> str:
+        """The URL of the store."""
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"interlock.aio.AsyncClient({self._url!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drops this handle on the store."""
+        self._client = None
+
+    async def get(self, key: str) -> Entry | None:
+        """The entry at `key`, or None if absent."""
+        return await self._native().get_async(key)
+
+    async def get_many(self, keys: Iterable[str]) -> list[Entry]:
+        """The entries of `keys` that exist, read in one snapshot."""
+        return await self._native().get_many_async(list(keys))
+
+    async def list(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> Page:
+        """One page of entries under `prefix` in key order, after the key `after`."""
+        return await self._native().list_async(prefix, after, limit)
+
+    async def scan(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[Entry]:
+        """Every entry under `prefix`, page by page."""
+        after = None
+        while True:
+            page = await self.list(prefix, after=after, limit=page_size)
+            for entry in page.entries:
+                yield entry
+            if not page.more or not page.entries:
+                return
+            after = page.entries[-1].key
+
+    async def index(self) -> int:
+        """The store's current index."""
+        return await self._native().index_async()
+
+    async def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
+        """Compare-exchange (see :meth:`interlock.Client.put`)."""
+        return await self._native().put_async(key, value, index, lease_id(lease))
+
+    async def set(self, key: str, value: Any, *, lease: object = None) -> int:
+        """Writes `key` unconditionally; returns the new index."""
+        return (await self._native().put_async(key, value, None, lease_id(lease))).index
+
+    async def delete(self, key: str, index: int | None = None) -> PutResult:
+        """Deletes `key`; with `index`, only if it is at that index."""
+        return await self._native().delete_async(key, index)
+
+    def txn(self) -> AsyncTxn:
+        """A transaction; ``await txn.commit()`` sends it."""
+        return AsyncTxn(self)
+
+    def watch(self, prefix: str = "", from_index: int | None = None) -> AsyncWatch:
+        """Changes under `prefix` in index order: ``async for event in client.watch(...)``."""
+        return AsyncWatch(self, prefix, from_index)
+
+    async def grant(self, ttl: float) -> int:
+        """Grants a bare lease nobody keeps alive; returns its id."""
+        return await self._native().grant_async(float(ttl))
+
+    async def keepalive(self, lease: object) -> float:
+        """Renews a lease once; returns its TTL."""
+        return await self._native().keepalive_async(_required(lease))
+
+    async def revoke(self, lease: object) -> bool:
+        """Revokes a lease, deleting its entries."""
+        return await self._native().revoke_async(_required(lease))
+
+    async def time_to_live(self, lease: object) -> float | None:
+        """Seconds left on a lease, or None if it is gone."""
+        return await self._native().time_to_live_async(_required(lease))
+
+    async def lease(self, ttl: float) -> AsyncLease:
+        """A lease kept alive in the background until revoked."""
+        return AsyncLease(await self._native().lease_async(float(ttl)))
+
+    def lock(
+        self,
+        name: str,
+        ttl: float = DEFAULT_TTL,
+        timeout: float | None = None,
+        *,
+        owner: str | None = None,
+        lease: object = None,
+        on_lost: Callable[[], object] | None = None,
+    ) -> AsyncLock:
+        """A fair lock: ``async with client.lock(name) as held:``."""
+        return AsyncLock(self, name, float(ttl), timeout, owner, lease, on_lost)
+
+    async def lock_queue(self, name: str) -> list[LockWaiter]:
+        """The holder and waiters of a lock, holder first."""
+        return await self._native().lock_queue_async(name)
+
+    def session(self, *, optimistic: bool = True) -> AsyncSession:
+        """A unit of work over documents."""
+        return AsyncSession(self._native().session(optimistic))
+
+    async def retry(self, fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
+        """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter."""
+        for attempt in range(max(attempts, 1)):
+            try:
+                return await fn()
+            except ConcurrencyError:
+                if attempt + 1 >= attempts:
+                    raise
+            await asyncio.sleep(_native.retry_delay(attempt))
+        raise AssertionError("unreachable")
+
+
+def _required(lease: object) -> int:
+    lid = lease_id(lease)
+    if lid is None:
+        raise InvalidArgument("a lease is required")
+    return lid
+
+
+class AsyncTxn:
+    """An atomic transaction; methods chain, ``await commit()`` sends it."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._steps: list[Callable[[_native.Txn], None]] = []
+
+    def check(self, key: str, index: int) -> AsyncTxn:
+        """Requires `key` to be at `index` (0: absent)."""
+        self._steps.append(lambda t: t.check(key, index))
+        return self
+
+    def put(
+        self, key: str, value: Any, index: int | None = None, *, lease: object = None
+    ) -> AsyncTxn:
+        """Writes `key`; with `index`, only if it is at that index."""
+        lid = lease_id(lease)
+        self._steps.append(lambda t: t.put(key, value, index, lid))
+        return self
+
+    def delete(self, key: str, index: int | None = None) -> AsyncTxn:
+        """Deletes `key`; with `index`, only if it is at that index."""
+        self._steps.append(lambda t: t.delete(key, index))
+        return self
+
+    def require(self, lock: AsyncLock) -> AsyncTxn:
+        """Commits only while `lock` is still held."""
+        self._steps.append(lambda t: t.require(lock._native()))
+        return self
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    async def commit(self) -> int:
+        """Commits atomically; returns the new index."""
+        txn = self._client._native().txn()
+        for step in self._steps:
+            step(txn)
+        return await txn.commit_async()
+
+
+class AsyncWatch:
+    """An async iterator over changes in index order."""
+
+    def __init__(self, client: AsyncClient, prefix: str, from_index: int | None) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._from = from_index
+        self._watch: _native.Watch | None = None
+        self._closed = False
+
+    async def _native(self) -> _native.Watch:
+        if self._closed:
+            raise InterlockError("the watch is closed")
+        if self._watch is None:
+            self._watch = await self._client._native().watch_async(self._prefix, self._from)
+        return self._watch
+
+    async def start(self) -> AsyncWatch:
+        """Starts watching now (else the first iteration does): events from here on are seen."""
+        await self._native()
+        return self
+
+    def __aiter__(self) -> AsyncWatch:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = await (await self._native()).next_async(None)
+        if event is False or event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None if `timeout` seconds pass first."""
+        event = await (await self._native()).next_async(timeout)
+        return None if event is False else event
+
+    def close(self) -> None:
+        """Stops watching."""
+        self._closed = True
+        self._watch = None
+
+    async def __aenter__(self) -> AsyncWatch:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncLease:
+    """A lease renewed in the background; ``lost`` turns True as soon as it is lost."""
+
+    def __init__(self, native: _native.Lease) -> None:
+        self._lease = native
+        self._pid = os.getpid()
+
+    def _native_lease(self) -> _native.Lease:
+        if self._pid != os.getpid():
+            raise stale("lease", self._pid)
+        return self._lease
+
+    @property
+    def id(self) -> int:
+        """The lease id."""
+        return self._lease.id
+
+    @property
+    def ttl(self) -> float:
+        """The TTL in seconds."""
+        return self._lease.ttl
+
+    @property
+    def lost(self) -> bool:
+        """True once the lease is lost (or revoked)."""
+        return self._native_lease().lost
+
+    def on_lost(self, callback: Callable[[], object]) -> None:
+        """Calls `callback()` (on a thread of its own) when the lease is lost."""
+        self._native_lease().on_lost(callback)
+
+    async def wait_lost(self, timeout: float | None = None) -> bool:
+        """Resolves when the lease is lost; False if `timeout` passed first."""
+        return await self._native_lease().wait_lost_async(timeout)
+
+    async def revoke(self) -> bool:
+        """Revokes the lease, deleting its entries."""
+        return await self._native_lease().revoke_async()
+
+    async def __aenter__(self) -> AsyncLease:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.revoke()
+
+
+class AsyncLock:
+    """A fair, non-reentrant lock with fencing tokens: ``async with lock as held:``."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        name: str,
+        ttl: float,
+        timeout: float | None,
+        owner: str | None,
+        lease: object,
+        on_lost: Callable[[], object] | None,
+    ) -> None:
+        self._client = client
+        self._name = name
+        self._ttl = ttl
+        self._timeout = timeout
+        self._owner = owner
+        self._lease = lease
+        self._callbacks: list[Callable[[], object]] = [on_lost] if on_lost else []
+        self._lock: _native.Lock | None = None
+        self._pid = os.getpid()
+
+    def _native(self) -> _native.Lock:
+        if self._lock is None or self._pid != os.getpid():
+            self._lock = self._client._native().lock(
+                self._name, self._ttl, self._owner, native_lease(self._lease)
+            )
+            for callback in self._callbacks:
+                self._lock.on_lost(callback)
+            self._pid = os.getpid()
+        return self._lock
+
+    def __repr__(self) -> str:
+        return f"interlock.aio.AsyncLock({self._name!r}, fencing_token={self.fencing_token})"
+
+    @property
+    def name(self) -> str:
+        """The lock's name."""
+        return self._name
+
+    @property
+    def fencing_token(self) -> int | None:
+        """The fencing token while held, else None."""
+        return self._native().fencing_token
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock."""
+        return self._native().held
+
+    @property
+    def lost(self) -> bool:
+        """True if the lock is held but its lease was lost."""
+        return self._native().lost
+
+    async def acquire(self, timeout: float | None = None, blocking: bool = True) -> int | None:
+        """Waits for the lock and returns the fencing token (LockTimeout after `timeout`
+        seconds). With ``blocking=False`` returns None if the lock is taken."""
+        if blocking:
+            return await self._native().acquire_async(None if timeout is None else float(timeout))
+        return await self._native().try_acquire_async()
+
+    async def release(self) -> None:
+        """Releases the lock; LockLost if its lease was lost while held."""
+        await self._native().release_async()
+
+    def on_lost(self, callback: Callable[[], object]) -> None:
+        """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
+        self._callbacks.append(callback)
+        self._native().on_lost(callback)
+
+    async def wait_lost(self) -> None:
+        """Resolves when the held lock's lease is lost."""
+        await self._native().wait_lost_async()
+
+    async def queue(self) -> list[LockWaiter]:
+        """The holder and waiters of this lock, holder first."""
+        return await self._client.lock_queue(self._name)
+
+    async def __aenter__(self) -> AsyncLock:
+        await self.acquire(self._timeout)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.release()
+        except (LockLost, InterlockError):
+            if exc_type is None:
+                raise
+
+
+class AsyncSession:
+    """A unit of work over documents (see :class:`interlock.Session`)."""
+
+    def __init__(self, native: _native.Session) -> None:
+        self._session = native
+        self._pid = os.getpid()
+        self._tracked: dict[str, Any] = {}
+
+    def _native(self) -> _native.Session:
+        if self._pid != os.getpid():
+            raise stale("session", self._pid)
+        return self._session
+
+    async def load(self, key: str) -> Any:
+        """The value at `key` (None if absent), tracked for save_changes."""
+        if key in self._tracked:
+            return self._tracked[key]
+        value = await self._native().load_async(key)
+        self._tracked[key] = value
+        return value
+
+    async def load_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Loads several keys in one snapshot; absent keys map to None."""
+        keys = list(keys)
+        missing = [k for k in keys if k not in self._tracked]
+        if missing:
+            for k, v in zip(missing, await self._native().load_many_async(missing)):
+                self._tracked[k] = v
+        return {k: self._tracked[k] for k in keys}
+
+    def store(self, key: str, value: Any) -> None:
+        """Stores a new or replacing value (tracked from now on)."""
+        self._native().store(key, value)
+        self._tracked[key] = value
+
+    def delete(self, key: str) -> None:
+        """Deletes `key` at save time."""
+        self._native().delete(key)
+        self._tracked.pop(key, None)
+
+    def loaded_index(self, key: str) -> int | None:
+        """The index `key` had when loaded (0: absent), or None if it was not loaded."""
+        return self._native().loaded_index(key)
+
+    def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
+        """Stages a compare-exchange put that commits with the documents."""
+        self._native().put_compare_exchange(key, value, index)
+
+    def delete_compare_exchange(self, key: str, index: int) -> None:
+        """Stages a compare-exchange delete that commits with the documents."""
+        self._native().delete_compare_exchange(key, index)
+
+    def _sync(self) -> _native.Session:
+        native = self._native()
+        for key, value in self._tracked.items():
+            native.update(key, value)
+        return native
+
+    @property
+    def has_changes(self) -> bool:
+        """Whether save_changes would write anything."""
+        return self._sync().has_changes()
+
+    async def save_changes(self) -> int | None:
+        """Writes every change in one transaction; returns the new index."""
+        return await self._sync().save_changes_async()
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass

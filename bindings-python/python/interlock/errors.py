@@ -1,0 +1,79 @@
+"""The exceptions interlock raises. Every one derives from :class:`InterlockError`."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = [
+    "ConcurrencyError",
+    "Conflict",
+    "InterlockError",
+    "InternalError",
+    "InvalidArgument",
+    "LeaseExpired",
+    "LockLost",
+    "LockTimeout",
+    "Unauthorized",
+    "Unavailable",
+]
+
+
+class Conflict(NamedTuple):
+    """One failed check: the key, the index the caller expected and the index the store holds
+    (0 means absent on either side)."""
+
+    key: str
+    expected: int
+    actual: int
+
+
+class InterlockError(Exception):
+    """The base of every interlock error.
+
+    Attributes:
+        kind: the error kind as a string ("conflict", "lock_timeout", ...).
+        retryable: whether the same call may succeed if repeated (a store briefly unavailable).
+        conflicts: for a conflict, every failed check as a :class:`Conflict`.
+    """
+
+    kind: str = "internal"
+    retryable: bool = False
+    conflicts: list[Conflict]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.conflicts = []
+
+
+class InvalidArgument(InterlockError, ValueError):
+    """Bad input: a key or value the store does not accept, an unknown option, too many
+    transaction ops. Nothing was written."""
+
+
+class ConcurrencyError(InterlockError):
+    """A compare failed: someone else wrote first. ``.conflicts`` lists every key with the
+    expected and the actual index; nothing was written."""
+
+
+class LockTimeout(InterlockError, TimeoutError):
+    """A lock was not acquired within its timeout; the waiter entry was removed."""
+
+
+class LockLost(InterlockError):
+    """A held lock's lease was lost (expired or revoked): another holder may have had it."""
+
+
+class LeaseExpired(InterlockError):
+    """The lease is unknown to the store or has expired."""
+
+
+class Unavailable(InterlockError, ConnectionError):
+    """The store cannot be reached or is busy; retrying may succeed."""
+
+
+class Unauthorized(InterlockError, PermissionError):
+    """The store refused the credentials."""
+
+
+class InternalError(InterlockError):
+    """A bug or an unexpected store state."""

@@ -1,0 +1,39 @@
+//! The private `interlock._native` module: thin pyo3 classes over the Rust core. The public,
+//! documented Python API is the `interlock` package written in Python on top of it.
+
+#[macro_use]
+mod macros;
+
+mod client;
+mod convert;
+mod errors;
+mod lease;
+mod lock;
+mod model;
+mod retry;
+mod runtime;
+mod session;
+mod txn;
+mod watch;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<client::Client>()?;
+    m.add_class::<lease::Lease>()?;
+    m.add_class::<lock::Lock>()?;
+    m.add_class::<model::Entry>()?;
+    m.add_class::<model::PutResult>()?;
+    m.add_class::<model::Event>()?;
+    m.add_class::<model::Page>()?;
+    m.add_class::<model::LockWaiter>()?;
+    m.add_class::<session::Session>()?;
+    m.add_class::<txn::Txn>()?;
+    m.add_class::<watch::Watch>()?;
+    m.add_function(wrap_pyfunction!(client::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(client::connect_async, m)?)?;
+    m.add_function(wrap_pyfunction!(client::default_url, m)?)?;
+    m.add_function(wrap_pyfunction!(retry::retry_delay, m)?)?;
+    Ok(())
+}
