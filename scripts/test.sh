@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
-# conformance suite on every backend and the multi-process tests on a real SQLite file.
+# conformance suite on every backend, the multi-process tests on a real SQLite file, and the
+# Python package's checks and pytest suite against the package as installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -8,3 +9,4 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
+bash scripts/test-python.sh

@@ -4,6 +4,7 @@
 #[macro_use]
 mod macros;
 
+mod bench;
 mod client;
 mod convert;
 mod errors;
@@ -35,5 +36,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(client::connect_async, m)?)?;
     m.add_function(wrap_pyfunction!(client::default_url, m)?)?;
     m.add_function(wrap_pyfunction!(retry::retry_delay, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::bench_core, m)?)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -14,7 +15,6 @@ from ._common import (
     forked_mem_error,
     lease_id,
     native_lease,
-    resolve_url,
     stale,
 )
 from ._native import Entry, Event, LockWaiter, Page, PutResult
@@ -32,7 +32,7 @@ class Client:
         self._pid = os.getpid()
         self._client: _native.Client | None = native
 
-    def _native(self) -> _native.Client:
+    def _handle(self) -> _native.Client:
         if self._client is None:
             raise InterlockError(f"the client of {self._url} is closed")
         if self._pid != os.getpid():
@@ -62,15 +62,15 @@ class Client:
 
     def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
-        return self._native().get(key)
+        return self._handle().get(key)
 
-    def get_many(self, keys: Iterable[str]) -> list[Entry]:
+    def get_many(self, keys: Iterable[str]) -> builtins.list[Entry]:
         """The entries of `keys` that exist, read in one snapshot."""
-        return self._native().get_many(list(keys))
+        return self._handle().get_many(list(keys))
 
     def list(self, prefix: str = "", *, after: str | None = None, limit: int | None = None) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
-        return self._native().list(prefix, after, limit)
+        return self._handle().list(prefix, after, limit)
 
     def scan(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[Entry]:
         """Every entry under `prefix`, page by page (each page is one snapshot)."""
@@ -84,21 +84,21 @@ class Client:
 
     def index(self) -> int:
         """The store's current index."""
-        return self._native().index()
+        return self._handle().index()
 
     def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
         """Compare-exchange: with ``index=0`` creates `key` only if absent; with ``index=n``
         replaces it only if it is at n. A failed compare is a result (``.successful`` False,
         with the current ``.index`` and ``.value``), not an exception."""
-        return self._native().put(key, value, index, lease_id(lease))
+        return self._handle().put(key, value, index, lease_id(lease))
 
     def set(self, key: str, value: Any, *, lease: object = None) -> int:
         """Writes `key` unconditionally; returns the new index."""
-        return self._native().put(key, value, None, lease_id(lease)).index
+        return self._handle().put(key, value, None, lease_id(lease)).index
 
     def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
-        return self._native().delete(key, index)
+        return self._handle().delete(key, index)
 
     def txn(self) -> Txn:
         """A transaction: checks and ops that commit at one new index, or not at all."""
@@ -106,27 +106,27 @@ class Client:
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
         """Changes under `prefix` in index order, from `from_index` (default: from now)."""
-        return Watch(self._native().watch(prefix, from_index))
+        return Watch(self._handle().watch(prefix, from_index))
 
     def grant(self, ttl: float) -> int:
         """Grants a bare lease nobody keeps alive; returns its id."""
-        return self._native().grant(float(ttl))
+        return self._handle().grant(float(ttl))
 
     def keepalive(self, lease: object) -> float:
         """Renews a lease once; returns its TTL. Raises LeaseExpired if it is gone."""
-        return self._native().keepalive(_required_lease(lease))
+        return self._handle().keepalive(_required_lease(lease))
 
     def revoke(self, lease: object) -> bool:
         """Revokes a lease, deleting its entries; False if it was already gone."""
-        return self._native().revoke(_required_lease(lease))
+        return self._handle().revoke(_required_lease(lease))
 
     def time_to_live(self, lease: object) -> float | None:
         """Seconds left on a lease, or None if it is gone."""
-        return self._native().time_to_live(_required_lease(lease))
+        return self._handle().time_to_live(_required_lease(lease))
 
     def lease(self, ttl: float) -> Lease:
         """A lease kept alive in the background until revoked (also on ``with`` exit)."""
-        return Lease(self._native().lease(float(ttl)))
+        return Lease(self._handle().lease(float(ttl)))
 
     def lock(
         self,
@@ -142,13 +142,13 @@ class Client:
         waiting up to `timeout` seconds, and releases it on exit."""
         return Lock(self, name, float(ttl), timeout, owner, lease, on_lost)
 
-    def lock_queue(self, name: str) -> list[LockWaiter]:
+    def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
-        return self._native().lock_queue(name)
+        return self._handle().lock_queue(name)
 
     def session(self, *, optimistic: bool = True) -> Session:
         """A unit of work over documents. Optimistic concurrency is on by default."""
-        return Session(self._native().session(optimistic))
+        return Session(self._handle().session(optimistic))
 
     def retry(self, fn: Callable[[], T], attempts: int = 10) -> T:
         """Calls `fn` until it does not raise ConcurrencyError, backing off with jitter between
@@ -198,14 +198,14 @@ class Txn:
 
     def require(self, lock: Lock) -> Txn:
         """Commits only while `lock` is still held (else LockLost, nothing written)."""
-        self._steps.append(lambda t: t.require(lock._native()))
+        self._steps.append(lambda t: t.require(lock._handle()))
         return self
 
     def __len__(self) -> int:
         return len(self._steps)
 
     def _build(self) -> _native.Txn:
-        txn = self._client._native().txn()
+        txn = self._client._handle().txn()
         for step in self._steps:
             step(txn)
         return txn
@@ -223,7 +223,7 @@ class Watch:
         self._watch: _native.Watch | None = native
         self._pid = os.getpid()
 
-    def _native(self) -> _native.Watch:
+    def _handle(self) -> _native.Watch:
         if self._watch is None:
             raise InterlockError("the watch is closed")
         if self._pid != os.getpid():
@@ -234,14 +234,14 @@ class Watch:
         return self
 
     def __next__(self) -> Event:
-        event = self._native().next(None)
+        event = self._handle().next(None)
         if event is False or event is None:
             raise StopIteration
         return event
 
     def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None if `timeout` seconds pass first (or the watch ended)."""
-        event = self._native().next(timeout)
+        event = self._handle().next(timeout)
         return None if event is False else event
 
     def close(self) -> None:
@@ -327,9 +327,9 @@ class Lock:
         self._pid = os.getpid()
         self._held_by: int | None = None
 
-    def _native(self) -> _native.Lock:
+    def _handle(self) -> _native.Lock:
         if self._lock is None or self._pid != os.getpid():
-            self._lock = self._client._native().lock(
+            self._lock = self._client._handle().lock(
                 self._name, self._ttl, self._owner, native_lease(self._lease)
             )
             for callback in self._callbacks:
@@ -348,17 +348,17 @@ class Lock:
     @property
     def fencing_token(self) -> int | None:
         """The fencing token while held (pass it to what the lock protects), else None."""
-        return self._native().fencing_token if self._held_here() else None
+        return self._handle().fencing_token if self._held_here() else None
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._held_here() and self._native().held
+        return self._held_here() and self._handle().held
 
     @property
     def lost(self) -> bool:
         """True if the lock is held but its lease was lost: stop working under it."""
-        return self._held_here() and self._native().lost
+        return self._held_here() and self._handle().lost
 
     def _held_here(self) -> bool:
         return self._held_by == os.getpid()
@@ -368,10 +368,11 @@ class Lock:
         token. Raises LockTimeout when the timeout passes. With ``blocking=False``, takes the
         lock only if it is free and returns None otherwise."""
         self._check_not_inherited()
+        token: int | None
         if blocking:
-            token = self._native().acquire(None if timeout is None else float(timeout))
+            token = self._handle().acquire(None if timeout is None else float(timeout))
         else:
-            token = self._native().try_acquire()
+            token = self._handle().try_acquire()
         if token is not None:
             self._held_by = os.getpid()
         return token
@@ -380,7 +381,7 @@ class Lock:
         """Releases the lock. Raises LockLost if its lease was lost while held."""
         self._check_not_inherited()
         try:
-            self._native().release()
+            self._handle().release()
         finally:
             if self._lock is not None and not self._lock.held:
                 self._held_by = None
@@ -389,7 +390,7 @@ class Lock:
         """Calls `callback()` (on a thread of its own) as soon as a held lock's lease is
         lost."""
         self._callbacks.append(callback)
-        self._native().on_lost(callback)
+        self._handle().on_lost(callback)
 
     def queue(self) -> list[LockWaiter]:
         """The holder and waiters of this lock, holder first."""
@@ -429,7 +430,7 @@ class Session:
         self._pid = os.getpid()
         self._tracked: dict[str, Any] = {}
 
-    def _native(self) -> _native.Session:
+    def _handle(self) -> _native.Session:
         if self._pid != os.getpid():
             raise stale("session", self._pid)
         return self._session
@@ -439,7 +440,7 @@ class Session:
         by save_changes. Loading a key again returns the same object."""
         if key in self._tracked:
             return self._tracked[key]
-        value = self._native().load(key)
+        value = self._handle().load(key)
         self._tracked[key] = value
         return value
 
@@ -448,35 +449,35 @@ class Session:
         keys = list(keys)
         missing = [k for k in keys if k not in self._tracked]
         if missing:
-            for k, v in zip(missing, self._native().load_many(missing)):
+            for k, v in zip(missing, self._handle().load_many(missing)):
                 self._tracked[k] = v
         return {k: self._tracked[k] for k in keys}
 
     def store(self, key: str, value: Any) -> None:
         """Stores a new or replacing value (tracked from now on). A key that was never loaded
         must be absent at save time, unless optimistic concurrency is off."""
-        self._native().store(key, value)
+        self._handle().store(key, value)
         self._tracked[key] = value
 
     def delete(self, key: str) -> None:
         """Deletes `key` at save time (checked at its loaded index if it was loaded)."""
-        self._native().delete(key)
+        self._handle().delete(key)
         self._tracked.pop(key, None)
 
     def loaded_index(self, key: str) -> int | None:
         """The index `key` had when loaded (0: absent), or None if it was not loaded."""
-        return self._native().loaded_index(key)
+        return self._handle().loaded_index(key)
 
     def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
         """Stages a compare-exchange put that commits with the documents."""
-        self._native().put_compare_exchange(key, value, index)
+        self._handle().put_compare_exchange(key, value, index)
 
     def delete_compare_exchange(self, key: str, index: int) -> None:
         """Stages a compare-exchange delete that commits with the documents."""
-        self._native().delete_compare_exchange(key, index)
+        self._handle().delete_compare_exchange(key, index)
 
     def _sync(self) -> _native.Session:
-        native = self._native()
+        native = self._handle()
         for key, value in self._tracked.items():
             native.update(key, value)
         return native

@@ -11,6 +11,7 @@ waiter entry.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from types import TracebackType
@@ -21,7 +22,15 @@ from ._common import DEFAULT_TTL, forked_mem_error, lease_id, native_lease, reso
 from ._native import Entry, Event, LockWaiter, Page, PutResult
 from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost
 
-__all__ = ["AsyncClient", "AsyncLease", "AsyncLock", "AsyncSession", "AsyncTxn", "AsyncWatch", "connect"]
+__all__ = [
+    "AsyncClient",
+    "AsyncLease",
+    "AsyncLock",
+    "AsyncSession",
+    "AsyncTxn",
+    "AsyncWatch",
+    "connect",
+]
 
 T = TypeVar("T")
 
@@ -40,7 +49,7 @@ class AsyncClient:
         self._pid = os.getpid()
         self._client: _native.Client | None = native
 
-    def _native(self) -> _native.Client:
+    def _handle(self) -> _native.Client:
         if self._client is None:
             raise InterlockError(f"the client of {self._url} is closed")
         if self._pid != os.getpid():
@@ -70,17 +79,17 @@ class AsyncClient:
 
     async def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
-        return await self._native().get_async(key)
+        return await self._handle().get_async(key)
 
-    async def get_many(self, keys: Iterable[str]) -> list[Entry]:
+    async def get_many(self, keys: Iterable[str]) -> builtins.list[Entry]:
         """The entries of `keys` that exist, read in one snapshot."""
-        return await self._native().get_many_async(list(keys))
+        return await self._handle().get_many_async(list(keys))
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int | None = None
     ) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
-        return await self._native().list_async(prefix, after, limit)
+        return await self._handle().list_async(prefix, after, limit)
 
     async def scan(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[Entry]:
         """Every entry under `prefix`, page by page."""
@@ -95,19 +104,19 @@ class AsyncClient:
 
     async def index(self) -> int:
         """The store's current index."""
-        return await self._native().index_async()
+        return await self._handle().index_async()
 
     async def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
         """Compare-exchange (see :meth:`interlock.Client.put`)."""
-        return await self._native().put_async(key, value, index, lease_id(lease))
+        return await self._handle().put_async(key, value, index, lease_id(lease))
 
     async def set(self, key: str, value: Any, *, lease: object = None) -> int:
         """Writes `key` unconditionally; returns the new index."""
-        return (await self._native().put_async(key, value, None, lease_id(lease))).index
+        return (await self._handle().put_async(key, value, None, lease_id(lease))).index
 
     async def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
-        return await self._native().delete_async(key, index)
+        return await self._handle().delete_async(key, index)
 
     def txn(self) -> AsyncTxn:
         """A transaction; ``await txn.commit()`` sends it."""
@@ -119,23 +128,23 @@ class AsyncClient:
 
     async def grant(self, ttl: float) -> int:
         """Grants a bare lease nobody keeps alive; returns its id."""
-        return await self._native().grant_async(float(ttl))
+        return await self._handle().grant_async(float(ttl))
 
     async def keepalive(self, lease: object) -> float:
         """Renews a lease once; returns its TTL."""
-        return await self._native().keepalive_async(_required(lease))
+        return await self._handle().keepalive_async(_required(lease))
 
     async def revoke(self, lease: object) -> bool:
         """Revokes a lease, deleting its entries."""
-        return await self._native().revoke_async(_required(lease))
+        return await self._handle().revoke_async(_required(lease))
 
     async def time_to_live(self, lease: object) -> float | None:
         """Seconds left on a lease, or None if it is gone."""
-        return await self._native().time_to_live_async(_required(lease))
+        return await self._handle().time_to_live_async(_required(lease))
 
     async def lease(self, ttl: float) -> AsyncLease:
         """A lease kept alive in the background until revoked."""
-        return AsyncLease(await self._native().lease_async(float(ttl)))
+        return AsyncLease(await self._handle().lease_async(float(ttl)))
 
     def lock(
         self,
@@ -150,13 +159,13 @@ class AsyncClient:
         """A fair lock: ``async with client.lock(name) as held:``."""
         return AsyncLock(self, name, float(ttl), timeout, owner, lease, on_lost)
 
-    async def lock_queue(self, name: str) -> list[LockWaiter]:
+    async def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
-        return await self._native().lock_queue_async(name)
+        return await self._handle().lock_queue_async(name)
 
     def session(self, *, optimistic: bool = True) -> AsyncSession:
         """A unit of work over documents."""
-        return AsyncSession(self._native().session(optimistic))
+        return AsyncSession(self._handle().session(optimistic))
 
     async def retry(self, fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
         """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter."""
@@ -204,7 +213,7 @@ class AsyncTxn:
 
     def require(self, lock: AsyncLock) -> AsyncTxn:
         """Commits only while `lock` is still held."""
-        self._steps.append(lambda t: t.require(lock._native()))
+        self._steps.append(lambda t: t.require(lock._handle()))
         return self
 
     def __len__(self) -> int:
@@ -212,7 +221,7 @@ class AsyncTxn:
 
     async def commit(self) -> int:
         """Commits atomically; returns the new index."""
-        txn = self._client._native().txn()
+        txn = self._client._handle().txn()
         for step in self._steps:
             step(txn)
         return await txn.commit_async()
@@ -228,30 +237,30 @@ class AsyncWatch:
         self._watch: _native.Watch | None = None
         self._closed = False
 
-    async def _native(self) -> _native.Watch:
+    async def _handle(self) -> _native.Watch:
         if self._closed:
             raise InterlockError("the watch is closed")
         if self._watch is None:
-            self._watch = await self._client._native().watch_async(self._prefix, self._from)
+            self._watch = await self._client._handle().watch_async(self._prefix, self._from)
         return self._watch
 
     async def start(self) -> AsyncWatch:
         """Starts watching now (else the first iteration does): events from here on are seen."""
-        await self._native()
+        await self._handle()
         return self
 
     def __aiter__(self) -> AsyncWatch:
         return self
 
     async def __anext__(self) -> Event:
-        event = await (await self._native()).next_async(None)
+        event = await (await self._handle()).next_async(None)
         if event is False or event is None:
             raise StopAsyncIteration
         return event
 
     async def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None if `timeout` seconds pass first."""
-        event = await (await self._native()).next_async(timeout)
+        event = await (await self._handle()).next_async(timeout)
         return None if event is False else event
 
     def close(self) -> None:
@@ -335,9 +344,9 @@ class AsyncLock:
         self._lock: _native.Lock | None = None
         self._pid = os.getpid()
 
-    def _native(self) -> _native.Lock:
+    def _handle(self) -> _native.Lock:
         if self._lock is None or self._pid != os.getpid():
-            self._lock = self._client._native().lock(
+            self._lock = self._client._handle().lock(
                 self._name, self._ttl, self._owner, native_lease(self._lease)
             )
             for callback in self._callbacks:
@@ -356,37 +365,37 @@ class AsyncLock:
     @property
     def fencing_token(self) -> int | None:
         """The fencing token while held, else None."""
-        return self._native().fencing_token
+        return self._handle().fencing_token
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._native().held
+        return self._handle().held
 
     @property
     def lost(self) -> bool:
         """True if the lock is held but its lease was lost."""
-        return self._native().lost
+        return self._handle().lost
 
     async def acquire(self, timeout: float | None = None, blocking: bool = True) -> int | None:
         """Waits for the lock and returns the fencing token (LockTimeout after `timeout`
         seconds). With ``blocking=False`` returns None if the lock is taken."""
         if blocking:
-            return await self._native().acquire_async(None if timeout is None else float(timeout))
-        return await self._native().try_acquire_async()
+            return await self._handle().acquire_async(None if timeout is None else float(timeout))
+        return await self._handle().try_acquire_async()
 
     async def release(self) -> None:
         """Releases the lock; LockLost if its lease was lost while held."""
-        await self._native().release_async()
+        await self._handle().release_async()
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
         self._callbacks.append(callback)
-        self._native().on_lost(callback)
+        self._handle().on_lost(callback)
 
     async def wait_lost(self) -> None:
         """Resolves when the held lock's lease is lost."""
-        await self._native().wait_lost_async()
+        await self._handle().wait_lost_async()
 
     async def queue(self) -> list[LockWaiter]:
         """The holder and waiters of this lock, holder first."""
@@ -417,7 +426,7 @@ class AsyncSession:
         self._pid = os.getpid()
         self._tracked: dict[str, Any] = {}
 
-    def _native(self) -> _native.Session:
+    def _handle(self) -> _native.Session:
         if self._pid != os.getpid():
             raise stale("session", self._pid)
         return self._session
@@ -426,7 +435,7 @@ class AsyncSession:
         """The value at `key` (None if absent), tracked for save_changes."""
         if key in self._tracked:
             return self._tracked[key]
-        value = await self._native().load_async(key)
+        value = await self._handle().load_async(key)
         self._tracked[key] = value
         return value
 
@@ -435,34 +444,34 @@ class AsyncSession:
         keys = list(keys)
         missing = [k for k in keys if k not in self._tracked]
         if missing:
-            for k, v in zip(missing, await self._native().load_many_async(missing)):
+            for k, v in zip(missing, await self._handle().load_many_async(missing)):
                 self._tracked[k] = v
         return {k: self._tracked[k] for k in keys}
 
     def store(self, key: str, value: Any) -> None:
         """Stores a new or replacing value (tracked from now on)."""
-        self._native().store(key, value)
+        self._handle().store(key, value)
         self._tracked[key] = value
 
     def delete(self, key: str) -> None:
         """Deletes `key` at save time."""
-        self._native().delete(key)
+        self._handle().delete(key)
         self._tracked.pop(key, None)
 
     def loaded_index(self, key: str) -> int | None:
         """The index `key` had when loaded (0: absent), or None if it was not loaded."""
-        return self._native().loaded_index(key)
+        return self._handle().loaded_index(key)
 
     def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
         """Stages a compare-exchange put that commits with the documents."""
-        self._native().put_compare_exchange(key, value, index)
+        self._handle().put_compare_exchange(key, value, index)
 
     def delete_compare_exchange(self, key: str, index: int) -> None:
         """Stages a compare-exchange delete that commits with the documents."""
-        self._native().delete_compare_exchange(key, index)
+        self._handle().delete_compare_exchange(key, index)
 
     def _sync(self) -> _native.Session:
-        native = self._native()
+        native = self._handle()
         for key, value in self._tracked.items():
             native.update(key, value)
         return native

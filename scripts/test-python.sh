@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the Python package, installs it into a fresh virtual environment (as a user would, with
+# `pip install ./bindings-python`), then runs ruff, mypy (the package, strictly), stubtest (the
+# native module's stubs against the built module) and the pytest suite against what was
+# installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y python3 python3-venv python3-pip
+    else
+        echo "the Python tests need python3 (>= 3.9) with the venv module" >&2
+        exit 1
+    fi
+fi
+
+venv=target/python-test-venv
+python3 -m venv --clear "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet "./bindings-python[test]"
+
+# The tests import the installed package, never the source tree.
+cd bindings-python
+../"$venv"/bin/ruff check python tests
+../"$venv"/bin/ruff format --check python tests
+../"$venv"/bin/python -m mypy --strict -p interlock
+../"$venv"/bin/python -m mypy.stubtest interlock._native
+../"$venv"/bin/python -m pytest -p no:cacheprovider "$@"
