@@ -12,6 +12,7 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from ._common import (
     DEFAULT_TTL,
+    check_unsigned,
     forked_mem_error,
     lease_id,
     native_lease,
@@ -70,6 +71,7 @@ class Client:
 
     def list(self, prefix: str = "", *, after: str | None = None, limit: int | None = None) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
+        check_unsigned(limit, "the list limit")
         return self._handle().list(prefix, after, limit)
 
     def scan(self, prefix: str = "", *, page_size: int = 1000) -> Iterator[Entry]:
@@ -90,6 +92,7 @@ class Client:
         """Compare-exchange: with ``index=0`` creates `key` only if absent; with ``index=n``
         replaces it only if it is at n. A failed compare is a result (``.successful`` False,
         with the current ``.index`` and ``.value``), not an exception."""
+        check_unsigned(index, f"the index for '{key}'")
         return self._handle().put(key, value, index, lease_id(lease))
 
     def set(self, key: str, value: Any, *, lease: object = None) -> int:
@@ -98,6 +101,7 @@ class Client:
 
     def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_unsigned(index, f"the index for '{key}'")
         return self._handle().delete(key, index)
 
     def txn(self) -> Txn:
@@ -106,6 +110,7 @@ class Client:
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
         """Changes under `prefix` in index order, from `from_index` (default: from now)."""
+        check_unsigned(from_index, "the watch's from_index")
         return Watch(self._handle().watch(prefix, from_index))
 
     def grant(self, ttl: float) -> int:
@@ -182,17 +187,20 @@ class Txn:
 
     def check(self, key: str, index: int) -> Txn:
         """Requires `key` to be at `index` (0: absent)."""
+        check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.check(key, index))
         return self
 
     def put(self, key: str, value: Any, index: int | None = None, *, lease: object = None) -> Txn:
         """Writes `key`; with `index`, only if it is at that index (0: only if absent)."""
+        check_unsigned(index, f"the index for '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))
         return self
 
     def delete(self, key: str, index: int | None = None) -> Txn:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.delete(key, index))
         return self
 
@@ -389,8 +397,10 @@ class Lock:
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) as soon as a held lock's lease is
         lost."""
+        # The native lock is made first: making it registers every callback already listed.
+        native = self._handle()
         self._callbacks.append(callback)
-        self._handle().on_lost(callback)
+        native.on_lost(callback)
 
     def queue(self) -> list[LockWaiter]:
         """The holder and waiters of this lock, holder first."""
@@ -470,10 +480,12 @@ class Session:
 
     def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
         """Stages a compare-exchange put that commits with the documents."""
+        check_unsigned(index, f"the index for '{key}'")
         self._handle().put_compare_exchange(key, value, index)
 
     def delete_compare_exchange(self, key: str, index: int) -> None:
         """Stages a compare-exchange delete that commits with the documents."""
+        check_unsigned(index, f"the index for '{key}'")
         self._handle().delete_compare_exchange(key, index)
 
     def _sync(self) -> _native.Session:

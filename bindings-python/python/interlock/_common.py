@@ -32,6 +32,16 @@ def _option(value: object) -> str:
     return str(value)
 
 
+def check_unsigned(value: object, what: str) -> None:
+    """Refuses an index or a limit the store cannot hold (negative, or 2**64 and above) with
+    InvalidArgument naming `what`, instead of the native layer's OverflowError. Other types are
+    left to the native layer (TypeError)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 1 << 64:
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+
+
 def forked_mem_error(url: str) -> InterlockError:
     return InterlockError(
         f"the store {url} lives inside the process that created it; a forked child cannot use "

@@ -18,7 +18,15 @@ from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from . import _native
-from ._common import DEFAULT_TTL, forked_mem_error, lease_id, native_lease, resolve_url, stale
+from ._common import (
+    DEFAULT_TTL,
+    check_unsigned,
+    forked_mem_error,
+    lease_id,
+    native_lease,
+    resolve_url,
+    stale,
+)
 from ._native import Entry, Event, LockWaiter, Page, PutResult
 from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost
 
@@ -89,6 +97,7 @@ class AsyncClient:
         self, prefix: str = "", *, after: str | None = None, limit: int | None = None
     ) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
+        check_unsigned(limit, "the list limit")
         return await self._handle().list_async(prefix, after, limit)
 
     async def scan(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[Entry]:
@@ -108,6 +117,7 @@ class AsyncClient:
 
     async def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
         """Compare-exchange (see :meth:`interlock.Client.put`)."""
+        check_unsigned(index, f"the index for '{key}'")
         return await self._handle().put_async(key, value, index, lease_id(lease))
 
     async def set(self, key: str, value: Any, *, lease: object = None) -> int:
@@ -116,6 +126,7 @@ class AsyncClient:
 
     async def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_unsigned(index, f"the index for '{key}'")
         return await self._handle().delete_async(key, index)
 
     def txn(self) -> AsyncTxn:
@@ -124,6 +135,7 @@ class AsyncClient:
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> AsyncWatch:
         """Changes under `prefix` in index order: ``async for event in client.watch(...)``."""
+        check_unsigned(from_index, "the watch's from_index")
         return AsyncWatch(self, prefix, from_index)
 
     async def grant(self, ttl: float) -> int:
@@ -195,6 +207,7 @@ class AsyncTxn:
 
     def check(self, key: str, index: int) -> AsyncTxn:
         """Requires `key` to be at `index` (0: absent)."""
+        check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.check(key, index))
         return self
 
@@ -202,12 +215,14 @@ class AsyncTxn:
         self, key: str, value: Any, index: int | None = None, *, lease: object = None
     ) -> AsyncTxn:
         """Writes `key`; with `index`, only if it is at that index."""
+        check_unsigned(index, f"the index for '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))
         return self
 
     def delete(self, key: str, index: int | None = None) -> AsyncTxn:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.delete(key, index))
         return self
 
@@ -390,8 +405,10 @@ class AsyncLock:
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
+        # The native lock is made first: making it registers every callback already listed.
+        native = self._handle()
         self._callbacks.append(callback)
-        self._handle().on_lost(callback)
+        native.on_lost(callback)
 
     async def wait_lost(self) -> None:
         """Resolves when the held lock's lease is lost."""
@@ -464,10 +481,12 @@ class AsyncSession:
 
     def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
         """Stages a compare-exchange put that commits with the documents."""
+        check_unsigned(index, f"the index for '{key}'")
         self._handle().put_compare_exchange(key, value, index)
 
     def delete_compare_exchange(self, key: str, index: int) -> None:
         """Stages a compare-exchange delete that commits with the documents."""
+        check_unsigned(index, f"the index for '{key}'")
         self._handle().delete_compare_exchange(key, index)
 
     def _sync(self) -> _native.Session:

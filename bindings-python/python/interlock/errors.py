@@ -31,12 +31,14 @@ class InterlockError(Exception):
     """The base of every interlock error.
 
     Attributes:
-        kind: the error kind as a string ("conflict", "lock_timeout", ...).
+        kind: the error kind as a string, the same in every binding ("InvalidArgument",
+            "Conflict", "LockTimeout", "LockLost", "LeaseExpired", "Unavailable",
+            "Unauthorized", "Internal").
         retryable: whether the same call may succeed if repeated (a store briefly unavailable).
         conflicts: for a conflict, every failed check as a :class:`Conflict`.
     """
 
-    kind: str = "internal"
+    kind: str = "Internal"
     retryable: bool = False
     conflicts: list[Conflict]
 
@@ -49,30 +51,45 @@ class InvalidArgument(InterlockError, ValueError):
     """Bad input: a key or value the store does not accept, an unknown option, too many
     transaction ops. Nothing was written."""
 
+    kind = "InvalidArgument"
+
 
 class ConcurrencyError(InterlockError):
     """A compare failed: someone else wrote first. ``.conflicts`` lists every key with the
     expected and the actual index; nothing was written."""
 
+    kind = "Conflict"
+
 
 class LockTimeout(InterlockError, TimeoutError):
     """A lock was not acquired within its timeout; the waiter entry was removed."""
+
+    kind = "LockTimeout"
 
 
 class LockLost(InterlockError):
     """A held lock's lease was lost (expired or revoked): another holder may have had it."""
 
+    kind = "LockLost"
+
 
 class LeaseExpired(InterlockError):
     """The lease is unknown to the store or has expired."""
+
+    kind = "LeaseExpired"
 
 
 class Unavailable(InterlockError, ConnectionError):
     """The store cannot be reached or is busy; retrying may succeed."""
 
+    kind = "Unavailable"
+    retryable = True
+
 
 class Unauthorized(InterlockError, PermissionError):
     """The store refused the credentials."""
+
+    kind = "Unauthorized"
 
 
 class InternalError(InterlockError):

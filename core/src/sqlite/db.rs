@@ -111,9 +111,28 @@ pub(crate) fn open(path: &Path, durable: bool, patient: Arc<AtomicBool>) -> Resu
         true
     }))
     .map_err(sql_err)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(sql_err)?;
+    // Switching a new file to WAL needs an exclusive lock, and SQLite reports SQLITE_BUSY for it
+    // without consulting the busy handler, so processes that create a store at the same moment
+    // retry here.
+    let mode: String = {
+        let started = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+                Ok(mode) => break mode,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && started.elapsed() < BUSY_LIMIT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Err(e) => return Err(sql_err(e)),
+            }
+        }
+    };
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Error::unavailable(format!(
             "the store at {} cannot use WAL mode (got '{mode}'); it must be on a local filesystem",

@@ -29,7 +29,7 @@ pub(crate) fn enter() -> Inside {
         // SAFETY: the handlers only lock and unlock the static gate. Registration can only fail
         // for lack of memory, in which case forks are merely unguarded.
         unsafe {
-            libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork));
+            libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
         }
     });
     // SAFETY: GATE is a valid, initialized rwlock for the life of the process.
@@ -50,8 +50,17 @@ extern "C" fn before_fork() {
     unsafe { libc::pthread_rwlock_wrlock(GATE.0.get()) };
 }
 
-extern "C" fn after_fork() {
-    // SAFETY: releases the write lock `before_fork` took, in the parent and in the child (where
-    // the forking thread, now the only one, owns it).
+extern "C" fn after_fork_parent() {
+    // SAFETY: releases the write lock `before_fork` took in this thread.
     unsafe { libc::pthread_rwlock_unlock(GATE.0.get()) };
+}
+
+extern "C" fn after_fork_child() {
+    // The child's only thread is the one that forked, but glibc records rwlock ownership by
+    // thread id and the child's thread has a new one, so unlocking could leave the gate
+    // write-locked forever. No other thread exists to hold or wait on the gate, so the child
+    // starts it afresh instead.
+    // SAFETY: nothing else can touch GATE in the child while this handler runs, and the
+    // initializer is the same one the static was built with.
+    unsafe { std::ptr::write(GATE.0.get(), libc::PTHREAD_RWLOCK_INITIALIZER) };
 }

@@ -1,0 +1,530 @@
+"""The error hierarchy (DESIGN §11) and bad input (§2, §4, §5): every bad key, value, TTL or
+option is refused with InvalidArgument before anything is written; JSON values round-trip."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+
+import interlock
+from interlock import Client, ConcurrencyError, Conflict, InterlockError, InvalidArgument
+from interlock import errors as errors_module
+
+MIB = 1024 * 1024
+
+ALL_ERRORS = [
+    interlock.InvalidArgument,
+    interlock.ConcurrencyError,
+    interlock.LockTimeout,
+    interlock.LockLost,
+    interlock.LeaseExpired,
+    interlock.Unavailable,
+    interlock.Unauthorized,
+    interlock.InternalError,
+]
+
+
+# the hierarchy
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
+def test_every_error_derives_from_interlock_error(cls: type[Exception]) -> None:
+    assert issubclass(cls, InterlockError)
+    assert issubclass(cls, Exception)
+    assert getattr(errors_module, cls.__name__) is cls
+    assert cls.__name__ in interlock.__all__
+
+
+@pytest.mark.parametrize(
+    ("cls", "builtin"),
+    [
+        (interlock.InvalidArgument, ValueError),
+        (interlock.LockTimeout, TimeoutError),
+        (interlock.Unavailable, ConnectionError),
+    ],
+    ids=lambda x: x.__name__,
+)
+def test_errors_are_also_the_matching_builtin(
+    cls: type[Exception], builtin: type[Exception]
+) -> None:
+    assert issubclass(cls, builtin)
+    with pytest.raises(builtin):
+        raise cls("x")
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [c for c in ALL_ERRORS if c is not interlock.InvalidArgument],
+    ids=lambda c: c.__name__,
+)
+def test_other_errors_are_not_value_errors(cls: type[Exception]) -> None:
+    # `except ValueError` around user code must not swallow conflicts, timeouts, ...
+    assert not issubclass(cls, ValueError)
+
+
+def test_invalid_argument_from_the_store_is_a_value_error(db: Client) -> None:
+    with pytest.raises(ValueError) as raised:
+        db.set("@reserved", 1)
+    assert isinstance(raised.value, InvalidArgument)
+    assert isinstance(raised.value, InterlockError)
+    assert raised.value.retryable is False
+
+
+def test_lock_timeout_from_the_store_is_a_timeout_error(db: Client) -> None:
+    holder = db.lock("printer")
+    holder.acquire()
+    try:
+        with pytest.raises(TimeoutError) as raised:
+            db.lock("printer").acquire(timeout=0.2)
+        assert isinstance(raised.value, interlock.LockTimeout)
+        assert "printer" in str(raised.value)
+    finally:
+        holder.release()
+
+
+def test_lease_expired_from_the_store(db: Client) -> None:
+    with pytest.raises(InterlockError) as raised:
+        db.keepalive(123456789)
+    assert isinstance(raised.value, interlock.LeaseExpired)
+    assert "123456789" in str(raised.value)
+
+
+def test_concurrency_error_lists_conflicts_with_key_expected_actual(db: Client) -> None:
+    ia = db.set("accounts/1", 1)
+    ib = db.set("accounts/2", 2)
+    with pytest.raises(ConcurrencyError) as raised:
+        db.txn().check("accounts/1", ia).check("accounts/2", ia).check("accounts/3", ib).commit()
+    error = raised.value
+    assert isinstance(error, InterlockError)
+    assert error.retryable is False
+    assert len(error.conflicts) == 2
+    for c in error.conflicts:
+        assert isinstance(c, Conflict)
+        assert isinstance(c.key, str)
+        assert isinstance(c.expected, int) and isinstance(c.actual, int)
+    assert {(c.key, c.expected, c.actual) for c in error.conflicts} == {
+        ("accounts/2", ia, ib),
+        ("accounts/3", ib, 0),
+    }
+    message = str(error)
+    assert "accounts/2" in message and "accounts/3" in message
+    assert str(ia) in message and str(ib) in message
+
+
+KINDS = {
+    interlock.InvalidArgument: "InvalidArgument",
+    interlock.ConcurrencyError: "Conflict",
+    interlock.LockTimeout: "LockTimeout",
+    interlock.LockLost: "LockLost",
+    interlock.LeaseExpired: "LeaseExpired",
+    interlock.Unavailable: "Unavailable",
+    interlock.Unauthorized: "Unauthorized",
+    interlock.InternalError: "Internal",
+}
+
+
+@pytest.mark.parametrize("cls", ALL_ERRORS, ids=lambda c: c.__name__)
+def test_every_error_class_has_its_kind(cls: type[InterlockError]) -> None:
+    # An error made in Python reads the same as one the core raised.
+    error = cls("x")
+    assert error.kind == KINDS[cls]
+    assert error.retryable is (cls is interlock.Unavailable)
+
+
+@pytest.mark.parametrize(
+    ("call", "cls"),
+    [
+        (lambda db: db.set("@reserved", 1), interlock.InvalidArgument),
+        (lambda db: db.set("k", {1}), interlock.InvalidArgument),
+        (lambda db: db.put("k", 1, -1), interlock.InvalidArgument),
+        (lambda db: db.keepalive(None), interlock.InvalidArgument),
+        (lambda db: db.txn().check("k", 3).commit(), interlock.ConcurrencyError),
+        (lambda db: db.keepalive(123456789), interlock.LeaseExpired),
+    ],
+    ids=["reserved-key", "bad-value", "negative-index", "no-lease", "conflict", "lease"],
+)
+def test_raised_errors_carry_the_kind_of_their_class(
+    db: Client, call: Callable[[Client], object], cls: type[InterlockError]
+) -> None:
+    with pytest.raises(cls) as raised:
+        call(db)
+    assert raised.value.kind == KINDS[cls]
+    assert raised.value.retryable is False
+
+
+def test_conflict_is_the_exported_named_tuple() -> None:
+    c = interlock.Conflict("k", 1, 2)
+    assert (c.key, c.expected, c.actual) == ("k", 1, 2)
+    assert c == ("k", 1, 2)
+    assert interlock.errors.Conflict is interlock.Conflict
+
+
+def test_an_error_made_by_hand_has_no_conflicts() -> None:
+    assert ConcurrencyError("x").conflicts == []
+    assert InvalidArgument("x").conflicts == []
+
+
+# bad keys
+
+BAD_KEYS = [
+    pytest.param("", id="empty"),
+    pytest.param("k" * 513, id="513-bytes"),
+    pytest.param("é" * 256 + "k", id="513-bytes-utf8"),
+    pytest.param("a\x00b", id="nul"),
+    pytest.param("a\nb", id="newline"),
+    pytest.param("\t", id="tab"),
+    pytest.param("a\x1bb", id="escape"),
+    pytest.param("a\x7fb", id="delete"),
+    pytest.param("a\x85b", id="c1-control"),
+    pytest.param("@reserved", id="reserved"),
+    pytest.param("@lock/printer/x", id="reserved-lock"),
+]
+
+
+def write_ops(key: str, value: Any) -> dict[str, Callable[[Client], object]]:
+    """Every way to write `value` at `key`; in the multi-op ones, other keys are written too."""
+
+    def session_store(db: Client) -> object:
+        s = db.session()
+        s.store("good/1", "ok")
+        s.store(key, value)
+        return s.save_changes()
+
+    def session_exchange(db: Client) -> object:
+        s = db.session()
+        s.store("good/1", "ok")
+        s.put_compare_exchange(key, value, 0)
+        return s.save_changes()
+
+    return {
+        "put": lambda db: db.put(key, value, 0),
+        "set": lambda db: db.set(key, value),
+        "txn": lambda db: db.txn().put("good/1", 1).put(key, value).put("good/2", 2).commit(),
+        "txn-at": lambda db: db.txn().put("good/1", 1).put(key, value, index=0).commit(),
+        "session-store": session_store,
+        "session-exchange": session_exchange,
+    }
+
+
+WRITES = list(write_ops("k", 1))
+
+
+def assert_nothing_written(db: Client, before: int) -> None:
+    assert db.index() == before
+    assert db.list().entries == []
+    assert db.list("@").entries == []
+
+
+@pytest.mark.parametrize("how", WRITES)
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_key_is_refused_and_nothing_written(db: Client, key: str, how: str) -> None:
+    before = db.index()
+    with pytest.raises(InvalidArgument):
+        write_ops(key, "value")[how](db)
+    assert_nothing_written(db, before)
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+def test_bad_key_delete_is_refused(db: Client, key: str) -> None:
+    before = db.index()
+    with pytest.raises(InvalidArgument):
+        db.delete(key)
+    with pytest.raises(InvalidArgument):
+        db.delete(key, 1)
+    with pytest.raises(InvalidArgument):
+        db.txn().put("good/1", 1).delete(key).commit()
+    s = db.session()
+    with pytest.raises(InvalidArgument):
+        s.delete(key)
+        s.save_changes()
+    assert_nothing_written(db, before)
+
+
+@pytest.mark.parametrize("key", [k for k in BAD_KEYS if not str(k.values[0]).startswith("@")])
+def test_malformed_key_is_refused_for_reads(db: Client, key: str) -> None:
+    with pytest.raises(InvalidArgument):
+        db.get(key)
+    with pytest.raises(InvalidArgument):
+        db.get_many(["fine", key])
+    if key:  # the empty prefix means "everything"
+        with pytest.raises(InvalidArgument):
+            db.list(key)
+        with pytest.raises(InvalidArgument):
+            db.watch(key)
+
+
+def test_reserved_key_error_names_the_key(db: Client) -> None:
+    with pytest.raises(InvalidArgument, match="@jobs/1"):
+        db.set("@jobs/1", 1)
+
+
+def test_too_long_key_error_says_so(db: Client) -> None:
+    with pytest.raises(InvalidArgument, match="512"):
+        db.set("k" * 513, 1)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["k" * 512, "é" * 256, "x@y", "ключ/🙂/值", "with space", "MiXeD/Case", "a/b//c/"],
+    ids=["512-bytes", "512-bytes-utf8", "at-inside", "unicode", "space", "case", "slashes"],
+)
+def test_valid_keys_are_accepted(db: Client, key: str) -> None:
+    index = db.set(key, key)
+    entry = db.get(key)
+    assert entry is not None and (entry.key, entry.value, entry.index) == (key, key, index)
+    assert [e.key for e in db.list(key)] == [key]
+
+
+# bad values
+
+
+def self_referencing_list() -> list[Any]:
+    x: list[Any] = []
+    x.append(x)
+    return x
+
+
+def self_referencing_dict() -> dict[str, Any]:
+    x: dict[str, Any] = {}
+    x["self"] = x
+    return x
+
+
+class Point:
+    def __init__(self) -> None:
+        self.x = 1
+
+
+BAD_VALUES: list[Any] = [
+    pytest.param(lambda: {1, 2}, id="set"),
+    pytest.param(lambda: frozenset(), id="frozenset"),
+    pytest.param(lambda: object(), id="object"),
+    pytest.param(lambda: Point(), id="instance"),
+    pytest.param(lambda: b"bytes", id="bytes"),
+    pytest.param(lambda: bytearray(b"x"), id="bytearray"),
+    pytest.param(lambda: 1j, id="complex"),
+    pytest.param(lambda: float("nan"), id="nan"),
+    pytest.param(lambda: float("inf"), id="inf"),
+    pytest.param(lambda: float("-inf"), id="-inf"),
+    pytest.param(lambda: 2**70, id="2**70"),
+    pytest.param(lambda: -(2**70), id="-2**70"),
+    pytest.param(lambda: 2**64, id="2**64"),
+    pytest.param(lambda: -(2**63) - 1, id="-2**63-1"),
+    pytest.param(lambda: {1: "a"}, id="int-dict-key"),
+    pytest.param(lambda: {("a",): 1}, id="tuple-dict-key"),
+    pytest.param(lambda: {None: 1}, id="none-dict-key"),
+    pytest.param(self_referencing_list, id="self-referencing-list"),
+    pytest.param(self_referencing_dict, id="self-referencing-dict"),
+    pytest.param(lambda: {"a": [1, {"b": float("nan")}]}, id="nested-nan"),
+    pytest.param(lambda: [1, 2, {3}], id="nested-set"),
+    pytest.param(lambda: "x" * MIB, id="over-1-MiB"),
+    pytest.param(lambda: {"blob": "y" * MIB}, id="over-1-MiB-nested"),
+    pytest.param(lambda: ["z" * 1000] * 1100, id="over-1-MiB-list"),
+]
+
+
+@pytest.mark.parametrize("how", WRITES)
+@pytest.mark.parametrize("make", BAD_VALUES)
+def test_bad_value_is_refused_and_nothing_written(
+    db: Client, make: Callable[[], Any], how: str
+) -> None:
+    before = db.index()
+    with pytest.raises((InvalidArgument, TypeError)) as raised:
+        write_ops("docs/1", make())[how](db)
+    assert "docs/1" in str(raised.value)
+    assert db.get("docs/1") is None
+    assert_nothing_written(db, before)
+
+
+@pytest.mark.parametrize("make", BAD_VALUES)
+def test_bad_value_does_not_replace_an_existing_value(db: Client, make: Callable[[], Any]) -> None:
+    index = db.set("docs/1", {"ok": True})
+    with pytest.raises((InvalidArgument, TypeError)):
+        db.put("docs/1", make(), index)
+    entry = db.get("docs/1")
+    assert entry is not None and (entry.value, entry.index) == ({"ok": True}, index)
+    assert db.index() == index
+
+
+def test_session_with_a_bad_value_in_a_loaded_document_writes_nothing(db: Client) -> None:
+    db.set("a", {"n": 1})
+    db.set("b", {"n": 1})
+    before = db.index()
+    s = db.session()
+    a = s.load("a")
+    b = s.load("b")
+    a["n"] = 2
+    b["n"] = {1, 2}
+    with pytest.raises((InvalidArgument, TypeError)) as raised:
+        s.save_changes()
+    assert "'b'" in str(raised.value)
+    assert db.index() == before
+    entry = db.get("a")
+    assert entry is not None and entry.value == {"n": 1}
+
+
+def test_value_of_exactly_1_mib_is_accepted(db: Client) -> None:
+    value = "x" * (MIB - 2)  # the quotes make it 1 MiB serialized
+    index = db.set("big", value)
+    entry = db.get("big")
+    assert entry is not None and entry.index == index and entry.value == value
+
+
+def test_value_size_error_names_the_key_and_the_limit(db: Client) -> None:
+    with pytest.raises(InvalidArgument) as raised:
+        db.set("files/huge", "x" * MIB)
+    assert "files/huge" in str(raised.value)
+    assert str(MIB) in str(raised.value)
+
+
+# bad options
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["foo://bar", "redis://localhost:6379", "nonsense", "ftp:///x.db"],
+)
+def test_unknown_url_scheme_is_invalid(url: str) -> None:
+    with pytest.raises(InvalidArgument):
+        interlock.connect(url)
+
+
+@pytest.mark.parametrize("ttl", [-1, -0.5, 0, 0.5, 0.999, float("nan"), float("-inf")])
+def test_bad_ttl_is_invalid(db: Client, ttl: float) -> None:
+    with pytest.raises(InvalidArgument):
+        db.grant(ttl)
+    with pytest.raises(InvalidArgument):
+        db.lease(ttl)
+    with pytest.raises(InvalidArgument):
+        db.lock("printer", ttl=ttl).acquire(timeout=1)
+    assert db.lock_queue("printer") == []
+    assert db.index() == 0
+
+
+def test_ttl_of_one_second_is_accepted(db: Client) -> None:
+    lease = db.grant(1)
+    ttl = db.time_to_live(lease)
+    assert ttl is not None and 0 < ttl <= 1
+    db.revoke(lease)
+
+
+def test_list_limit_zero_is_invalid(db: Client) -> None:
+    db.set("a", 1)
+    with pytest.raises(InvalidArgument):
+        db.list("", limit=0)
+    with pytest.raises(InvalidArgument):
+        next(iter(db.scan("", page_size=0)))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda db: db.put("k", 1, -1),
+        lambda db: db.delete("k", -1),
+        lambda db: db.txn().check("k", -1).commit(),
+        lambda db: db.txn().put("k", 1, index=-1).commit(),
+        lambda db: db.txn().delete("k", index=-1).commit(),
+        lambda db: db.list("", limit=-1),
+        lambda db: db.watch("", from_index=-1),
+        lambda db: db.session().put_compare_exchange("k", 1, -1),
+        lambda db: db.session().delete_compare_exchange("k", -1),
+        lambda db: db.lock("printer").acquire(timeout=-1),
+    ],
+    ids=[
+        "put",
+        "delete",
+        "txn-check",
+        "txn-put",
+        "txn-delete",
+        "list-limit",
+        "watch-from",
+        "session-put-exchange",
+        "session-delete-exchange",
+        "lock-timeout",
+    ],
+)
+def test_negative_numbers_are_invalid_arguments(
+    db: Client, call: Callable[[Client], object]
+) -> None:
+    with pytest.raises(InvalidArgument):
+        call(db)
+    assert db.index() == 0
+    assert db.get("k") is None
+
+
+# JSON round trip
+
+ROUND_TRIP: list[Any] = [
+    pytest.param(None, id="none"),
+    pytest.param(True, id="true"),
+    pytest.param(False, id="false"),
+    pytest.param(0, id="zero"),
+    pytest.param(-17, id="negative"),
+    pytest.param(2**63 - 1, id="i64-max"),
+    pytest.param(-(2**63), id="i64-min"),
+    pytest.param(2**64 - 1, id="u64-max"),
+    pytest.param(1.5, id="float"),
+    pytest.param(-0.1, id="negative-float"),
+    pytest.param(1e300, id="huge-float"),
+    pytest.param(5e-324, id="tiny-float"),
+    pytest.param(1.0, id="integral-float"),
+    pytest.param("", id="empty-string"),
+    pytest.param("plain", id="string"),
+    pytest.param('ünïcödé ✓ 🙂 中文 \u0000 \n "quoted" \\', id="unicode-string"),
+    pytest.param([], id="empty-list"),
+    pytest.param({}, id="empty-dict"),
+    pytest.param([1, "two", 3.0, None, True, [False]], id="list"),
+    pytest.param({"a": 1, "b": [1, 2, {"c": None}], "ключ": "значение", "": 0}, id="dict"),
+    pytest.param({"l1": {"l2": {"l3": {"l4": [[[["deep"]]]]}}}}, id="nested"),
+    pytest.param([[1] * 3] * 3, id="shared-sublists"),
+]
+
+
+@pytest.mark.parametrize("value", ROUND_TRIP)
+def test_json_values_round_trip(db: Client, value: Any) -> None:
+    r = db.put("v", value, 0)
+    assert r.successful
+    assert r.value == value
+    entry = db.get("v")
+    assert entry is not None
+    assert entry.value == value
+    assert type(entry.value) is type(value)
+    [many] = db.get_many(["v"])
+    assert many.value == value
+    with db.watch("v", from_index=r.index) as watch:
+        event = watch.next(5)
+        assert event is not None and event.value == value
+    s = db.session()
+    assert s.load("v") == value
+
+
+def test_tuples_are_stored_as_lists(db: Client) -> None:
+    db.set("t", (1, (2, 3)))
+    entry = db.get("t")
+    assert entry is not None and entry.value == [1, [2, 3]]
+
+
+def test_bool_stays_bool_and_int_stays_int(db: Client) -> None:
+    db.set("x", {"flag": True, "n": 1, "f": 1.0})
+    entry = db.get("x")
+    assert entry is not None
+    assert entry.value["flag"] is True
+    assert type(entry.value["n"]) is int
+    assert type(entry.value["f"]) is float
+
+
+def test_unicode_keys_and_values_round_trip_through_list_and_watch(db: Client) -> None:
+    keys = ["日本/東京", "日本/大阪", "émoji/🙂", "ελληνικά/ψ"]
+    watch = db.watch("")
+    for key in keys:
+        db.set(key, {"name": key[::-1]})
+    events = [watch.next(5) for _ in keys]
+    assert [e.key for e in events if e is not None] == keys
+    listed = db.list("日本/")
+    assert sorted(e.key for e in listed) == ["日本/大阪", "日本/東京"]
+    assert [e.key for e in listed] == sorted(["日本/東京", "日本/大阪"])
+    for key in keys:
+        entry = db.get(key)
+        assert entry is not None and entry.value == {"name": key[::-1]}
+    watch.close()
