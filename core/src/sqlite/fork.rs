@@ -26,10 +26,14 @@ pub(crate) struct Inside(());
 /// Enters the gate: a fork started now waits until the guard is dropped.
 pub(crate) fn enter() -> Inside {
     INSTALL.call_once(|| {
-        // SAFETY: the handlers only lock and unlock the static gate. Registration can only fail
+        // SAFETY: the handlers only lock, unlock or reset the static gate. Registration can only fail
         // for lack of memory, in which case forks are merely unguarded.
         unsafe {
-            libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(after_fork_child),
+            );
         }
     });
     // SAFETY: GATE is a valid, initialized rwlock for the life of the process.
