@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
-# conformance suite on every backend, the multi-process tests on a real SQLite file, and the
-# Python package's checks and pytest suite against the package as installed.
+# conformance suite on every backend, the multi-process tests on a real SQLite file, the tests on
+# a real etcd cluster started on loopback, and the Python package's checks and pytest suite
+# against the package as installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+bash scripts/setup-etcd.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh

@@ -16,6 +16,8 @@ pub mod backend;
 mod client;
 mod clock;
 mod error;
+#[cfg(not(target_family = "wasm"))]
+pub mod etcd;
 mod eventlog;
 mod lease;
 mod lock;

@@ -308,10 +308,14 @@ impl Lock {
                 let (task_backend, task_key) = (backend.clone(), key.clone());
                 tokio::spawn(async move {
                     let outcome = commit.await;
-                    if let Err(Ok(response)) = sent.send(outcome) {
-                        if response.succeeded {
+                    match sent.send(outcome) {
+                        Err(Ok(response)) if response.succeeded => {
                             remove_waiter(task_backend, task_key, response.index).await;
                         }
+                        Err(Err(e)) if e.is_retryable() => {
+                            remove_waiter(task_backend, task_key, 0).await;
+                        }
+                        _ => {}
                     }
                 });
                 match deadline.filter(|_| bounded) {
@@ -325,6 +329,13 @@ impl Lock {
         };
         let response = outcome
             .map_err(|_| Error::internal("the task creating the waiter entry was dropped"))?
+            .inspect_err(|e| {
+                // The store may have created the waiter before failing to answer; an orphan
+                // would block the lock for as long as the shared lease is kept alive.
+                if e.is_retryable() {
+                    tokio::spawn(remove_waiter(backend.clone(), key.clone(), 0));
+                }
+            })
             .map_err(|e| {
                 if e.kind() == ErrorKind::LeaseExpired {
                     Error::new(
@@ -591,13 +602,20 @@ impl Drop for WaiterGuard {
     }
 }
 
+/// Deletes waiter `key` if it is at `index`; with index 0, whatever its index (for a waiter
+/// whose creation had an unknown outcome: waiter keys are never reused).
 async fn delete_waiter(backend: &Arc<dyn Backend>, key: &str, index: u64) -> Result<()> {
+    let compares = if index == 0 {
+        Vec::new()
+    } else {
+        vec![Compare {
+            key: key.to_string(),
+            index,
+        }]
+    };
     backend
         .commit(TxnRequest {
-            compares: vec![Compare {
-                key: key.to_string(),
-                index,
-            }],
+            compares,
             ops: vec![Op::Delete {
                 key: key.to_string(),
             }],

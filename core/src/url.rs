@@ -130,8 +130,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn Backend>> {
                 crate::sqlite::SqliteBackend::open(&path, options).await?,
             ))
         }
+        #[cfg(not(target_family = "wasm"))]
+        "etcd" | "etcd+http" | "etcd+https" => {
+            let options = etcd_options(url, scheme, rest, &mut query, max)?;
+            reject_unknown(url, &query)?;
+            Ok(Arc::new(crate::etcd::EtcdBackend::open(options)?))
+        }
         other => Err(Error::invalid(format!(
-            "unsupported store scheme '{other}' in '{url}'; this build supports mem:// and sqlite://"
+            "unsupported store scheme '{other}' in '{url}'; expected mem://, sqlite://PATH or \
+             etcd://HOST:PORT,..."
         ))),
     }
 }
@@ -152,4 +159,107 @@ fn mem_store(name: &str, max: usize) -> MemBackend {
         .entry(name.to_string())
         .or_insert_with(|| MemBackend::new(name, max))
         .clone()
+}
+
+/// `etcd://[user[:password]@]host:port,host:port[/]?prefix=app/&timeout=5&ca=/path/ca.pem`.
+#[cfg(not(target_family = "wasm"))]
+fn etcd_options(
+    url: &str,
+    scheme: &str,
+    rest: &str,
+    query: &mut HashMap<String, String>,
+    max_value_bytes: usize,
+) -> Result<crate::etcd::EtcdOptions> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| Error::invalid(format!("store URL '{}' is not UTF-8", redact(url))))
+    };
+    let rest = rest.trim_end_matches('/');
+    let (userinfo, hosts) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let mut endpoints = Vec::new();
+    for host in hosts.split(',') {
+        let host = host.trim();
+        if host.is_empty() {
+            continue;
+        }
+        let port_ok = host
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(Error::invalid(format!(
+                "'{host}' in store URL '{}' is not host:port",
+                redact(url)
+            )));
+        }
+        endpoints.push(host.to_string());
+    }
+    if endpoints.is_empty() {
+        return Err(Error::invalid(format!(
+            "store URL '{}' names no etcd member; use etcd://host:2379,host:2379",
+            redact(url)
+        )));
+    }
+    let mut options = crate::etcd::EtcdOptions::new(endpoints);
+    options.tls = scheme == "etcd+https";
+    options.max_value_bytes = max_value_bytes;
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((u, p)) => (decode(u)?, Some(decode(p)?)),
+            None => (decode(userinfo)?, None),
+        };
+        options.user = Some(user);
+        options.password = password;
+    }
+    if let Some(prefix) = query.remove("prefix") {
+        options.prefix = prefix;
+    }
+    let seconds = |name: &str, v: String| -> Result<std::time::Duration> {
+        v.parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s > 0.0 && *s < 86_400.0)
+            .map(std::time::Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "{name}={v} in '{}' is not a number of seconds",
+                    redact(url)
+                ))
+            })
+    };
+    if let Some(v) = query.remove("timeout") {
+        options.request_timeout = seconds("timeout", v)?;
+    }
+    if let Some(v) = query.remove("failover_timeout") {
+        options.failover_timeout = seconds("failover_timeout", v)?;
+    }
+    if let Some(v) = query.remove("max_txn_ops") {
+        options.max_txn_ops = v.parse().map_err(|_| {
+            Error::invalid(format!(
+                "max_txn_ops={v} in '{}' is not a number",
+                redact(url)
+            ))
+        })?;
+    }
+    if let Some(ca) = query.remove("ca") {
+        options.ca_file = Some(PathBuf::from(ca));
+    }
+    Ok(options)
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

@@ -1,6 +1,8 @@
 //! Fresh stores for tests: each test gets its own, and can open several clients on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use interlock::Client;
 use tempfile::TempDir;
@@ -9,6 +11,8 @@ use tempfile::TempDir;
 pub struct Store {
     pub url: String,
     _dir: Option<TempDir>,
+    /// Held by a test that needs the shared etcd cluster to itself.
+    _exclusive: Option<MutexGuard<'static, ()>>,
 }
 
 impl Store {
@@ -19,6 +23,7 @@ impl Store {
         Store {
             url: format!("mem://test-{}-{n}", std::process::id()),
             _dir: None,
+            _exclusive: None,
         }
     }
 
@@ -29,6 +34,7 @@ impl Store {
         Store {
             url,
             _dir: Some(dir),
+            _exclusive: None,
         }
     }
 
@@ -37,6 +43,7 @@ impl Store {
         Store {
             url: url.into(),
             _dir: None,
+            _exclusive: None,
         }
     }
 
@@ -51,5 +58,31 @@ impl Store {
     pub fn url_with(&self, query: &str) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
         format!("{}{sep}{query}", self.url)
+    }
+}
+
+impl Store {
+    /// A fresh key prefix on the shared 3-member etcd cluster, which the test has to itself:
+    /// the conformance suite asserts on the store-wide index (etcd's revision), so no other
+    /// test may write meanwhile, and the leases earlier tests left behind are revoked first so
+    /// that none of them expires (a write) during this one.
+    pub fn etcd() -> Store {
+        static EXCLUSIVE: Mutex<()> = Mutex::new(());
+        let guard = EXCLUSIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        let cluster = crate::etcd::EtcdCluster::shared();
+        let leader = cluster.wait_for_leader(Duration::from_secs(10));
+        let leases = cluster
+            .post(leader, "/v3/lease/leases", &serde_json::json!({}))
+            .unwrap_or_else(|e| panic!("listing the etcd leases: {e}"));
+        for lease in leases["leases"].as_array().into_iter().flatten() {
+            let id = &lease["ID"];
+            // An unknown lease (expired meanwhile) is fine.
+            let _ = cluster.post(leader, "/v3/lease/revoke", &serde_json::json!({ "ID": id }));
+        }
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let mut store = Store::at(cluster.url(&format!("conformance-{}-{n}/", std::process::id())));
+        store._exclusive = Some(guard);
+        store
     }
 }

@@ -2,6 +2,7 @@
 //! generic over the store; every backend instantiates it unchanged with [`conformance_suite!`].
 
 pub mod conformance;
+pub mod etcd;
 mod fixture;
 
 pub use fixture::Store;

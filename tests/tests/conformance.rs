@@ -7,3 +7,7 @@ mod mem {
 mod sqlite {
     interlock_tests::conformance_suite!(interlock_tests::Store::sqlite());
 }
+
+mod etcd {
+    interlock_tests::conformance_suite!(interlock_tests::Store::etcd());
+}

@@ -1,0 +1,328 @@
+//! Watches over the gateway's streaming `/v3/watch`, resumed across member failures.
+//!
+//! The stream remembers the next revision it owes its reader. When the connection to a member
+//! ends, or goes quiet and the member no longer answers a linearizable read (it was paused or
+//! cut off from the leader), the watch is opened again on the next member from that revision,
+//! so the reader sees every event once, in order. If etcd has compacted that revision away
+//! meanwhile (or the watch asked for a compacted revision to begin with), the stream yields one
+//! error naming the oldest revision still available and ends: the reader reads the current
+//! state and watches from its index + 1.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::transport::{Failure, Transport};
+use super::wire::{self, b64};
+use super::{Codec, EtcdBackend, prefix_end};
+use crate::backend::{EventStream, RangeRead};
+use crate::error::{Error, Result};
+use crate::model::{Event, EventKind};
+use crate::validate::RESERVED_PREFIX;
+
+/// How long a watch connection may stay silent before the member is asked whether it still
+/// serves linearizable reads.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// How long that question may take.
+const PROBE: Duration = Duration::from_secs(1);
+
+type Body = BoxStream<'static, reqwest::Result<Vec<u8>>>;
+
+struct WatchState {
+    transport: Arc<Transport>,
+    codec: Codec,
+    range: RangeRead,
+    /// The etcd key range watched (base64).
+    key: String,
+    range_end: String,
+    /// The next revision the reader is owed (0: from the next commit, before the first
+    /// connection).
+    next: i64,
+    /// The open stream and the member serving it.
+    body: Option<(usize, Body)>,
+    buffer: Vec<u8>,
+    pending: VecDeque<Event>,
+    done: bool,
+}
+
+/// Why reading the next message stopped.
+enum Stop {
+    /// Nothing arrived for a while.
+    Quiet,
+    /// The connection ended or failed.
+    Broken,
+}
+
+pub(crate) async fn open(
+    backend: &EtcdBackend,
+    range: RangeRead,
+    from: Option<u64>,
+) -> Result<EventStream> {
+    let start = format!("{}{}", backend.prefix, range.prefix).into_bytes();
+    let end = prefix_end(&start);
+    let mut state = WatchState {
+        transport: backend.transport.clone(),
+        codec: backend.codec.clone(),
+        range,
+        key: b64(&start),
+        range_end: b64(&end),
+        next: from.map_or(0, |f| f as i64),
+        body: None,
+        buffer: Vec::new(),
+        pending: VecDeque::new(),
+        done: false,
+    };
+    // Connect before returning, so that "from the next commit" means from now.
+    state.connect().await?;
+    Ok(Box::pin(futures::stream::unfold(
+        state,
+        |mut st| async move { st.next_event().await.map(|r| (r, st)) },
+    )))
+}
+
+impl WatchState {
+    async fn next_event(&mut self) -> Option<Result<Event>> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(Ok(e));
+            }
+            if self.done {
+                return None;
+            }
+            if self.body.is_none() {
+                if let Err(e) = self.connect().await {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+            match self.read_message(QUIET).await {
+                Ok(message) => {
+                    if let Err(e) = self.absorb(message) {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+                Err(Stop::Quiet) => {
+                    let at = self.body.as_ref().map_or(0, |(at, _)| *at);
+                    if !self.member_serves(at).await {
+                        self.drop_member();
+                    }
+                }
+                Err(Stop::Broken) => {
+                    self.drop_member();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    fn drop_member(&mut self) {
+        if let Some((at, _)) = self.body.take() {
+            self.transport.advance(at);
+        }
+        self.buffer.clear();
+    }
+
+    /// Opens the watch from `next` on a member that takes it, within the failover timeout.
+    async fn connect(&mut self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.transport.failover_timeout;
+        let mut pause = Duration::from_millis(20);
+        let mut tried = 0usize;
+        loop {
+            let at = self.transport.current();
+            let error = match self.connect_to(at).await {
+                Ok(()) => return Ok(()),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::StaleToken(e) | Failure::NotApplied(e) | Failure::Unknown(e)) => e,
+            };
+            self.transport.advance(at);
+            tried += 1;
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(error.prefix(format!(
+                    "no etcd member would serve the watch within {:?}",
+                    self.transport.failover_timeout
+                )));
+            }
+            if tried % self.transport.endpoint_count() == 0 {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+        }
+    }
+
+    async fn connect_to(&mut self, at: usize) -> std::result::Result<(), Failure> {
+        self.body = None;
+        self.buffer.clear();
+        let request = wire::WatchRequest {
+            create_request: wire::WatchCreate {
+                key: self.key.clone(),
+                range_end: self.range_end.clone(),
+                start_revision: self.next,
+            },
+        };
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| Failure::Final(Error::internal(format!("cannot encode a watch: {e}"))))?;
+        let endpoint = self.transport.endpoint(at).to_string();
+        let request = self
+            .transport
+            .post(at, "/v3/watch", body)
+            .await
+            .map_err(Failure::NotApplied)?;
+        let response = tokio::time::timeout(self.transport.request_timeout, request.send())
+            .await
+            .map_err(|_| {
+                Failure::Unknown(Error::unavailable(format!(
+                    "etcd at {endpoint} did not answer a watch request"
+                )))
+            })?
+            .map_err(|e| {
+                Failure::Unknown(
+                    Error::unavailable(format!("cannot watch on etcd at {endpoint}: {e}"))
+                        .with_source(e),
+                )
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.bytes().await.unwrap_or_default();
+            let error: wire::ErrorBody =
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| wire::ErrorBody {
+                    message: format!("HTTP {status}"),
+                    ..Default::default()
+                });
+            return Err(super::transport::classify(&endpoint, &error));
+        }
+        let body: Body = response
+            .bytes_stream()
+            .map(|r| r.map(|b| b.to_vec()))
+            .boxed();
+        self.body = Some((at, body));
+        // The first message confirms the watch; its header revision is "now".
+        match self.read_message(self.transport.request_timeout).await {
+            Ok(message) => self.absorb(message).map_err(Failure::Final),
+            Err(_) => {
+                self.body = None;
+                Err(Failure::Unknown(Error::unavailable(format!(
+                    "etcd at {endpoint} did not confirm a watch"
+                ))))
+            }
+        }
+    }
+
+    /// Reads one newline-delimited message, waiting at most `quiet` for more bytes.
+    async fn read_message(
+        &mut self,
+        quiet: Duration,
+    ) -> std::result::Result<wire::StreamMessage<wire::WatchResponse>, Stop> {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                return serde_json::from_slice(&line).map_err(|_| Stop::Broken);
+            }
+            let Some((_, body)) = self.body.as_mut() else {
+                return Err(Stop::Broken);
+            };
+            match tokio::time::timeout(quiet, body.next()).await {
+                Err(_) => return Err(Stop::Quiet),
+                Ok(Some(Ok(bytes))) => self.buffer.extend_from_slice(&bytes),
+                Ok(Some(Err(_)) | None) => {
+                    // A final message may lack its newline.
+                    if !self.buffer.is_empty() {
+                        let line = std::mem::take(&mut self.buffer);
+                        if let Ok(m) = serde_json::from_slice(&line) {
+                            self.body = None;
+                            return Ok(m);
+                        }
+                    }
+                    return Err(Stop::Broken);
+                }
+            }
+        }
+    }
+
+    /// Takes in one message: events join `pending`; a compaction is an error.
+    fn absorb(&mut self, message: wire::StreamMessage<wire::WatchResponse>) -> Result<()> {
+        if let Some(error) = message.error {
+            let endpoint = self
+                .body
+                .as_ref()
+                .map(|(at, _)| self.transport.endpoint(*at).to_string())
+                .unwrap_or_default();
+            return match super::transport::classify(&endpoint, &error) {
+                Failure::Final(e) => Err(e),
+                _ => {
+                    self.drop_member();
+                    Ok(())
+                }
+            };
+        }
+        let Some(r) = message.result else {
+            return Ok(());
+        };
+        if r.compact_revision > 0 {
+            let from = self.next;
+            return Err(Error::invalid(format!(
+                "cannot watch from index {from}: events before index {} have been compacted; \
+                 read the current state with list() and watch from its index + 1",
+                r.compact_revision
+            )));
+        }
+        if r.canceled {
+            // Cancelled for another reason (e.g. the member is shutting down): resume elsewhere.
+            self.drop_member();
+            return Ok(());
+        }
+        if r.created && self.next == 0 {
+            self.next = r.header.revision + 1;
+        }
+        for event in r.events {
+            let key = self.codec.user_key(&event.kv.key)?;
+            let index = event.kv.mod_revision;
+            self.next = self.next.max(index + 1);
+            if self.range.prefix.is_empty()
+                && !self.range.include_reserved
+                && key.starts_with(RESERVED_PREFIX)
+            {
+                continue;
+            }
+            let (kind, value) = if event.kind == "DELETE" {
+                (EventKind::Delete, None)
+            } else {
+                let value = self.codec.value(&key, &event.kv.value)?;
+                (EventKind::Put, Some(value))
+            };
+            self.pending.push_back(Event {
+                kind,
+                key,
+                value,
+                index: index as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether member `at` still answers a linearizable read (it has a leader and a quorum).
+    fn member_serves(&self, at: usize) -> impl Future<Output = bool> + Send + 'static {
+        let transport = self.transport.clone();
+        let probe = wire::RangeRequest {
+            key: self.key.clone(),
+            count_only: true,
+            ..Default::default()
+        };
+        async move {
+            let Ok(body) = serde_json::to_vec(&probe) else {
+                return false;
+            };
+            transport
+                .attempt(at, "/v3/kv/range", &body, PROBE)
+                .await
+                .is_ok()
+        }
+    }
+}
