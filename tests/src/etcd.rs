@@ -32,7 +32,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -85,6 +85,112 @@ pub struct EtcdCluster {
     token: String,
     members: Mutex<Vec<Member>>,
     http: ureq::Agent,
+    options: ClusterOptions,
+}
+
+/// How [`EtcdCluster::start_with`] configures every member beyond the defaults of
+/// [`EtcdCluster::start`].
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Extra command-line flags, such as `--auth-token-ttl 1`.
+    pub extra_args: Vec<String>,
+    /// Serve client URLs over https with these files (peers still talk plain http); the
+    /// harness's own requests then trust [`TlsFiles::ca`] and [`EtcdCluster::url`] names it.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A certificate authority and a server certificate it signed for `127.0.0.1` (as an IP
+/// subject alternative name), all PEM files.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// Generates a fresh CA and a server certificate for `127.0.0.1` in `dir` with the `openssl`
+    /// command-line tool (`ca.pem`, `server.pem`, `server-key.pem`); panics if that fails.
+    pub fn generate(dir: &Path) -> TlsFiles {
+        let files = TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server-key.pem"),
+        };
+        let ca_key = dir.join("ca-key.pem");
+        let csr = dir.join("server.csr");
+        let ext = dir.join("server.ext");
+        fs::write(
+            &ext,
+            "subjectAltName = IP:127.0.0.1\n\
+             basicConstraints = CA:FALSE\n\
+             keyUsage = digitalSignature, keyEncipherment\n\
+             extendedKeyUsage = serverAuth\n",
+        )
+        .unwrap_or_else(|e| panic!("write {}: {e}", ext.display()));
+        let p = |p: &Path| p.display().to_string();
+        let steps: [Vec<String>; 3] = [
+            vec![
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=interlock test CA",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["-keyout".into(), p(&ca_key), "-out".into(), p(&files.ca)])
+            .collect(),
+            vec![
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["-keyout".into(), p(&files.key), "-out".into(), p(&csr)])
+            .collect(),
+            vec!["x509", "-req", "-days", "2"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain([
+                    "-in".into(),
+                    p(&csr),
+                    "-CA".into(),
+                    p(&files.ca),
+                    "-CAkey".into(),
+                    p(&ca_key),
+                    "-CAcreateserial".into(),
+                    "-extfile".into(),
+                    p(&ext),
+                    "-out".into(),
+                    p(&files.cert),
+                ])
+                .collect(),
+        ];
+        for args in steps {
+            let out = Command::new("openssl")
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("run openssl (is it installed?): {e}"));
+            assert!(
+                out.status.success(),
+                "openssl {}: {}\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        files
+    }
 }
 
 struct Member {
@@ -126,11 +232,16 @@ impl EtcdCluster {
     /// agree on a leader and each serves a linearizable read. Panics (quoting the members' logs)
     /// if that takes longer than 30 s. Blocks the calling thread while it waits.
     pub fn start(members: usize) -> EtcdCluster {
+        EtcdCluster::start_with(members, ClusterOptions::default())
+    }
+
+    /// [`EtcdCluster::start`] with extra flags for every member, or client URLs served over TLS.
+    pub fn start_with(members: usize, options: ClusterOptions) -> EtcdCluster {
         assert!(members >= 1, "an etcd cluster needs at least one member");
         remove_stale_dirs();
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
-            match EtcdCluster::try_start(members) {
+            match EtcdCluster::try_start(members, &options) {
                 Ok(cluster) => return cluster,
                 Err(StartError::PortTaken(report)) => last = report,
                 Err(StartError::Failed(report)) => panic!("{report}"),
@@ -151,7 +262,7 @@ impl EtcdCluster {
         SHARED.get_or_init(|| EtcdCluster::start(3))
     }
 
-    fn try_start(count: usize) -> Result<EtcdCluster, StartError> {
+    fn try_start(count: usize, options: &ClusterOptions) -> Result<EtcdCluster, StartError> {
         static N: AtomicU64 = AtomicU64::new(0);
         let base = stale_dir_base();
         fs::create_dir_all(&base)
@@ -181,7 +292,22 @@ impl EtcdCluster {
                 paused: false,
             })
             .collect();
-        let http = ureq::Agent::config_builder()
+        let mut http = ureq::Agent::config_builder();
+        if let Some(tls) = &options.tls {
+            let pem = fs::read(&tls.ca)
+                .unwrap_or_else(|e| panic!("read the CA file {}: {e}", tls.ca.display()));
+            let ca = ureq::tls::Certificate::from_pem(&pem)
+                .unwrap_or_else(|e| panic!("CA file {} is not PEM: {e}", tls.ca.display()));
+            http = http.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+                    .unversioned_rustls_crypto_provider(Arc::new(
+                        rustls::crypto::ring::default_provider(),
+                    ))
+                    .build(),
+            );
+        }
+        let http = http
             .timeout_global(Some(REQUEST_TIMEOUT))
             .http_status_as_error(false)
             .max_idle_connections(0)
@@ -197,6 +323,7 @@ impl EtcdCluster {
             token,
             members: Mutex::new(members),
             http,
+            options: options.clone(),
         };
         {
             let mut members = cluster.lock();
@@ -296,9 +423,9 @@ impl EtcdCluster {
             .collect::<Vec<_>>()
             .join(",");
         let m = &members[i];
-        let client_url = format!("http://127.0.0.1:{}", m.client_port);
+        let client_url = format!("{}://127.0.0.1:{}", self.scheme(), m.client_port);
         let peer_url = format!("http://127.0.0.1:{}", m.peer_port);
-        let args = vec![
+        let mut args = vec![
             "--name".to_owned(),
             m.name.clone(),
             "--data-dir".to_owned(),
@@ -324,6 +451,15 @@ impl EtcdCluster {
             "--max-txn-ops".to_owned(),
             MAX_TXN_OPS.to_string(),
         ];
+        if let Some(tls) = &self.options.tls {
+            args.extend([
+                "--cert-file".to_owned(),
+                tls.cert.display().to_string(),
+                "--key-file".to_owned(),
+                tls.key.display().to_string(),
+            ]);
+        }
+        args.extend(self.options.extra_args.iter().cloned());
         spawn_etcd(args, m.log_path()).unwrap_or_else(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 panic!("etcd is not on PATH: install it with scripts/setup-etcd.sh")
@@ -358,8 +494,26 @@ impl EtcdCluster {
     /// The interlock store URL for this cluster with every member as an endpoint and keys under
     /// `prefix`: `etcd://127.0.0.1:P1,127.0.0.1:P2,…?prefix=<prefix>`. The prefix is used as
     /// given, so keep it to URL-safe characters.
+    ///
+    /// With TLS ([`ClusterOptions::tls`]) it is `etcd+https://…?prefix=<prefix>&ca=<CA file>`.
     pub fn url(&self, prefix: &str) -> String {
-        format!("etcd://{}?prefix={prefix}", self.client_urls().join(","))
+        match &self.options.tls {
+            None => format!("etcd://{}?prefix={prefix}", self.client_urls().join(",")),
+            Some(tls) => format!(
+                "etcd+https://{}?prefix={prefix}&ca={}",
+                self.client_urls().join(","),
+                tls.ca.display()
+            ),
+        }
+    }
+
+    /// `https` when the members serve clients over TLS, else `http`.
+    fn scheme(&self) -> &'static str {
+        if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The directory holding every member's directory; gone once the cluster is dropped.
@@ -535,6 +689,19 @@ impl EtcdCluster {
         self.post_port(port, path, body, REQUEST_TIMEOUT)
     }
 
+    /// [`EtcdCluster::post`] with `token` (from `/v3/auth/authenticate`) in the `Authorization`
+    /// header, for a cluster with authentication enabled.
+    pub fn post_with_token(
+        &self,
+        i: usize,
+        path: &str,
+        body: &Value,
+        token: &str,
+    ) -> Result<Value, String> {
+        let port = self.lock()[i].client_port;
+        self.send(port, path, body, REQUEST_TIMEOUT, Some(token))
+    }
+
     /// Member `i`'s `/v3/maintenance/status` reply (its id, the leader it follows, its Raft term
     /// and index), waiting at most 500 ms: a paused or dead member is an `Err` quickly.
     pub fn status(&self, i: usize) -> Result<Value, String> {
@@ -571,10 +738,23 @@ impl EtcdCluster {
         body: &Value,
         timeout: Duration,
     ) -> Result<Value, String> {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        let mut reply = self
-            .http
-            .post(&url)
+        self.send(port, path, body, timeout, None)
+    }
+
+    fn send(
+        &self,
+        port: u16,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+        token: Option<&str>,
+    ) -> Result<Value, String> {
+        let url = format!("{}://127.0.0.1:{port}{path}", self.scheme());
+        let mut request = self.http.post(&url);
+        if let Some(token) = token {
+            request = request.header("Authorization", token);
+        }
+        let mut reply = request
             .config()
             .timeout_global(Some(timeout))
             .build()

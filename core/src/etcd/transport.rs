@@ -137,7 +137,7 @@ impl Transport {
                         return Err(e);
                     }
                     refreshed = true;
-                    *self.token.write().await = None;
+                    self.forget_token().await;
                     continue;
                 }
                 Failure::Unknown(e) if retry == Retry::IfNotApplied => {
@@ -173,7 +173,7 @@ impl Transport {
         let request = self
             .post(at, path, body.to_vec())
             .await
-            .map_err(Failure::NotApplied)?
+            .map_err(auth_failure)?
             .timeout(timeout);
         let response = request
             .send()
@@ -215,6 +215,11 @@ impl Transport {
         Ok(request)
     }
 
+    /// Drops the auth token, so that the next request authenticates again.
+    pub async fn forget_token(&self) {
+        *self.token.write().await = None;
+    }
+
     /// The current auth token, authenticating first if there is none.
     async fn token(&self, at: usize) -> Result<String> {
         if let Some(t) = self.token.read().await.as_ref() {
@@ -242,16 +247,18 @@ impl Transport {
             .await
             .map_err(|e| {
                 Error::unavailable(format!(
-                    "cannot authenticate to etcd at {}: {e}",
-                    self.endpoints[at]
+                    "cannot authenticate to etcd at {}: {}",
+                    self.endpoints[at],
+                    error_chain(&e)
                 ))
                 .with_source(e)
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
             Error::unavailable(format!(
-                "cannot authenticate to etcd at {}: {e}",
-                self.endpoints[at]
+                "cannot authenticate to etcd at {}: {}",
+                self.endpoints[at],
+                error_chain(&e)
             ))
         })?;
         if !status.is_success() {
@@ -290,9 +297,11 @@ impl Transport {
 
     fn transport_failure(&self, at: usize, path: &str, e: reqwest::Error) -> Failure {
         let endpoint = &self.endpoints[at];
+        let text = error_chain(&e);
         if e.is_connect() {
             return Failure::NotApplied(
-                Error::unavailable(format!("cannot reach etcd at {endpoint}: {e}")).with_source(e),
+                Error::unavailable(format!("cannot reach etcd at {endpoint}: {text}"))
+                    .with_source(e),
             );
         }
         let what = if e.is_timeout() {
@@ -302,11 +311,37 @@ impl Transport {
         };
         Failure::Unknown(
             Error::unavailable(format!(
-                "{path} at etcd {endpoint} {what} after it was sent; its outcome is unknown: {e}"
+                "{path} at etcd {endpoint} {what} after it was sent; its outcome is unknown: {text}"
             ))
             .with_source(e),
         )
     }
+}
+
+/// How a failure to get an auth token ends an attempt: refused credentials are final (another
+/// member would refuse them too), anything else lets the request try another member.
+pub(crate) fn auth_failure(e: Error) -> Failure {
+    if e.kind() == ErrorKind::Unauthorized {
+        Failure::Final(e)
+    } else {
+        Failure::NotApplied(e)
+    }
+}
+
+/// `e` and its sources, joined by ": " (reqwest's own text leaves out the cause, such as an
+/// untrusted certificate or a refused connection).
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The one classification of etcd's error replies (by gRPC code and message, never by HTTP
@@ -328,6 +363,16 @@ pub(crate) fn classify(endpoint: &str, error: &ErrorBody) -> Failure {
     ];
     if NOT_PROPOSED.iter().any(|s| lower.contains(s)) {
         return Failure::NotApplied(Error::unavailable(message));
+    }
+    if lower.contains("user name is empty") {
+        // A request without a token to a cluster with authentication enabled.
+        return Failure::Final(Error::new(
+            ErrorKind::Unauthorized,
+            format!(
+                "{message}: etcd requires authentication; give credentials in the store URL \
+                 (etcd://user:password@host:port)"
+            ),
+        ));
     }
     match error.code {
         code::INVALID_ARGUMENT if lower.contains("authentication failed") => {
@@ -392,6 +437,9 @@ mod tests {
         );
         assert!(
             matches!(f(7, "etcdserver: permission denied"), Failure::Final(e) if e.kind() == ErrorKind::Unauthorized)
+        );
+        assert!(
+            matches!(f(3, "etcdserver: user name is empty"), Failure::Final(e) if e.kind() == ErrorKind::Unauthorized && e.message().contains("credentials"))
         );
     }
 }

@@ -137,7 +137,12 @@ impl WatchState {
             let error = match self.connect_to(at).await {
                 Ok(()) => return Ok(()),
                 Err(Failure::Final(e)) => return Err(e),
-                Err(Failure::StaleToken(e) | Failure::NotApplied(e) | Failure::Unknown(e)) => e,
+                Err(Failure::StaleToken(e)) => {
+                    // Authenticate again on the next attempt.
+                    self.transport.forget_token().await;
+                    e
+                }
+                Err(Failure::NotApplied(e) | Failure::Unknown(e)) => e,
             };
             self.transport.advance(at);
             tried += 1;
@@ -171,7 +176,7 @@ impl WatchState {
             .transport
             .post(at, "/v3/watch", body)
             .await
-            .map_err(Failure::NotApplied)?;
+            .map_err(super::transport::auth_failure)?;
         let response = tokio::time::timeout(self.transport.request_timeout, request.send())
             .await
             .map_err(|_| {
@@ -181,8 +186,11 @@ impl WatchState {
             })?
             .map_err(|e| {
                 Failure::Unknown(
-                    Error::unavailable(format!("cannot watch on etcd at {endpoint}: {e}"))
-                        .with_source(e),
+                    Error::unavailable(format!(
+                        "cannot watch on etcd at {endpoint}: {}",
+                        super::transport::error_chain(&e)
+                    ))
+                    .with_source(e),
                 )
             })?;
         let status = response.status();
@@ -202,7 +210,22 @@ impl WatchState {
         self.body = Some((at, body));
         // The first message confirms the watch; its header revision is "now".
         match self.read_message(self.transport.request_timeout).await {
-            Ok(message) => self.absorb(message).map_err(Failure::Final),
+            Ok(message) => {
+                // A watch etcd refuses is answered "created" and "canceled" at once, with the
+                // reason (an expired token, missing credentials): classify it like any refusal,
+                // so that a stale token is renewed and refused credentials are reported.
+                if let Some(r) = message.result.as_ref().filter(|r| {
+                    r.canceled && r.compact_revision == 0 && !r.cancel_reason.is_empty()
+                }) {
+                    let error = wire::ErrorBody {
+                        message: r.cancel_reason.clone(),
+                        ..Default::default()
+                    };
+                    self.body = None;
+                    return Err(super::transport::classify(&endpoint, &error));
+                }
+                self.absorb(message).map_err(Failure::Final)
+            }
             Err(_) => {
                 self.body = None;
                 Err(Failure::Unknown(Error::unavailable(format!(
@@ -319,10 +342,15 @@ impl WatchState {
             let Ok(body) = serde_json::to_vec(&probe) else {
                 return false;
             };
-            transport
-                .attempt(at, "/v3/kv/range", &body, PROBE)
-                .await
-                .is_ok()
+            // An expired token says nothing about the member: renew it and ask once more.
+            for _ in 0..2 {
+                match transport.attempt(at, "/v3/kv/range", &body, PROBE).await {
+                    Ok(_) => return true,
+                    Err(Failure::StaleToken(_)) => transport.forget_token().await,
+                    Err(_) => return false,
+                }
+            }
+            false
         }
     }
 }

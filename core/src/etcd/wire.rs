@@ -212,6 +212,9 @@ pub(crate) struct WatchResponse {
     pub canceled: bool,
     #[serde(default, deserialize_with = "int")]
     pub compact_revision: i64,
+    /// Why etcd refused or ended the watch, such as an invalid auth token.
+    #[serde(default)]
+    pub cancel_reason: String,
     #[serde(default)]
     pub events: Vec<WatchEvent>,
 }
