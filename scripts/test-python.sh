@@ -2,7 +2,7 @@
 # Builds the Python package, installs it into a fresh virtual environment (as a user would, with
 # `pip install ./bindings-python`), then runs ruff, mypy (the package, strictly), stubtest (the
 # native module's stubs against the built module) and the pytest suite against what was
-# installed.
+# installed, on every backend (etcd on a real 3-member cluster the suite starts itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -20,6 +20,9 @@ venv=target/python-test-venv
 python3 -m venv --clear "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "./bindings-python[test]"
+
+# The etcd tests start their own 3-member cluster on loopback; this installs etcd if missing.
+bash scripts/setup-etcd.sh
 
 # The tests import the installed package, never the source tree.
 cd bindings-python

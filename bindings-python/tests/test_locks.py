@@ -1,4 +1,4 @@
-"""Locks (DESIGN §7) through the sync client, on both backends: fairness, fencing tokens,
+"""Locks (DESIGN §7) through the sync client, on every backend: fairness, fencing tokens,
 try-acquire, timeouts, context managers, non-reentrancy, the queue listing, lost leases,
 ``txn().require(lock)`` and the module-level ``interlock.lock`` on the default store."""
 

@@ -420,6 +420,19 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// The time a lease has left, from a time-to-live reply. etcd answers `-1` for an unknown or
+/// expired lease and otherwise the whole seconds left, rounded down, so a live lease in its last
+/// second reads 0. Reporting the end of that second (never more than the granted TTL) keeps a
+/// live lease from reading as gone.
+fn remaining(reply: &wire::LeaseResponse) -> Option<Duration> {
+    if reply.ttl < 0 || reply.granted_ttl <= 0 {
+        return None;
+    }
+    Some(Duration::from_secs(
+        (reply.ttl + 1).min(reply.granted_ttl) as u64
+    ))
+}
+
 /// Whole seconds, rounded up, as etcd's lease API takes them.
 fn seconds(ttl: Duration) -> i64 {
     let s = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
@@ -694,7 +707,7 @@ impl Backend for EtcdBackend {
                     None,
                 )
                 .await?;
-            Ok::<_, Error>((reply.ttl > 0).then(|| Duration::from_secs(reply.ttl as u64)))
+            Ok::<_, Error>(remaining(&reply))
         });
         futures::future::try_join_all(calls).await
     }
@@ -713,6 +726,19 @@ mod tests {
         assert_eq!(prefix_end(b"a/"), b"a0".to_vec());
         assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
         assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+
+    #[test]
+    fn a_live_lease_never_reads_as_gone() {
+        let reply = |ttl, granted_ttl| wire::LeaseResponse {
+            ttl,
+            granted_ttl,
+            ..Default::default()
+        };
+        assert_eq!(remaining(&reply(-1, 0)), None);
+        assert_eq!(remaining(&reply(0, 1)), Some(Duration::from_secs(1)));
+        assert_eq!(remaining(&reply(7, 20)), Some(Duration::from_secs(8)));
+        assert_eq!(remaining(&reply(20, 20)), Some(Duration::from_secs(20)));
     }
 
     #[test]

@@ -168,6 +168,9 @@ pub(crate) struct LeaseResponse {
     pub id: i64,
     #[serde(default, rename = "TTL", deserialize_with = "int")]
     pub ttl: i64,
+    /// The TTL the lease was granted with (time-to-live replies only).
+    #[serde(default, rename = "grantedTTL", deserialize_with = "int")]
+    pub granted_ttl: i64,
     #[serde(default)]
     pub error: String,
 }
