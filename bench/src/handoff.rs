@@ -1,6 +1,6 @@
 //! Contended handoff latency: the time from "the holder is about to call release()" to "the next
-//! waiter's acquire() returned", across processes for SQLite (this binary re-executed as hidden
-//! workers) and between tasks of one process for `mem://`.
+//! waiter's acquire() returned", across processes for SQLite and etcd (this binary re-executed as
+//! hidden workers) and between tasks of one process for `mem://`.
 //!
 //! Just before release the holder stores its id and the system-wide monotonic clock
 //! (`CLOCK_MONOTONIC`, the same in every process) in a small shared file; the next holder reads
@@ -30,6 +30,9 @@ const LOCK_NAME: &str = "bench/handoff";
 const WAIT_FOR_WAITER: Duration = Duration::from_millis(500);
 /// How long a holder keeps the lock once a waiter is queued, so the waiter is parked on its watch.
 pub const HOLD: Duration = Duration::from_millis(1);
+/// The same for etcd, where a waiter opens its watch with a request of its own (a new streaming
+/// POST to the gateway) after its entry is already visible in the queue.
+pub const ETCD_HOLD: Duration = Duration::from_millis(5);
 
 /// Nanoseconds of the system-wide monotonic clock.
 fn mono_ns() -> Res<u64> {
@@ -66,7 +69,13 @@ impl Stamp {
 
 /// One worker's loop: `rounds` times acquire, record the handoff, wait for a waiter, release.
 /// Returns the handoff latencies it observed, in nanoseconds.
-async fn contend(client: &Client, stamp: &Stamp, rounds: usize, id: u64) -> Res<Vec<u64>> {
+async fn contend(
+    client: &Client,
+    stamp: &Stamp,
+    rounds: usize,
+    id: u64,
+    hold: Duration,
+) -> Res<Vec<u64>> {
     let lock = client.lock(LOCK_NAME);
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
@@ -86,7 +95,7 @@ async fn contend(client: &Client, stamp: &Stamp, rounds: usize, id: u64) -> Res<
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         if waiter {
-            tokio::time::sleep(HOLD).await;
+            tokio::time::sleep(hold).await;
         }
         stamp.write(if waiter { id } else { 0 }, mono_ns()?)?;
         lock.release().await?;
@@ -94,13 +103,14 @@ async fn contend(client: &Client, stamp: &Stamp, rounds: usize, id: u64) -> Res<
     Ok(samples)
 }
 
-/// Entry point of a worker process: `URL STAMP_PATH ROUNDS ID`. Connects, prints `ready`, waits
-/// for a line on stdin, contends, then prints one latency in nanoseconds per line.
+/// Entry point of a worker process: `URL STAMP_PATH ROUNDS ID HOLD_US`. Connects, prints
+/// `ready`, waits for a line on stdin, contends, then prints one latency in nanoseconds per line.
 pub fn worker_main(args: &[String]) -> Res<()> {
-    let [url, stamp, rounds, id] = args else {
-        return Err(format!("{WORKER_CMD} expects URL STAMP_PATH ROUNDS ID").into());
+    let [url, stamp, rounds, id, hold] = args else {
+        return Err(format!("{WORKER_CMD} expects URL STAMP_PATH ROUNDS ID HOLD_US").into());
     };
     let (rounds, id): (usize, u64) = (rounds.parse()?, id.parse()?);
+    let hold = Duration::from_micros(hold.parse()?);
     let rt = crate::runtime()?;
     let client = rt.block_on(Client::connect(url))?;
     let stamp = Stamp::open(Path::new(stamp))?;
@@ -108,7 +118,7 @@ pub fn worker_main(args: &[String]) -> Res<()> {
     writeln!(out, "ready")?;
     out.flush()?;
     std::io::stdin().read_line(&mut String::new())?;
-    let samples = rt.block_on(contend(&client, &stamp, rounds, id))?;
+    let samples = rt.block_on(contend(&client, &stamp, rounds, id, hold))?;
     for s in samples {
         writeln!(out, "{s}")?;
     }
@@ -122,28 +132,32 @@ pub struct Handoff {
     pub backend: String,
     pub mode: String,
     pub cross_process: bool,
-    /// Whether the handoff targets apply (false for in-process reference runs on SQLite).
+    /// Whether the handoff targets apply (false for in-process reference runs on SQLite, and for
+    /// etcd, which is compared with its raw floor instead).
     pub judged: bool,
+    /// How long a holder kept the lock once a waiter was queued.
+    pub hold: Duration,
     pub samples: Vec<u64>,
 }
 
-impl Handoff {
-    pub fn histogram(&self) -> Res<Histogram<u64>> {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
-        for &s in &self.samples {
-            h.record(s.max(1))?;
-        }
-        Ok(h)
+/// A histogram of latencies in nanoseconds (up to an hour, 3 significant digits).
+pub fn histogram(samples: &[u64]) -> Res<Histogram<u64>> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
+    for &s in samples {
+        h.record(s.max(1))?;
     }
+    Ok(h)
 }
 
-/// `cfg.workers` processes of this binary contend for one lock on the store at `url`.
+/// `cfg.workers` processes of this binary contend for one lock on the store at `url`; a holder
+/// keeps the lock for `hold` once a waiter is queued.
 pub fn cross_process(
     rt: &tokio::runtime::Runtime,
     backend: &str,
     url: &str,
     stamp: &Path,
     cfg: &Config,
+    hold: Duration,
 ) -> Res<Handoff> {
     Stamp::create(stamp)?;
     // Create the database before the workers start, so they do not race to set it up.
@@ -157,6 +171,7 @@ pub fn cross_process(
             .arg(stamp)
             .arg(cfg.rounds.to_string())
             .arg(id.to_string())
+            .arg(hold.as_micros().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -205,6 +220,7 @@ pub fn cross_process(
         mode: format!("cross-process, {} processes", cfg.workers),
         cross_process: true,
         judged: true,
+        hold,
         samples,
     })
 }
@@ -228,7 +244,7 @@ pub async fn in_process(
         let rounds = cfg.rounds;
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            contend(&client, &stamp, rounds, id).await
+            contend(&client, &stamp, rounds, id, HOLD).await
         }));
     }
     let mut samples = Vec::new();
@@ -244,6 +260,7 @@ pub async fn in_process(
         },
         cross_process: false,
         judged,
+        hold: HOLD,
         samples,
     })
 }

@@ -7,9 +7,70 @@ use serde_json::{Value, json};
 use crate::Config;
 use crate::handoff::Handoff;
 use crate::measure::Group;
-use crate::report::{LOCK_TARGET, P50_TARGET, P99_TARGET, Percentiles, Ratio, machine};
+use crate::report::{
+    ETCD_LOCK_TARGET, EtcdRun, LOCK_TARGET, P50_TARGET, P99_TARGET, Percentiles, Ratio,
+    handoff_ratios, machine, quantile,
+};
 
-pub fn json(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Duration) -> Value {
+/// Percentiles of latency samples in µs.
+fn percentiles_us(samples: &[u64]) -> Value {
+    match Percentiles::of_samples(samples) {
+        Some(p) => json!({
+            "samples": samples.len(),
+            "p50_us": p.p50 as f64 / 1e3,
+            "p90_us": p.p90 as f64 / 1e3,
+            "p99_us": p.p99 as f64 / 1e3,
+            "max_us": p.max as f64 / 1e3,
+            "mean_us": p.mean / 1e3,
+        }),
+        None => Value::Null,
+    }
+}
+
+fn etcd_json(run: &EtcdRun, handoffs: &[Handoff]) -> Value {
+    let requests: serde_json::Map<String, Value> = run
+        .requests
+        .iter()
+        .map(|(kind, calls)| (format!("{kind:?}"), json!(calls)))
+        .collect();
+    let floor = run.floor.as_ref().map(|f| {
+        let signed = |q| quantile(&f.event_after_reply, q).map(|v| v as f64 / 1e3);
+        json!({
+            "delete_reply": percentiles_us(&f.delete_reply),
+            "delete_to_event": percentiles_us(&f.delete_to_event),
+            "delete_to_event_to_read": percentiles_us(&f.delete_to_read),
+            "event_after_reply_us": { "p50": signed(0.5), "p90": signed(0.9), "p99": signed(0.99) },
+        })
+    });
+    let ratios: Vec<Value> = handoff_ratios(run, handoffs)
+        .into_iter()
+        .map(|(label, p50, floor, ratio)| {
+            json!({
+                "floor": label,
+                "handoff_p50_us": p50 as f64 / 1e3,
+                "floor_p50_us": floor as f64 / 1e3,
+                "ratio": ratio,
+            })
+        })
+        .collect();
+    json!({
+        "version": run.version,
+        "members": crate::etcd::MEMBERS,
+        "member": run.member,
+        "leader_after": run.leader_after,
+        "grpc_calls_per_op": requests,
+        "handoff_floor": floor,
+        "handoff_p50_vs_floor": ratios,
+    })
+}
+
+pub fn json(
+    groups: &[Group],
+    handoffs: &[Handoff],
+    etcd: Option<&EtcdRun>,
+    cfg: &Config,
+    took: Duration,
+) -> Value {
     let groups: Vec<Value> = groups
         .iter()
         .map(|g| {
@@ -31,6 +92,8 @@ pub fn json(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Duration
                         "store_index_delta_per_op": m.index_per_op,
                         "vs_raw_floor": ratio.as_ref().map(|r| json!({
                             "ratio": r.value, "raw_txns": r.raw_txns, "target": r.target, "pass": r.pass(),
+                            "floor": format!("{:?}", r.floor), "floor_us": r.floor_time.as_secs_f64() * 1e6,
+                            "per_round_ratio_median": r.paired,
                         })),
                     })
                 })
@@ -38,6 +101,7 @@ pub fn json(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Duration
             json!({ "backend": g.backend, "measurements": ms })
         })
         .collect();
+    let etcd = etcd.map(|run| etcd_json(run, handoffs));
     let handoffs: Vec<Value> = handoffs
         .iter()
         .map(|h| {
@@ -54,6 +118,7 @@ pub fn json(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Duration
                 "mean_us": p.as_ref().map(|p| p.mean / 1e3),
                 "target": { "p50_us": P50_TARGET.as_micros() as u64, "p99_us": P99_TARGET.as_micros() as u64 },
                 "judged": h.judged,
+                "hold_us": h.hold.as_micros() as u64,
                 "pass": p.as_ref().filter(|_| h.judged).map(|p| p.misses().is_empty()),
             })
         })
@@ -68,6 +133,10 @@ pub fn json(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Duration
         "seconds": took.as_secs_f64(),
         "throughput": groups,
         "handoff": handoffs,
-        "targets": { "lock_unlock_vs_two_raw_txns": LOCK_TARGET },
+        "etcd": etcd,
+        "targets": {
+            "lock_unlock_vs_two_raw_txns": LOCK_TARGET,
+            "etcd_lock_unlock_vs_raw_create_and_delete_txns": ETCD_LOCK_TARGET,
+        },
     })
 }

@@ -1,9 +1,11 @@
 //! interlock's benchmark: throughput of lock+unlock, compare-exchange put and a two-key transfer
-//! on `mem://` and SQLite (durable and `sync=normal`), the raw SQLite write transaction they are
-//! compared against, and lock handoff latency across processes. Prints a Markdown table.
+//! on `mem://`, SQLite (durable and `sync=normal`) and a 3-member etcd cluster on loopback, the
+//! raw SQLite write transaction and the raw etcd gateway requests they are compared against, and
+//! lock handoff latency across processes. Prints a Markdown table.
 //!
-//! Run it with `bash scripts/bench.sh [--quick] [--json PATH]`.
+//! Run it with `bash scripts/bench.sh [--quick] [--json PATH] [--only etcd]`.
 
+mod etcd;
 mod handoff;
 mod json;
 mod measure;
@@ -24,7 +26,9 @@ const USAGE: &str = "usage: interlock-bench [--quick] [--json PATH] [--batches N
   --batch-ms MS minimum length of one batch (default 1000)
   --rounds N    lock acquisitions per handoff worker (default 400)
   --workers N   processes (or tasks, for mem) contending in the handoff test (default 2)
-  --only WHAT   run only 'throughput' or only 'handoff'";
+  --only WHAT   run only 'throughput', only 'handoff', only 'local' (mem:// and SQLite) or
+                only 'etcd' (a 3-member cluster this program starts); repeat to combine, as in
+                '--only etcd --only throughput'";
 
 /// What to run, from the command line.
 #[derive(Debug, Clone)]
@@ -39,6 +43,11 @@ pub struct Config {
     pub workers: usize,
     pub throughput: bool,
     pub handoff: bool,
+    /// The `mem://` and SQLite stores.
+    pub local: bool,
+    pub etcd: bool,
+    /// `--only etcd`: fail, rather than skip the etcd part, when etcd cannot run.
+    pub etcd_required: bool,
 }
 
 fn parse_args(args: &[String]) -> Res<Config> {
@@ -52,6 +61,9 @@ fn parse_args(args: &[String]) -> Res<Config> {
         workers: 2,
         throughput: true,
         handoff: true,
+        local: true,
+        etcd: true,
+        etcd_required: false,
     };
     let quick = args.iter().any(|a| a == "--quick");
     if quick {
@@ -80,8 +92,16 @@ fn parse_args(args: &[String]) -> Res<Config> {
             "--only" => match value()?.as_str() {
                 "throughput" => c.handoff = false,
                 "handoff" => c.throughput = false,
+                "local" => c.etcd = false,
+                "etcd" => {
+                    c.local = false;
+                    c.etcd_required = true;
+                }
                 other => {
-                    return Err(format!("--only {other}: expected throughput or handoff").into());
+                    return Err(format!(
+                        "--only {other}: expected throughput, handoff, local or etcd"
+                    )
+                    .into());
                 }
             },
             "-h" | "--help" => {
@@ -93,6 +113,9 @@ fn parse_args(args: &[String]) -> Res<Config> {
     }
     if c.batches == 0 || c.rounds == 0 || c.workers < 2 {
         return Err("--batches and --rounds must be at least 1, --workers at least 2".into());
+    }
+    if !(c.throughput || c.handoff) || !(c.local || c.etcd) {
+        return Err("these --only options leave nothing to run".into());
     }
     Ok(c)
 }
@@ -156,24 +179,52 @@ fn run(cfg: Config) -> Res<()> {
     );
 
     let mut groups = Vec::new();
-    if cfg.throughput {
+    let mut handoffs = Vec::new();
+    if cfg.local && cfg.throughput {
         measure_throughput(&rt, dir.path(), &cfg, &mut groups)?;
     }
-    let mut handoffs = Vec::new();
-    if cfg.handoff {
+    if cfg.local && cfg.handoff {
         measure_handoff(&rt, dir.path(), &cfg, &mut handoffs)?;
     }
+    // A failure of the etcd part is reported after the other results are printed.
+    let mut etcd_failure = None;
+    let etcd = if cfg.etcd {
+        match etcd::version() {
+            Ok(version) => {
+                match measure_etcd(&rt, dir.path(), &cfg, version, &mut groups, &mut handoffs) {
+                    Ok(run) => Some(run),
+                    Err(e) => {
+                        etcd_failure = Some(format!("the etcd benchmarks failed: {e}"));
+                        None
+                    }
+                }
+            }
+            Err(e) if cfg.etcd_required => return Err(e.into()),
+            Err(e) => {
+                eprintln!("skipping the etcd benchmarks: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     drop(rt);
 
     let elapsed = started.elapsed();
-    print!("{}", report::markdown(&groups, &handoffs, &cfg, elapsed));
+    print!(
+        "{}",
+        report::markdown(&groups, &handoffs, etcd.as_ref(), &cfg, elapsed)
+    );
     if let Some(path) = &cfg.json {
-        let json = json::json(&groups, &handoffs, &cfg, elapsed);
+        let json = json::json(&groups, &handoffs, etcd.as_ref(), &cfg, elapsed);
         std::fs::write(path, serde_json::to_string_pretty(&json)? + "\n")
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         eprintln!("wrote {}", path.display());
     }
-    Ok(())
+    match etcd_failure {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }
 
 fn measure_throughput(
@@ -183,8 +234,8 @@ fn measure_throughput(
     groups: &mut Vec<measure::Group>,
 ) -> Res<()> {
     eprintln!("measuring mem:// throughput");
-    let workloads = rt.block_on(Workload::store_set("mem://"))?;
-    groups.push(rt.block_on(measure::run_group("mem", workloads, cfg))?);
+    let mut workloads = rt.block_on(Workload::store_set("mem://"))?;
+    groups.push(rt.block_on(measure::run_group("mem", &mut workloads, cfg))?);
     for s in &SQLITE {
         eprintln!("measuring {} throughput", s.label);
         let tag = if s.durable { "full" } else { "normal" };
@@ -192,7 +243,7 @@ fn measure_throughput(
         let url = sqlite_url(dir, &format!("store-{tag}.db"), s.query);
         let mut workloads = vec![raw];
         workloads.extend(rt.block_on(Workload::store_set(&url))?);
-        groups.push(rt.block_on(measure::run_group(s.label, workloads, cfg))?);
+        groups.push(rt.block_on(measure::run_group(s.label, &mut workloads, cfg))?);
     }
     Ok(())
 }
@@ -216,11 +267,92 @@ fn measure_handoff(
         let tag = if s.durable { "full" } else { "normal" };
         let url = sqlite_url(dir, &format!("handoff-{tag}.db"), s.query);
         let ts = dir.join(format!("handoff-{tag}.ts"));
-        handoffs.push(handoff::cross_process(rt, s.label, &url, &ts, cfg)?);
+        handoffs.push(handoff::cross_process(
+            rt,
+            s.label,
+            &url,
+            &ts,
+            cfg,
+            handoff::HOLD,
+        )?);
         eprintln!("measuring {} in-process handoff (reference)", s.label);
         let url = sqlite_url(dir, &format!("handoff-{tag}-inproc.db"), s.query);
         let ts = dir.join(format!("handoff-{tag}-inproc.ts"));
         handoffs.push(rt.block_on(handoff::in_process(s.label, &url, &ts, cfg, false))?);
     }
     Ok(())
+}
+
+/// The etcd part: starts a 3-member cluster, measures the raw floor and interlock against the
+/// member that leads it, and stops it again.
+fn measure_etcd(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    cfg: &Config,
+    version: String,
+    groups: &mut Vec<measure::Group>,
+    handoffs: &mut Vec<handoff::Handoff>,
+) -> Res<report::EtcdRun> {
+    eprintln!(
+        "starting a {}-member etcd cluster on loopback ({version})",
+        etcd::MEMBERS
+    );
+    let cluster = etcd::Etcd::start()?;
+    let raw = etcd::Raw::new(&cluster.base)?;
+    let mut run = report::EtcdRun {
+        version,
+        member: cluster.member,
+        leader_after: None,
+        requests: Vec::new(),
+        floor: None,
+    };
+    let label = etcd::LABEL;
+    if cfg.throughput {
+        eprintln!("measuring {label} throughput");
+        let mut workloads: Vec<Workload> = rt
+            .block_on(etcd::RawOp::set(&raw))?
+            .into_iter()
+            .map(Workload::Etcd)
+            .collect();
+        workloads.extend(rt.block_on(Workload::store_set(&cluster.url))?);
+        groups.push(rt.block_on(measure::run_group(label, &mut workloads, cfg))?);
+        eprintln!("counting the gateway requests of each {label} op");
+        let ops = if cfg.quick { 20 } else { 200 };
+        for w in &mut workloads {
+            let before = rt.block_on(raw.grpc_started())?;
+            rt.block_on(measure::run_batch(w, Duration::MAX, ops))?;
+            let after = rt.block_on(raw.grpc_started())?;
+            let per_op = after
+                .iter()
+                .filter_map(|(method, n)| {
+                    let d = n - before.get(method).copied().unwrap_or(0.0);
+                    (d > 0.0).then(|| (method.clone(), d / ops as f64))
+                })
+                .collect();
+            run.requests.push((w.kind(), per_op));
+        }
+        rt.block_on(async {
+            for w in &workloads {
+                if let Workload::Etcd(op) = w {
+                    if let Some((raw, lease)) = op.lease() {
+                        raw.revoke(lease).await?;
+                    }
+                }
+            }
+            drop(workloads);
+            Res::Ok(())
+        })?;
+    }
+    if cfg.handoff {
+        eprintln!("measuring the raw {label} handoff floor (delete txn → watch event)");
+        run.floor = Some(rt.block_on(etcd::watch_floor(&raw, cfg.rounds))?);
+        eprintln!("measuring {label} cross-process handoff");
+        let ts = dir.join("handoff-etcd.ts");
+        let mut h = handoff::cross_process(rt, label, &cluster.url, &ts, cfg, handoff::ETCD_HOLD)?;
+        // The 1 ms / 10 ms targets are for the local stores; etcd is compared with its floor.
+        h.judged = false;
+        handoffs.push(h);
+    }
+    run.leader_after = cluster.leader_now();
+    Ok(run)
 }

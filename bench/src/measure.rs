@@ -9,6 +9,7 @@ use interlock::{Client, Lock};
 use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
 
+use crate::etcd::RawOp;
 use crate::{Config, Res};
 
 /// What one op of a workload does.
@@ -16,6 +17,12 @@ use crate::{Config, Res};
 pub enum Kind {
     /// `BEGIN IMMEDIATE; UPDATE t SET v = v + 1 WHERE id = 1; COMMIT` through rusqlite.
     Raw,
+    /// Raw gateway txns: create (`CREATE == 0`, put on a lease), then delete (`MOD == rev`).
+    EtcdCycle,
+    /// One raw gateway compare-and-put txn (`MOD == rev`, put).
+    EtcdTxn,
+    /// One raw gateway `/v3/kv/put`: etcd's own latency of a write.
+    EtcdPut,
     /// `acquire(None)` then `release()` on one Lock object.
     LockUnlock,
     /// `put(key, value, index)` with the index the previous put returned.
@@ -28,16 +35,28 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Raw => "raw SQLite write txn (floor)",
+            Kind::EtcdCycle => "raw create txn + delete txn (lock floor)",
+            Kind::EtcdTxn => "raw CAS txn (floor)",
+            Kind::EtcdPut => "raw /v3/kv/put (etcd write)",
             Kind::LockUnlock => "lock+unlock (uncontended)",
             Kind::Put => "put compare-exchange",
             Kind::Transfer => "2-key transfer txn",
         }
     }
 
+    /// Whether this is a raw request that interlock's ops are compared with, not an op of it.
+    pub fn is_raw(self) -> bool {
+        matches!(
+            self,
+            Kind::Raw | Kind::EtcdCycle | Kind::EtcdTxn | Kind::EtcdPut
+        )
+    }
+
     /// Names of the two timed phases of an op, if it has two.
     pub fn phases(self) -> Option<[&'static str; 2]> {
         match self {
             Kind::LockUnlock => Some(["acquire", "release"]),
+            Kind::EtcdCycle => Some(["create txn", "delete txn"]),
             Kind::Transfer => Some(["get_many", "commit"]),
             _ => None,
         }
@@ -47,6 +66,7 @@ impl Kind {
 /// A workload and its state between ops.
 pub enum Workload {
     Raw(Connection),
+    Etcd(RawOp),
     LockUnlock {
         client: Client,
         lock: Lock,
@@ -108,6 +128,9 @@ impl Workload {
     pub fn kind(&self) -> Kind {
         match self {
             Workload::Raw(_) => Kind::Raw,
+            Workload::Etcd(RawOp::Cycle { .. }) => Kind::EtcdCycle,
+            Workload::Etcd(RawOp::Cas { .. }) => Kind::EtcdTxn,
+            Workload::Etcd(RawOp::Put { .. }) => Kind::EtcdPut,
             Workload::LockUnlock { .. } => Kind::LockUnlock,
             Workload::Put { .. } => Kind::Put,
             Workload::Transfer { .. } => Kind::Transfer,
@@ -116,7 +139,7 @@ impl Workload {
 
     fn client(&self) -> Option<&Client> {
         match self {
-            Workload::Raw(_) => None,
+            Workload::Raw(_) | Workload::Etcd(_) => None,
             Workload::LockUnlock { client, .. }
             | Workload::Put { client, .. }
             | Workload::Transfer { client, .. } => Some(client),
@@ -124,7 +147,7 @@ impl Workload {
     }
 
     /// One op; adds the time of its two phases (if any) to `phases`.
-    async fn op(&mut self, phases: &mut [Duration; 2]) -> Res<()> {
+    pub async fn op(&mut self, phases: &mut [Duration; 2]) -> Res<()> {
         match self {
             Workload::Raw(conn) => {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -132,6 +155,7 @@ impl Workload {
                     .execute([])?;
                 tx.commit()?;
             }
+            Workload::Etcd(raw) => raw.op(phases).await?,
             Workload::LockUnlock { lock, .. } => {
                 let t0 = Instant::now();
                 lock.acquire(None).await?;
@@ -188,7 +212,7 @@ impl Batch {
 }
 
 /// Runs ops until the batch lasted `min` or reached `max_ops`.
-async fn run_batch(w: &mut Workload, min: Duration, max_ops: u64) -> Res<Batch> {
+pub async fn run_batch(w: &mut Workload, min: Duration, max_ops: u64) -> Res<Batch> {
     let mut phases = [Duration::ZERO; 2];
     let mut ops = 0;
     let start = Instant::now();
@@ -262,8 +286,8 @@ impl Group {
 }
 
 /// Warms every workload up, then runs `cfg.batches` rounds of one batch of each.
-pub async fn run_group(backend: &str, mut workloads: Vec<Workload>, cfg: &Config) -> Res<Group> {
-    for w in &mut workloads {
+pub async fn run_group(backend: &str, workloads: &mut [Workload], cfg: &Config) -> Res<Group> {
+    for w in workloads.iter_mut() {
         run_batch(w, cfg.batch_time / 4, cfg.max_ops.min(50)).await?;
     }
     let mut batches: Vec<Vec<Batch>> = vec![Vec::new(); workloads.len()];

@@ -1,40 +1,68 @@
 //! The printed Markdown report, with the targets judged next to the results.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
 use crate::Config;
+use crate::etcd::WatchFloor;
 use crate::handoff::Handoff;
-use crate::measure::{Group, Kind, Measurement};
+use crate::measure::{Group, Kind, Measurement, median};
 
 /// Uncontended lock+unlock may take at most this many times two raw write transactions.
 pub(crate) const LOCK_TARGET: f64 = 1.3;
+/// On etcd, at most this many times the raw create txn + delete txn it must send.
+pub(crate) const ETCD_LOCK_TARGET: f64 = 1.15;
 /// Handoff latency targets.
 pub(crate) const P50_TARGET: Duration = Duration::from_millis(1);
 pub(crate) const P99_TARGET: Duration = Duration::from_millis(10);
 
-/// How a measurement compares with its backend's raw SQLite floor.
+/// How a measurement compares with its backend's raw floor (SQLite's write transaction, or
+/// etcd's gateway txns).
 pub(crate) struct Ratio {
     pub(crate) value: f64,
     /// How many raw transactions it is compared with.
     pub(crate) raw_txns: u32,
     pub(crate) target: Option<f64>,
+    /// The floor measurement it is compared with.
+    pub(crate) floor: Kind,
+    /// Time of that floor (the `raw_txns` transactions together).
+    pub(crate) floor_time: Duration,
+    /// The median of the per-round ratios (each round runs one batch of the op and one of its
+    /// floor back to back), which a slow spell of the machine skews less.
+    pub(crate) paired: f64,
 }
 
 impl Ratio {
     pub(crate) fn of(group: &Group, m: &Measurement) -> Option<Ratio> {
-        let floor = group.get(Kind::Raw)?.median();
-        let (raw_txns, target) = match m.kind {
-            Kind::Raw => return None,
-            Kind::LockUnlock => (2, Some(LOCK_TARGET)),
-            Kind::Put | Kind::Transfer => (1, None),
+        let sqlite = group.get(Kind::Raw).map(Measurement::median);
+        // The floor's kind, how many of its ops one op is compared with, and the raw txns
+        // that many ops make.
+        let (floor, per, raw_txns, target) = match (m.kind, sqlite) {
+            (Kind::Raw | Kind::EtcdCycle | Kind::EtcdTxn | Kind::EtcdPut, _) => return None,
+            (Kind::LockUnlock, Some(_)) => (Kind::Raw, 2, 2, Some(LOCK_TARGET)),
+            (Kind::Put | Kind::Transfer, Some(_)) => (Kind::Raw, 1, 1, None),
+            (Kind::LockUnlock, None) => (Kind::EtcdCycle, 1, 2, Some(ETCD_LOCK_TARGET)),
+            (Kind::Put | Kind::Transfer, None) => (Kind::EtcdTxn, 1, 1, None),
         };
-        // Time per op divided by the time of `raw_txns` raw transactions.
-        let value = floor / (raw_txns as f64 * m.median());
+        let f = group.get(floor)?;
+        let floor_rate = f.median();
+        // Time per op divided by the time of the floor's ops.
+        let value = floor_rate / (per as f64 * m.median());
+        let paired = median(
+            f.batches
+                .iter()
+                .zip(&m.batches)
+                .map(|(fb, mb)| fb.rate() / (per as f64 * mb.rate()))
+                .collect(),
+        );
         Some(Ratio {
             value,
             raw_txns,
             target,
+            floor,
+            floor_time: Duration::from_secs_f64(per as f64 / floor_rate),
+            paired,
         })
     }
 
@@ -54,7 +82,11 @@ pub(crate) struct Percentiles {
 
 impl Percentiles {
     pub(crate) fn of(h: &Handoff) -> Option<Percentiles> {
-        let hist = h.histogram().ok()?;
+        Percentiles::of_samples(&h.samples)
+    }
+
+    pub(crate) fn of_samples(samples: &[u64]) -> Option<Percentiles> {
+        let hist = crate::handoff::histogram(samples).ok()?;
         if hist.is_empty() {
             return None;
         }
@@ -120,7 +152,67 @@ pub(crate) fn machine() -> String {
     )
 }
 
-pub fn markdown(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Duration) -> String {
+/// What the etcd part measured besides its throughput group and handoff.
+pub struct EtcdRun {
+    /// `etcd --version`'s first line.
+    pub version: String,
+    /// The member every client talked to: the leader when the cluster was ready.
+    pub member: usize,
+    /// The leader at the end (another member after an election during the run).
+    pub leader_after: Option<usize>,
+    /// Per workload, the gRPC calls the member started per op, by method.
+    pub requests: Vec<(Kind, BTreeMap<String, f64>)>,
+    pub floor: Option<WatchFloor>,
+}
+
+/// The `q` quantile of signed samples (nearest rank).
+pub(crate) fn quantile(samples: &[i64], q: f64) -> Option<i64> {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((last as f64) * q).round() as usize])
+}
+
+/// The etcd handoff's p50 against each handoff floor: (floor label, floor p50 ns, ratio).
+pub(crate) fn handoff_ratios(
+    run: &EtcdRun,
+    handoffs: &[Handoff],
+) -> Vec<(&'static str, u64, u64, f64)> {
+    let (Some(floor), Some(h)) = (
+        &run.floor,
+        handoffs.iter().find(|h| h.backend == crate::etcd::LABEL),
+    ) else {
+        return Vec::new();
+    };
+    let Some(p) = Percentiles::of(h) else {
+        return Vec::new();
+    };
+    [
+        (
+            "raw delete txn → watch event (one delete commit + one notification)",
+            &floor.delete_to_event,
+        ),
+        (
+            "raw delete txn → watch event → range read (the waiter's re-read added)",
+            &floor.delete_to_read,
+        ),
+        ("one raw txn (the delete txn's reply)", &floor.delete_reply),
+    ]
+    .into_iter()
+    .filter_map(|(label, samples)| {
+        let f = Percentiles::of_samples(samples)?;
+        Some((label, p.p50, f.p50, p.p50 as f64 / f.p50 as f64))
+    })
+    .collect()
+}
+
+pub fn markdown(
+    groups: &[Group],
+    handoffs: &[Handoff],
+    etcd: Option<&EtcdRun>,
+    cfg: &Config,
+    took: Duration,
+) -> String {
     let mut s = String::new();
     let mut tally = [0usize; 2];
     let mut count = |pass: bool| tally[usize::from(!pass)] += 1;
@@ -140,16 +232,24 @@ pub fn markdown(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Dura
         took.as_secs_f64()
     );
     if !groups.is_empty() {
+        let mut floors = Vec::new();
+        if groups.iter().any(|g| g.get(Kind::Raw).is_some()) {
+            floors.push(" Raw SQLite floor: `BEGIN IMMEDIATE; UPDATE t SET v = v + 1 WHERE id = 1; COMMIT` via rusqlite, WAL, same `synchronous` as the store.");
+        }
+        if groups.iter().any(|g| g.get(Kind::EtcdCycle).is_some()) {
+            floors.push(" Raw etcd floor: gateway requests through reqwest (`tcp_nodelay`, as interlock's backend) to the same member: a lock cycle is compared with a create txn (`CREATE == 0`, put on a lease granted beforehand) plus a delete txn (`MOD == rev`, delete), `put` and the transfer with one CAS txn (`MOD == rev`, put).");
+        }
         let _ = writeln!(
             s,
-            "Throughput: median of {} timed batches (each ≥ {} ms{}), interleaved per backend. Raw floor: `BEGIN IMMEDIATE; UPDATE t SET v = v + 1 WHERE id = 1; COMMIT` via rusqlite, WAL, same `synchronous` as the store.\n",
+            "Throughput: median of {} timed batches (each ≥ {} ms{}), interleaved per backend.{}\n",
             cfg.batches,
             cfg.batch_time.as_millis(),
             if cfg.max_ops == u64::MAX {
                 String::new()
             } else {
                 format!(" or {} ops", cfg.max_ops)
-            }
+            },
+            floors.concat()
         );
         let _ = writeln!(s, "## Throughput\n");
         let _ = writeln!(
@@ -163,8 +263,11 @@ pub fn markdown(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Dura
                 let (lo, hi) = m.min_max();
                 let ratio = Ratio::of(g, m);
                 let (vs, target, result) = match &ratio {
-                    None if m.kind == Kind::Raw => ("floor".to_string(), "–".to_string(), "–"),
-                    None => ("n/a (no SQLite floor)".to_string(), "–".to_string(), "–"),
+                    None if m.kind == Kind::EtcdPut => {
+                        ("reference".to_string(), "–".to_string(), "–")
+                    }
+                    None if m.kind.is_raw() => ("floor".to_string(), "–".to_string(), "–"),
+                    None => ("n/a (no raw floor)".to_string(), "–".to_string(), "–"),
                     Some(r) => {
                         let plural = if r.raw_txns == 1 { "" } else { "s" };
                         let vs = format!("{:.2}× {} raw txn{plural}", r.value, r.raw_txns);
@@ -224,11 +327,17 @@ pub fn markdown(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Dura
             s,
             "\n## Contended lock handoff (holder about to release → next waiter's acquire returned)\n"
         );
+        let holds: Vec<String> = handoffs
+            .iter()
+            .filter(|h| h.hold != crate::handoff::HOLD)
+            .map(|h| format!("; {} ms on {}", h.hold.as_millis(), h.backend))
+            .collect();
         let _ = writeln!(
             s,
-            "Each worker acquires {} times; a holder releases only once another waiter is queued (then holds {} ms more), writing `CLOCK_MONOTONIC` to a shared file just before `release()`; the next holder subtracts it from the clock right after `acquire()` returns.\n",
+            "Each worker acquires {} times; a holder releases only once another waiter is queued (then holds {} ms more{}), writing `CLOCK_MONOTONIC` to a shared file just before `release()`; the next holder subtracts it from the clock right after `acquire()` returns.\n",
             cfg.rounds,
-            crate::handoff::HOLD.as_millis()
+            crate::handoff::HOLD.as_millis(),
+            holds.concat()
         );
         let _ = writeln!(
             s,
@@ -243,9 +352,14 @@ pub fn markdown(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Dura
             );
             match Percentiles::of(h) {
                 Some(p) if !h.judged => {
+                    let note = if h.cross_process {
+                        "vs raw floor below"
+                    } else {
+                        "reference"
+                    };
                     let _ = writeln!(
                         s,
-                        "| {} | {} | {} | {} | {} | {} | {} | {} | – | reference |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | – | {note} |",
                         h.backend,
                         h.mode,
                         h.samples.len(),
@@ -288,6 +402,117 @@ pub fn markdown(groups: &[Group], handoffs: &[Handoff], cfg: &Config, took: Dura
             }
         }
     }
+    if let Some(run) = etcd {
+        etcd_section(&mut s, run, groups, handoffs);
+    }
     let _ = writeln!(s, "\nTargets: {} PASS, {} MISS.", tally[0], tally[1]);
     s
+}
+
+/// The etcd summary: interlock against the raw gateway floor, the handoff floor's samples and
+/// the gateway requests each op sends.
+fn etcd_section(s: &mut String, run: &EtcdRun, groups: &[Group], handoffs: &[Handoff]) {
+    let _ = writeln!(s, "\n## etcd against the raw gateway floor\n");
+    let leader = match run.leader_after {
+        Some(l) if l == run.member => String::new(),
+        Some(l) => format!(" **The leader moved to m{l} during the run** (an election)."),
+        None => " **The cluster had no leader at the end of the run.**".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "{}, {} members on loopback, data on the local disk. Every client (interlock's `etcd://` URL and the raw floor's reqwest client) talks to member m{}, the leader when the run began.{leader}\n",
+        run.version,
+        crate::etcd::MEMBERS,
+        run.member
+    );
+    let _ = writeln!(
+        s,
+        "| operation | interlock | floor | floor time | ratio | per-round ratio, median | target |"
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---|");
+    if let Some(g) = groups.iter().find(|g| g.backend == crate::etcd::LABEL) {
+        for m in &g.measurements {
+            let Some(r) = Ratio::of(g, m) else { continue };
+            let target = match (r.target, r.pass()) {
+                (Some(t), Some(p)) => format!("≤ {t}× {}", verdict(p)),
+                _ => "–".to_string(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {:.2}× | {:.2}× | {target} |",
+                m.kind.label(),
+                ns(1e9 / m.median()),
+                r.floor.label(),
+                ns(r.floor_time.as_nanos() as f64),
+                r.value,
+                r.paired
+            );
+        }
+    }
+    for (label, p50, floor, ratio) in handoff_ratios(run, handoffs) {
+        let _ = writeln!(
+            s,
+            "| handoff p50 (cross-process) | {} | {label}, p50 | {} | {ratio:.2}× | – | – |",
+            ns(p50 as f64),
+            ns(floor as f64)
+        );
+    }
+    if let Some(floor) = &run.floor {
+        let _ = writeln!(
+            s,
+            "\n### Raw handoff floor\n\nA raw `/v3/watch` stream on one key; each round puts the key, waits for its event, then sends the delete txn a release sends (`MOD == rev`, delete) and times its reply, its event on the watch, and one linearizable range read after the event. (In the interlock handoff, the waiter re-reads the queue after the event too, and the former holder enqueues again at once, so that re-read runs alongside a write.)\n"
+        );
+        let _ = writeln!(s, "| measure | samples | p50 | p90 | p99 | max |");
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        for (label, samples) in [
+            ("delete txn sent → reply", &floor.delete_reply),
+            ("delete txn sent → watch event", &floor.delete_to_event),
+            (
+                "delete txn sent → watch event → range read done",
+                &floor.delete_to_read,
+            ),
+        ] {
+            if let Some(p) = Percentiles::of_samples(samples) {
+                let _ = writeln!(
+                    s,
+                    "| {label} | {} | {} | {} | {} | {} |",
+                    samples.len(),
+                    ns(p.p50 as f64),
+                    ns(p.p90 as f64),
+                    ns(p.p99 as f64),
+                    ns(p.max as f64)
+                );
+            }
+        }
+        let signed = |q: f64| {
+            quantile(&floor.event_after_reply, q).map_or("–".to_string(), |v| {
+                let text = ns(v.unsigned_abs() as f64);
+                if v < 0 { format!("−{text}") } else { text }
+            })
+        };
+        let _ = writeln!(
+            s,
+            "| watch event after the delete's reply (− : before it) | {} | {} | {} | {} | {} |",
+            floor.event_after_reply.len(),
+            signed(0.5),
+            signed(0.9),
+            signed(0.99),
+            signed(1.0)
+        );
+    }
+    if !run.requests.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n### Gateway requests per op\n\ngRPC calls the member started per op (its `/metrics`, `grpc_server_started_total`; the gateway makes one call per request), over a separate untimed run of each workload.\n"
+        );
+        let _ = writeln!(s, "| operation | calls per op |");
+        let _ = writeln!(s, "|---|---|");
+        for (kind, calls) in &run.requests {
+            let text: Vec<String> = calls
+                .iter()
+                .map(|(method, n)| format!("{method} {n:.2}"))
+                .collect();
+            let _ = writeln!(s, "| {} | {} |", kind.label(), text.join(", "));
+        }
+    }
 }
