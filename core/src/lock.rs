@@ -401,10 +401,12 @@ impl Lock {
                 }
             };
             tokio::pin!(sleep);
-            loop {
+            let deleted_at = loop {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => break,
+                        Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => {
+                            break e.index;
+                        }
                         Some(Ok(_)) => continue,
                         Some(Err(e)) => return Err(e),
                         None => return Err(Error::unavailable(format!(
@@ -420,12 +422,16 @@ impl Lock {
                             self.inner.name)));
                     }
                 }
-            }
+            };
             let range = RangeRead {
                 below_index: Some(mine + 1),
                 ..queue_read.clone()
             };
-            let mut r = backend.read(vec![Read::Range(range)]).await?;
+            // The queue as of the delete: the waiters before this one cannot come back, so if
+            // none is left then, this waiter holds the lock (its fencing token is its index).
+            let mut r = backend
+                .read_since(vec![Read::Range(range)], deleted_at)
+                .await?;
             queue = r.results.pop().unwrap_or_default().entries;
             snapshot = r.index;
         }

@@ -226,6 +226,7 @@ impl EtcdBackend {
                         sort_order,
                         sort_target,
                         count_only: false,
+                        serializable: false,
                     })
                 })
                 .collect(),
@@ -288,8 +289,14 @@ impl EtcdBackend {
     }
 
     /// Runs every read at one revision: one txn of ranges, or several txns pinned to the first
-    /// one's revision when they exceed the cluster's operation limit.
-    async fn read_at(&self, reads: &[Read], mut revision: i64) -> Result<(i64, Vec<ReadResult>)> {
+    /// one's revision when they exceed the cluster's operation limit. `serializable` reads (of a
+    /// revision the member has applied) skip the leader's confirmation.
+    async fn read_at(
+        &self,
+        reads: &[Read],
+        mut revision: i64,
+        serializable: bool,
+    ) -> Result<(i64, Vec<ReadResult>)> {
         let groups: Vec<Vec<wire::RangeRequest>> = reads
             .iter()
             .map(|r| self.range_requests(r, revision))
@@ -324,6 +331,7 @@ impl EtcdBackend {
                 .into_iter()
                 .map(|mut r| {
                     r.revision = revision;
+                    r.serializable = serializable;
                     r
                 })
                 .collect();
@@ -450,11 +458,23 @@ impl Backend for EtcdBackend {
     }
 
     async fn read(&self, reads: Vec<Read>) -> Result<ReadResponse> {
-        let (index, results) = self.read_at(&reads, 0).await?;
+        let (index, results) = self.read_at(&reads, 0, false).await?;
         Ok(ReadResponse {
             index: index as u64,
             results,
         })
+    }
+
+    async fn read_since(&self, reads: Vec<Read>, index: u64) -> Result<ReadResponse> {
+        // The snapshot at `index` never changes, and the member that reported `index` has it:
+        // read it there without a round trip through the leader. A member that has not applied
+        // it yet (after a failover) or has compacted it answers with an error; then read now.
+        if index > 0 {
+            if let Ok((_, results)) = self.read_at(&reads, index as i64, true).await {
+                return Ok(ReadResponse { index, results });
+            }
+        }
+        self.read(reads).await
     }
 
     async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
@@ -619,7 +639,7 @@ impl Backend for EtcdBackend {
             }
             reads
         } else {
-            self.read_at(&txn.reads, revision).await?.1
+            self.read_at(&txn.reads, revision, false).await?.1
         };
         Ok(TxnResponse {
             succeeded: reply.succeeded,

@@ -65,6 +65,9 @@ pub(crate) struct RangeRequest {
     pub sort_target: Option<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub count_only: bool,
+    /// Served by the member from its own state, without confirming with the leader.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub serializable: bool,
 }
 
 fn is_zero(n: &i64) -> bool {
