@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod etcd;
 mod fixture;
+pub mod linearizability;
 
 pub use fixture::Store;
 
