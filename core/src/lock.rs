@@ -470,13 +470,31 @@ impl Lock {
                 self.inner.name
             )));
         }
+        // The waiter entry is already gone. If an earlier release of this lock failed with an
+        // unknown outcome, its delete may have been applied: then the lease is still alive (only
+        // its end or this lock's own release deletes the entry), and the lock was released, not
+        // lost.
+        let released_before = match &response {
+            Ok(r) if !r.succeeded && !lost && r.failed.iter().all(|m| m.actual == 0) => {
+                matches!(
+                    self.inner
+                        .client
+                        .backend()
+                        .time_to_live(&[lease.id()])
+                        .await
+                        .as_deref(),
+                    Ok([Some(_)])
+                )
+            }
+            _ => false,
+        };
         {
             let mut st = self.inner.state();
             if matches!(&*st, State::Held(h) if h.token == token) {
                 *st = State::Idle;
             }
         }
-        if lost || matches!(&response, Ok(r) if !r.succeeded) {
+        if lost || matches!(&response, Ok(r) if !r.succeeded && !released_before) {
             return Err(Error::new(
                 ErrorKind::LockLost,
                 format!(

@@ -1,0 +1,128 @@
+//! The lock algorithm when the store applies a write but the client never learns it (a timeout or
+//! a cut connection after sending): a store wrapper applies the write and then reports
+//! `Unavailable`, as the etcd backend does for a write whose outcome is unknown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use interlock::backend::{
+    Backend, EventStream, LeaseGrant, Limits, Op, RangeRead, Read, ReadResponse, TxnRequest,
+    TxnResponse,
+};
+use interlock::mem::MemBackend;
+use interlock::{Client, Error, ErrorKind, LeaseId, Result};
+
+/// Applies every commit, but answers the next one that deletes or creates a key with
+/// `Unavailable` once armed.
+struct LostReplies {
+    inner: MemBackend,
+    fail_next_delete: AtomicBool,
+    fail_next_put: AtomicBool,
+}
+
+#[async_trait]
+impl Backend for LostReplies {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn limits(&self) -> Limits {
+        self.inner.limits()
+    }
+    async fn read(&self, reads: Vec<Read>) -> Result<ReadResponse> {
+        self.inner.read(reads).await
+    }
+    async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
+        let deletes = txn.ops.iter().any(|op| matches!(op, Op::Delete { .. }));
+        let puts = txn.ops.iter().any(|op| matches!(op, Op::Put { .. }));
+        let response = self.inner.commit(txn).await?;
+        if (deletes && self.fail_next_delete.swap(false, Ordering::SeqCst))
+            || (puts && self.fail_next_put.swap(false, Ordering::SeqCst))
+        {
+            return Err(Error::unavailable(
+                "the reply was lost after the store applied the write; the outcome is unknown",
+            ));
+        }
+        Ok(response)
+    }
+    async fn grant(&self, ttl: Duration) -> Result<LeaseGrant> {
+        self.inner.grant(ttl).await
+    }
+    async fn keepalive(&self, lease: LeaseId) -> Result<Duration> {
+        self.inner.keepalive(lease).await
+    }
+    async fn revoke(&self, lease: LeaseId) -> Result<bool> {
+        self.inner.revoke(lease).await
+    }
+    async fn time_to_live(&self, leases: &[LeaseId]) -> Result<Vec<Option<Duration>>> {
+        self.inner.time_to_live(leases).await
+    }
+    async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream> {
+        self.inner.watch(range, from).await
+    }
+}
+
+fn store() -> Arc<LostReplies> {
+    Arc::new(LostReplies {
+        inner: MemBackend::new("", interlock::validate::DEFAULT_MAX_VALUE_BYTES),
+        fail_next_delete: AtomicBool::new(false),
+        fail_next_put: AtomicBool::new(false),
+    })
+}
+
+#[tokio::test]
+async fn a_release_whose_reply_was_lost_can_be_retried_and_succeeds() {
+    let backend = store();
+    let db = Client::from_backend(backend.clone());
+    let lock = db.lock("printer");
+    lock.acquire(None).await.unwrap();
+    backend.fail_next_delete.store(true, Ordering::SeqCst);
+    let err = lock.release().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("still held"), "{err}");
+    // The delete was applied: the retry finds the entry gone while the lease lives, so the lock
+    // was released, not lost.
+    lock.release().await.unwrap();
+    assert!(db.lock_queue("printer").await.unwrap().is_empty());
+    let other = db.lock("printer");
+    assert!(other.try_acquire().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_revoked_holder_still_gets_lock_lost_on_release() {
+    let backend = store();
+    let db = Client::from_backend(backend.clone());
+    let lease = db.lease(Duration::from_secs(30)).await.unwrap();
+    let lock = db.lock_with(
+        "printer",
+        interlock::LockOptions {
+            lease: Some(lease.clone()),
+            ..Default::default()
+        },
+    );
+    lock.acquire(None).await.unwrap();
+    db.revoke(lease.id()).await.unwrap();
+    let err = lock.release().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LockLost, "{err}");
+}
+
+#[tokio::test]
+async fn an_acquire_whose_reply_was_lost_leaves_no_waiter_behind() {
+    let backend = store();
+    let db = Client::from_backend(backend.clone());
+    backend.fail_next_put.store(true, Ordering::SeqCst);
+    let err = db.lock("printer").acquire(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    // The waiter entry was created; the acquire removes it in the background.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !db.lock_queue("printer").await.unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the orphan waiter was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let lock = db.lock("printer");
+    assert!(lock.try_acquire().await.unwrap().is_some());
+}
