@@ -81,6 +81,8 @@ fn describe_index(index: u64) -> String {
     }
 }
 
+const COMPACTED: &str = "have been compacted";
+
 /// The error of every interlock operation.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -167,6 +169,19 @@ impl Error {
     /// True when the same operation may succeed if tried again (the store was unavailable or busy).
     pub fn is_retryable(&self) -> bool {
         self.kind == ErrorKind::Unavailable
+    }
+
+    /// A watch asked for history the store no longer keeps.
+    pub(crate) fn compacted(from: u64, oldest: u64) -> Self {
+        Error::invalid(format!(
+            "cannot watch from index {from}: events before index {oldest} {COMPACTED}; read the \
+             current state with list() and watch from its index + 1"
+        ))
+    }
+
+    /// Whether this is the error of [`Error::compacted`].
+    pub(crate) fn is_compacted(&self) -> bool {
+        self.kind == ErrorKind::InvalidArgument && self.message.contains(COMPACTED)
     }
 
     pub(crate) fn prefix(mut self, context: impl fmt::Display) -> Self {

@@ -92,11 +92,7 @@ pub(crate) async fn watch_log(
                 };
                 if st.next < batch.oldest {
                     st.done = true;
-                    let e = Error::invalid(format!(
-                        "cannot watch from index {}: events before index {} have been compacted; \
-                     read the current state with list() and watch from its index + 1",
-                        st.next, batch.oldest
-                    ));
+                    let e = Error::compacted(st.next, batch.oldest);
                     return Some((Err(e), st));
                 }
                 if let Some(last) = batch.events.last() {

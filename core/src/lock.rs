@@ -393,7 +393,18 @@ impl Lock {
                 include_reserved: true,
                 ..RangeRead::prefix(predecessor.clone())
             };
-            let mut events = backend.watch(watch_range, Some(snapshot + 1)).await?;
+            // If the store compacted the history since the snapshot, resync: read the queue as
+            // it is now and wait again.
+            let mut events = match backend.watch(watch_range, Some(snapshot + 1)).await {
+                Ok(events) => events,
+                Err(e) if e.is_compacted() => {
+                    let mut r = backend.read(vec![Read::Range(queue_read.clone())]).await?;
+                    queue = r.results.pop().unwrap_or_default().entries;
+                    snapshot = r.index;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let sleep = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -405,9 +416,10 @@ impl Lock {
                 tokio::select! {
                     event = events.next() => match event {
                         Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => {
-                            break e.index;
+                            break Some(e.index);
                         }
                         Some(Ok(_)) => continue,
+                        Some(Err(e)) if e.is_compacted() => break None,
                         Some(Err(e)) => return Err(e),
                         None => return Err(Error::unavailable(format!(
                             "the store closed the watch on lock '{}'", self.inner.name))),
@@ -429,9 +441,10 @@ impl Lock {
             };
             // The queue as of the delete: the waiters before this one cannot come back, so if
             // none is left then, this waiter holds the lock (its fencing token is its index).
-            let mut r = backend
-                .read_since(vec![Read::Range(range)], deleted_at)
-                .await?;
+            let mut r = match deleted_at {
+                Some(index) => backend.read_since(vec![Read::Range(range)], index).await?,
+                None => backend.read(vec![Read::Range(range)]).await?,
+            };
             queue = r.results.pop().unwrap_or_default().entries;
             snapshot = r.index;
         }

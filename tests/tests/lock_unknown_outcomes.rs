@@ -1,9 +1,10 @@
-//! The lock algorithm when the store applies a write but the client never learns it (a timeout or
-//! a cut connection after sending): a store wrapper applies the write and then reports
-//! `Unavailable`, as the etcd backend does for a write whose outcome is unknown.
+//! The lock algorithm when the store misbehaves in ways a real one can: it applies a write but the
+//! client never learns it (a timeout or a cut connection after sending; a store wrapper applies
+//! the write and then reports `Unavailable`, as the etcd backend does for a write whose outcome
+//! is unknown), or it has compacted the history a waiter's watch asks for.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +21,9 @@ struct LostReplies {
     inner: MemBackend,
     fail_next_delete: AtomicBool,
     fail_next_put: AtomicBool,
+    /// This many of the next watches end at once with a compaction error (alternately when
+    /// opened and as their first item).
+    compact_watches: AtomicUsize,
 }
 
 #[async_trait]
@@ -59,6 +63,19 @@ impl Backend for LostReplies {
         self.inner.time_to_live(leases).await
     }
     async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream> {
+        let left = self.compact_watches.load(Ordering::SeqCst);
+        if left > 0 {
+            self.compact_watches.store(left - 1, Ordering::SeqCst);
+            let err = Error::invalid(format!(
+                "cannot watch from index {}: events before index {} have been compacted",
+                from.unwrap_or(0),
+                from.unwrap_or(0) + 1
+            ));
+            if left % 2 == 0 {
+                return Err(err);
+            }
+            return Ok(Box::pin(futures::stream::iter([Err(err)])));
+        }
         self.inner.watch(range, from).await
     }
 }
@@ -68,6 +85,7 @@ fn store() -> Arc<LostReplies> {
         inner: MemBackend::new("", interlock::validate::DEFAULT_MAX_VALUE_BYTES),
         fail_next_delete: AtomicBool::new(false),
         fail_next_put: AtomicBool::new(false),
+        compact_watches: AtomicUsize::new(0),
     })
 }
 
@@ -125,4 +143,34 @@ async fn an_acquire_whose_reply_was_lost_leaves_no_waiter_behind() {
     }
     let lock = db.lock("printer");
     assert!(lock.try_acquire().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_waiter_whose_history_was_compacted_resyncs_and_gets_the_lock() {
+    let backend = store();
+    let db = Client::from_backend(backend.clone());
+    let holder = db.lock("printer");
+    let held = holder.acquire(None).await.unwrap();
+    // The waiter's first watch fails as it opens and its second yields the error as an item;
+    // each time it reads the queue again and waits on.
+    backend.compact_watches.store(2, Ordering::SeqCst);
+    let waiter = db.lock("printer");
+    let waiting = tokio::spawn(async move {
+        let token = waiter.acquire(Some(Duration::from_secs(10))).await;
+        (waiter, token)
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while backend.compact_watches.load(Ordering::SeqCst) > 0
+        || db.lock_queue("printer").await.unwrap().len() < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the waiter never queued past the compacted watches"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    holder.release().await.unwrap();
+    let (waiter, token) = waiting.await.unwrap();
+    assert!(token.unwrap() > held);
+    waiter.release().await.unwrap();
 }

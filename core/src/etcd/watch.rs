@@ -290,11 +290,7 @@ impl WatchState {
         };
         if r.compact_revision > 0 {
             let from = self.next;
-            return Err(Error::invalid(format!(
-                "cannot watch from index {from}: events before index {} have been compacted; \
-                 read the current state with list() and watch from its index + 1",
-                r.compact_revision
-            )));
+            return Err(Error::compacted(from as u64, r.compact_revision as u64));
         }
         if r.canceled {
             // Cancelled for another reason (e.g. the member is shutting down): resume elsewhere.
