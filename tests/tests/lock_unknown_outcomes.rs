@@ -71,7 +71,7 @@ impl Backend for LostReplies {
                 from.unwrap_or(0),
                 from.unwrap_or(0) + 1
             ));
-            if left % 2 == 0 {
+            if left.is_multiple_of(2) {
                 return Err(err);
             }
             return Ok(Box::pin(futures::stream::iter([Err(err)])));
