@@ -175,15 +175,6 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs every read at one snapshot.
     async fn read(&self, reads: Vec<Read>) -> Result<ReadResponse>;
 
-    /// Runs every read at one snapshot at least as new as `index`, an index the caller has
-    /// already observed (a watch event's, say). A replicated backend may serve the snapshot at
-    /// exactly `index` from a replica, without a consensus round trip; the default reads the
-    /// current state.
-    async fn read_since(&self, reads: Vec<Read>, index: u64) -> Result<ReadResponse> {
-        let _ = index;
-        self.read(reads).await
-    }
-
     /// Runs a transaction atomically.
     async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse>;
 

@@ -318,13 +318,30 @@ impl Lock {
                         _ => {}
                     }
                 });
-                match deadline.filter(|_| bounded) {
-                    Some(d) => match tokio::time::timeout_at(d, received).await {
-                        Ok(o) => o,
-                        Err(_) => return Ok(None),
+                // If this future is dropped after the task sent its outcome but before it was
+                // read, the guard removes the waiter the outcome created.
+                let mut pending = PendingWaiter {
+                    received: Some(received),
+                    backend: backend.clone(),
+                    key: key.clone(),
+                };
+                let outcome = match deadline.filter(|_| bounded) {
+                    Some(d) => {
+                        let Some(rx) = pending.received.as_mut() else {
+                            unreachable!("the receiver is taken only below")
+                        };
+                        match tokio::time::timeout_at(d, rx).await {
+                            Ok(o) => o,
+                            Err(_) => return Ok(None),
+                        }
+                    }
+                    None => match pending.received.as_mut() {
+                        Some(rx) => rx.await,
+                        None => unreachable!("the receiver is taken only below"),
                     },
-                    None => received.await,
-                }
+                };
+                pending.received = None;
+                outcome
             }
         };
         let response = outcome
@@ -381,6 +398,15 @@ impl Lock {
                 ));
             };
             if pos == 0 {
+                if lease.is_lost() {
+                    return Err(Error::new(
+                        ErrorKind::LeaseExpired,
+                        format!(
+                            "the lease behind the waiter for lock '{}' was lost while waiting",
+                            self.inner.name
+                        ),
+                    ));
+                }
                 guard.armed = false;
                 return Ok(Some((key, mine, lease)));
             }
@@ -412,14 +438,13 @@ impl Lock {
                 }
             };
             tokio::pin!(sleep);
-            let deleted_at = loop {
+            loop {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => {
-                            break Some(e.index);
-                        }
+                        Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => break,
                         Some(Ok(_)) => continue,
-                        Some(Err(e)) if e.is_compacted() => break None,
+                        // The history was compacted: read the queue as it is now.
+                        Some(Err(e)) if e.is_compacted() => break,
                         Some(Err(e)) => return Err(e),
                         None => return Err(Error::unavailable(format!(
                             "the store closed the watch on lock '{}'", self.inner.name))),
@@ -434,17 +459,14 @@ impl Lock {
                             self.inner.name)));
                     }
                 }
-            };
+            }
             let range = RangeRead {
                 below_index: Some(mine + 1),
                 ..queue_read.clone()
             };
-            // The queue as of the delete: the waiters before this one cannot come back, so if
-            // none is left then, this waiter holds the lock (its fencing token is its index).
-            let mut r = match deleted_at {
-                Some(index) => backend.read_since(vec![Read::Range(range)], index).await?,
-                None => backend.read(vec![Read::Range(range)]).await?,
-            };
+            // A linearizable read: it also confirms that this waiter's own entry still exists
+            // (a wake-up may be old news to a process that was paused).
+            let mut r = backend.read(vec![Read::Range(range)]).await?;
             queue = r.results.pop().unwrap_or_default().entries;
             snapshot = r.index;
         }
@@ -489,6 +511,8 @@ impl Lock {
         // lost.
         let released_before = match &response {
             Ok(r) if !r.succeeded && !lost && r.failed.iter().all(|m| m.actual == 0) => {
+                // More than a second left: a store that reports whole seconds (etcd) may show a
+                // lease that has just expired as having one left.
                 matches!(
                     self.inner
                         .client
@@ -496,7 +520,7 @@ impl Lock {
                         .time_to_live(&[lease.id()])
                         .await
                         .as_deref(),
-                    Ok([Some(_)])
+                    Ok([Some(left)]) if *left > Duration::from_secs(1)
                 )
             }
             _ => false,
@@ -634,6 +658,38 @@ impl Drop for WaiterGuard {
                 self.backend.clone(),
                 self.key.clone(),
                 self.index,
+            ));
+        }
+    }
+}
+
+/// The receiving end of a waiter creation that finishes in a task of its own. Dropped before the
+/// outcome was read (the acquire was cancelled or timed out), it removes the waiter the outcome
+/// created.
+struct PendingWaiter {
+    received: Option<tokio::sync::oneshot::Receiver<Result<crate::backend::TxnResponse>>>,
+    backend: Arc<dyn Backend>,
+    key: String,
+}
+
+impl Drop for PendingWaiter {
+    fn drop(&mut self) {
+        let Some(mut received) = self.received.take() else {
+            return;
+        };
+        // After close, the task either finds the channel closed and removes the waiter itself,
+        // or its outcome is already here.
+        received.close();
+        let index = match received.try_recv() {
+            Ok(Ok(response)) if response.succeeded => response.index,
+            Ok(Err(e)) if e.is_retryable() => 0,
+            _ => return,
+        };
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(remove_waiter(
+                self.backend.clone(),
+                std::mem::take(&mut self.key),
+                index,
             ));
         }
     }

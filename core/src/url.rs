@@ -39,9 +39,10 @@ struct Parsed<'a> {
 }
 
 fn split(url: &str) -> Result<Parsed<'_>> {
+    let shown = redact(url);
     let (scheme, after) = url.split_once("://").ok_or_else(|| {
         Error::invalid(format!(
-            "store URL '{url}' has no scheme; expected mem://, sqlite://PATH or etcd://HOSTS"
+            "store URL '{shown}' has no scheme; expected mem://, sqlite://PATH or etcd://HOSTS"
         ))
     })?;
     let (rest, query) = match after.split_once('?') {
@@ -59,17 +60,18 @@ fn split(url: &str) -> Result<Parsed<'_>> {
 }
 
 fn max_value_bytes(url: &str, query: &mut HashMap<String, String>) -> Result<usize> {
+    let shown = redact(url);
     match query.remove("max_value_bytes") {
         None => Ok(DEFAULT_MAX_VALUE_BYTES),
         Some(v) => {
             let n: usize = v.parse().map_err(|_| {
                 Error::invalid(format!(
-                    "max_value_bytes={v} in '{url}' is not a number of bytes"
+                    "max_value_bytes={v} in '{shown}' is not a number of bytes"
                 ))
             })?;
             if n == 0 || n > DEFAULT_MAX_VALUE_BYTES {
                 return Err(Error::invalid(format!(
-                    "max_value_bytes={n} in '{url}' must be between 1 and {DEFAULT_MAX_VALUE_BYTES}"
+                    "max_value_bytes={n} in '{shown}' must be between 1 and {DEFAULT_MAX_VALUE_BYTES}"
                 )));
             }
             Ok(n)
@@ -78,9 +80,10 @@ fn max_value_bytes(url: &str, query: &mut HashMap<String, String>) -> Result<usi
 }
 
 fn reject_unknown(url: &str, query: &HashMap<String, String>) -> Result<()> {
+    let shown = redact(url);
     if let Some(k) = query.keys().next() {
         return Err(Error::invalid(format!(
-            "unknown option '{k}' in store URL '{url}'"
+            "unknown option '{k}' in store URL '{shown}'"
         )));
     }
     Ok(())
@@ -137,8 +140,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Backend>> {
             Ok(Arc::new(crate::etcd::EtcdBackend::open(options)?))
         }
         other => Err(Error::invalid(format!(
-            "unsupported store scheme '{other}' in '{url}'; expected mem://, sqlite://PATH or \
-             etcd://HOST:PORT,..."
+            "unsupported store scheme '{other}' in '{}'; expected mem://, sqlite://PATH or \
+             etcd://HOST:PORT,...",
+            redact(url)
         ))),
     }
 }
@@ -252,14 +256,25 @@ fn etcd_options(
 
 /// The URL without its password, for messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let userinfo = &url[s + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+    let start = url.find("://").map_or(0, |s| s + 3);
+    match url[start..].rfind('@').map(|at| start + at) {
+        Some(at) => match url[start..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..start], &url[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact("etcd://u:secret@h:1?x=1"), "etcd://u:***@h:1?x=1");
+        assert_eq!(redact("u:secret@h:1"), "u:***@h:1");
+        assert_eq!(redact("etcd://u:p@ss@h:1"), "etcd://u:***@h:1");
+        assert_eq!(redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
     }
 }

@@ -36,7 +36,7 @@ pub const DEFAULT_PREFIX: &str = "interlock/";
 pub const DEFAULT_MAX_TXN_OPS: usize = 128;
 
 /// What an `etcd://` URL configures.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EtcdOptions {
     /// `host:port` of each member.
     pub endpoints: Vec<String>,
@@ -55,6 +55,23 @@ pub struct EtcdOptions {
     /// The cluster's `--max-txn-ops`.
     pub max_txn_ops: usize,
     pub max_value_bytes: usize,
+}
+
+impl std::fmt::Debug for EtcdOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdOptions")
+            .field("endpoints", &self.endpoints)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("prefix", &self.prefix)
+            .field("request_timeout", &self.request_timeout)
+            .field("failover_timeout", &self.failover_timeout)
+            .field("max_txn_ops", &self.max_txn_ops)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .finish()
+    }
 }
 
 impl EtcdOptions {
@@ -226,7 +243,6 @@ impl EtcdBackend {
                         sort_order,
                         sort_target,
                         count_only: false,
-                        serializable: false,
                     })
                 })
                 .collect(),
@@ -289,14 +305,8 @@ impl EtcdBackend {
     }
 
     /// Runs every read at one revision: one txn of ranges, or several txns pinned to the first
-    /// one's revision when they exceed the cluster's operation limit. `serializable` reads (of a
-    /// revision the member has applied) skip the leader's confirmation.
-    async fn read_at(
-        &self,
-        reads: &[Read],
-        mut revision: i64,
-        serializable: bool,
-    ) -> Result<(i64, Vec<ReadResult>)> {
+    /// one's revision when they exceed the cluster's operation limit.
+    async fn read_at(&self, reads: &[Read], mut revision: i64) -> Result<(i64, Vec<ReadResult>)> {
         let groups: Vec<Vec<wire::RangeRequest>> = reads
             .iter()
             .map(|r| self.range_requests(r, revision))
@@ -331,7 +341,6 @@ impl EtcdBackend {
                 .into_iter()
                 .map(|mut r| {
                     r.revision = revision;
-                    r.serializable = serializable;
                     r
                 })
                 .collect();
@@ -458,23 +467,11 @@ impl Backend for EtcdBackend {
     }
 
     async fn read(&self, reads: Vec<Read>) -> Result<ReadResponse> {
-        let (index, results) = self.read_at(&reads, 0, false).await?;
+        let (index, results) = self.read_at(&reads, 0).await?;
         Ok(ReadResponse {
             index: index as u64,
             results,
         })
-    }
-
-    async fn read_since(&self, reads: Vec<Read>, index: u64) -> Result<ReadResponse> {
-        // The snapshot at `index` never changes, and the member that reported `index` has it:
-        // read it there without a round trip through the leader. A member that has not applied
-        // it yet (after a failover) or has compacted it answers with an error; then read now.
-        if index > 0 {
-            if let Ok((_, results)) = self.read_at(&reads, index as i64, true).await {
-                return Ok(ReadResponse { index, results });
-            }
-        }
-        self.read(reads).await
     }
 
     async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
@@ -628,19 +625,25 @@ impl Backend for EtcdBackend {
                 ));
             }
         }
-        let reads = if inline {
-            let mut reads = Vec::with_capacity(txn.reads.len());
-            for (read, group) in txn.reads.iter().zip(&read_groups) {
-                let mut mine = Vec::with_capacity(group.len());
-                for op in responses.by_ref().take(group.len()) {
-                    mine.push(range_response(op)?);
+        let reads =
+            if inline {
+                let mut reads = Vec::with_capacity(txn.reads.len());
+                for (read, group) in txn.reads.iter().zip(&read_groups) {
+                    let mut mine = Vec::with_capacity(group.len());
+                    for op in responses.by_ref().take(group.len()) {
+                        mine.push(range_response(op)?);
+                    }
+                    reads.push(self.read_result(read, mine)?);
                 }
-                reads.push(self.read_result(read, mine)?);
-            }
-            reads
-        } else {
-            self.read_at(&txn.reads, revision, false).await?.1
-        };
+                reads
+            } else {
+                self.read_at(&txn.reads, revision).await.map_err(|e| {
+                Error::unavailable(format!(
+                    "the transaction committed at index {revision}, but reading its results \
+                     failed: {e}"
+                ))
+            })?.1
+            };
         Ok(TxnResponse {
             succeeded: reply.succeeded,
             index: revision as u64,

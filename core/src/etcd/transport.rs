@@ -120,7 +120,12 @@ impl Transport {
                 .await;
             let failure = match outcome {
                 Ok(bytes) => {
-                    return serde_json::from_slice(&bytes).map_err(|e| {
+                    // A streaming endpoint (keepalive) may send more after its first message.
+                    let first = serde_json::Deserializer::from_slice(&bytes)
+                        .into_iter::<T>()
+                        .next()
+                        .unwrap_or_else(|| serde_json::from_slice(b"null"));
+                    return first.map_err(|e| {
                         Error::internal(format!(
                             "etcd at {} sent a reply to {path} that is not what the v3 gateway \
                              sends: {e}",

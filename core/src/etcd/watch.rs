@@ -27,6 +27,10 @@ use crate::validate::RESERVED_PREFIX;
 /// serves linearizable reads.
 const QUIET: Duration = Duration::from_secs(2);
 
+/// After this many quiet periods in a row (about 30 s) the watch is reopened from the next
+/// revision even when the member answers.
+const REOPEN_AFTER_QUIET: u32 = 15;
+
 /// How long that question may take.
 const PROBE: Duration = Duration::from_secs(1);
 
@@ -47,6 +51,11 @@ struct WatchState {
     buffer: Vec<u8>,
     pending: VecDeque<Event>,
     done: bool,
+    /// Connections that broke in a row, and since when.
+    broken: u32,
+    broken_since: Option<tokio::time::Instant>,
+    /// Quiet periods in a row on the current connection.
+    quiet: u32,
 }
 
 /// Why reading the next message stopped.
@@ -75,6 +84,9 @@ pub(crate) async fn open(
         buffer: Vec::new(),
         pending: VecDeque::new(),
         done: false,
+        broken: 0,
+        broken_since: None,
+        quiet: 0,
     };
     // Connect before returning, so that "from the next commit" means from now.
     state.connect().await?;
@@ -101,6 +113,8 @@ impl WatchState {
             }
             match self.read_message(QUIET).await {
                 Ok(message) => {
+                    self.broken = 0;
+                    self.quiet = 0;
                     if let Err(e) = self.absorb(message) {
                         self.done = true;
                         return Some(Err(e));
@@ -108,14 +122,35 @@ impl WatchState {
                 }
                 Err(Stop::Quiet) => {
                     let at = self.body.as_ref().map_or(0, |(at, _)| *at);
-                    if !self.member_serves(at).await {
+                    self.quiet += 1;
+                    // A silent connection to a healthy member is reopened now and then anyway:
+                    // a proxy or a half-open TCP connection could hold it without delivering.
+                    if self.quiet >= REOPEN_AFTER_QUIET || !self.member_serves(at).await {
+                        self.quiet = 0;
                         self.drop_member();
                     }
                 }
                 Err(Stop::Broken) => {
                     self.drop_member();
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Back off while connections keep breaking before any message arrives, and
+                    // give up after the failover timeout.
+                    self.broken += 1;
+                    let since = *self
+                        .broken_since
+                        .get_or_insert_with(tokio::time::Instant::now);
+                    if self.broken > 1 && since.elapsed() > self.transport.failover_timeout {
+                        self.done = true;
+                        return Some(Err(Error::unavailable(format!(
+                            "the etcd watch kept breaking for {:?}",
+                            self.transport.failover_timeout
+                        ))));
+                    }
+                    let pause = Duration::from_millis(10) * 2u32.pow(self.broken.min(7));
+                    tokio::time::sleep(pause.min(Duration::from_secs(1))).await;
                 }
+            }
+            if self.broken == 0 {
+                self.broken_since = None;
             }
         }
     }
@@ -303,7 +338,7 @@ impl WatchState {
         for event in r.events {
             let key = self.codec.user_key(&event.kv.key)?;
             let index = event.kv.mod_revision;
-            self.next = self.next.max(index + 1);
+            self.next = self.next.max(index.saturating_add(1));
             if self.range.prefix.is_empty()
                 && !self.range.include_reserved
                 && key.starts_with(RESERVED_PREFIX)

@@ -65,9 +65,6 @@ pub(crate) struct RangeRequest {
     pub sort_target: Option<&'static str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub count_only: bool,
-    /// Served by the member from its own state, without confirming with the leader.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub serializable: bool,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -240,7 +237,8 @@ pub(crate) struct AuthResponse {
 /// grpc-gateway's error body: the gRPC status code and message.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ErrorBody {
-    #[serde(default)]
+    /// The gRPC status code (`grpc_code` in errors that end a stream).
+    #[serde(default, alias = "grpc_code")]
     pub code: i32,
     #[serde(default)]
     pub message: String,
