@@ -191,12 +191,15 @@ fn etcd_options(
         if host.is_empty() {
             continue;
         }
-        let port_ok = host
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        // An IPv6 address needs brackets: [::1]:2379.
+        let port_ok = host.rsplit_once(':').is_some_and(|(h, p)| {
+            !h.is_empty()
+                && p.parse::<u16>().is_ok()
+                && (!h.contains(':') || (h.starts_with('[') && h.ends_with(']')))
+        });
         if !port_ok {
             return Err(Error::invalid(format!(
-                "'{host}' in store URL '{}' is not host:port",
+                "'{host}' in store URL '{}' is not host:port (an IPv6 address goes in brackets: [::1]:2379)",
                 redact(url)
             )));
         }
@@ -276,5 +279,34 @@ mod tests {
         assert_eq!(redact("u:secret@h:1"), "u:***@h:1");
         assert_eq!(redact("etcd://u:p@ss@h:1"), "etcd://u:***@h:1");
         assert_eq!(redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    #[test]
+    fn etcd_hosts_need_a_port_and_brackets_for_ipv6() {
+        let parse = |rest: &str| {
+            super::etcd_options("etcd://x", "etcd", rest, &mut Default::default(), 1024)
+                .map(|o| o.endpoints)
+        };
+        assert_eq!(parse("[::1]:2379,h:1").unwrap(), ["[::1]:2379", "h:1"]);
+        let err = parse("::1:2379").unwrap_err().to_string();
+        assert!(
+            err.contains("'::1:2379'") && err.contains("host:port"),
+            "{err}"
+        );
+        assert!(parse("h").is_err());
+        assert!(parse("h:99999").is_err());
+        let o = super::etcd_options(
+            "etcd://u:p%40w@h:1/",
+            "etcd",
+            "u:p%40w@h:1/",
+            &mut Default::default(),
+            1024,
+        )
+        .unwrap();
+        assert_eq!(
+            (o.user.as_deref(), o.password.as_deref()),
+            (Some("u"), Some("p@w"))
+        );
     }
 }
