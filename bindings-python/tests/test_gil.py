@@ -8,23 +8,12 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
-import pytest
+from waiting import DEADLINE, wait_until
 
 import interlock
 from interlock import Client
-
-# How long eventual things (a waiter queuing, a process starting) may take.
-DEADLINE = 15.0
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_other_threads_run_while_acquire_blocks(db: Client) -> None:

@@ -11,21 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from waiting import DEADLINE, wait_until
 
 import interlock
 from interlock import Client, InterlockError, LockLost, LockTimeout
-
-# How long eventual things (a waiter queuing, a lost-lease callback) may take.
-DEADLINE = 15.0
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    """Polls `condition` until it holds; fails the test if it does not within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 def queue_length(db: Client, name: str, n: int) -> Callable[[], bool]:

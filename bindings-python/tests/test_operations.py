@@ -4,25 +4,13 @@ watch), sessions (§6) and retry (§5), through the sync client, on every backen
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Callable
 
 import pytest
+from waiting import DEADLINE, wait_until
 
 import interlock
 from interlock import Client, ConcurrencyError, Conflict, InvalidArgument, LeaseExpired
-
-# How long eventual things (lease expiry, a background thread's progress) may take.
-DEADLINE = 15.0
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    """Polls `condition` until it holds; fails the test if it does not within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def fill(db: Client, items: dict[str, Any]) -> int:

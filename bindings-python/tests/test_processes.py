@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from waiting import wait_until
 
 import interlock
 from interlock import Client, ConcurrencyError, Conflict
@@ -94,14 +95,6 @@ def spawned(ctx: SpawnContext) -> Iterator[list[SpawnProcess]]:
         if p.is_alive():
             p.kill()
         p.join(DEADLINE)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 # Zero setup: processes that start at once on a store nobody created yet
@@ -209,7 +202,9 @@ def test_waiter_acquires_after_a_killed_holders_ttl(
     waiter = ctx.Process(target=wait_for_lock, args=(store.url, results, done), daemon=True)
     spawned.append(waiter)
     waiter.start()
-    wait_until(lambda: len(store.lock_queue("printer/first-floor")) == 2, "the waiter to queue")
+    wait_until(
+        lambda: len(store.lock_queue("printer/first-floor")) == 2, "the waiter to queue", DEADLINE
+    )
     queue_before = store.lock_queue("printer/first-floor")
     assert (queue_before[0].holder, queue_before[0].token) == (True, held_token)
     assert "doomed holder" in str(queue_before[0].owner)
