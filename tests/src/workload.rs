@@ -563,6 +563,22 @@ impl Summary {
             .copied()
             .unwrap_or(0)
     }
+
+    /// Fails unless at least `min_completed` operations completed and every `(kind, outcome)`
+    /// occurred, so that a fault test cannot pass on a history that exercised nothing.
+    pub fn assert_exercised(&self, min_completed: usize, kinds: &[(&str, &str)]) {
+        assert!(
+            self.completed >= min_completed,
+            "only {} operations completed",
+            self.completed
+        );
+        for (kind, outcome) in kinds {
+            assert!(
+                self.count(kind, outcome) > 0,
+                "no {kind} {outcome} in the history:\n{self}"
+            );
+        }
+    }
 }
 
 impl fmt::Display for Summary {
