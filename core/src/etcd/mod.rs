@@ -101,7 +101,6 @@ pub(crate) struct Codec {
 pub struct EtcdBackend {
     transport: Arc<Transport>,
     codec: Codec,
-    prefix: String,
     max_txn_ops: usize,
     limits: Limits,
     describe: String,
@@ -183,9 +182,8 @@ impl EtcdBackend {
                 options.failover_timeout,
             )),
             codec: Codec {
-                prefix: options.prefix.clone(),
+                prefix: options.prefix,
             },
-            prefix: options.prefix,
             max_txn_ops: options.max_txn_ops,
             limits: Limits {
                 max_value_bytes: options.max_value_bytes,
@@ -195,7 +193,7 @@ impl EtcdBackend {
     }
 
     fn key(&self, key: &str) -> String {
-        b64(format!("{}{key}", self.prefix).as_bytes())
+        b64(format!("{}{key}", self.codec.prefix).as_bytes())
     }
 
     /// The etcd range reads of one [`Read`].
@@ -215,7 +213,7 @@ impl EtcdBackend {
                 .filter_map(|(start, end)| {
                     let start = match &range.after {
                         Some(a) => {
-                            let mut after = format!("{}{a}", self.prefix).into_bytes();
+                            let mut after = format!("{}{a}", self.codec.prefix).into_bytes();
                             after.push(0);
                             after.max(start)
                         }
@@ -252,10 +250,10 @@ impl EtcdBackend {
     /// The etcd key spans `[start, end)` a range covers: one, or two around the reserved keys
     /// when the prefix is empty and they are excluded.
     fn key_spans(&self, range: &RangeRead) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let start = format!("{}{}", self.prefix, range.prefix).into_bytes();
+        let start = format!("{}{}", self.codec.prefix, range.prefix).into_bytes();
         let end = prefix_end(&start);
         if range.prefix.is_empty() && !range.include_reserved {
-            let mut reserved = self.prefix.clone().into_bytes();
+            let mut reserved = self.codec.prefix.clone().into_bytes();
             reserved.push(RESERVED_PREFIX as u8);
             let after_reserved = prefix_end(&reserved);
             vec![(start, reserved), (after_reserved, end)]

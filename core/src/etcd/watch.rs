@@ -71,7 +71,7 @@ pub(crate) async fn open(
     range: RangeRead,
     from: Option<u64>,
 ) -> Result<EventStream> {
-    let start = format!("{}{}", backend.prefix, range.prefix).into_bytes();
+    let start = format!("{}{}", backend.codec.prefix, range.prefix).into_bytes();
     let end = prefix_end(&start);
     let mut state = WatchState {
         transport: backend.transport.clone(),
