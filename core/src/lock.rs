@@ -2,8 +2,10 @@
 //!
 //! Each acquire creates its own waiter entry `@lock/<escaped name>/<unique>` on a lease, in one
 //! round trip that also reads the queue. The waiter with the lowest index holds the lock and that
-//! index is its fencing token. Others watch only their immediate predecessor and, after every
-//! wake-up, re-read the queue to check that their own entry still exists.
+//! index is its fencing token. The waiter second in line watches the whole queue and takes the
+//! lock on the holder's delete event, with no further round trip; waiters further back watch only
+//! their immediate predecessor and, after every wake-up, re-read the queue to check that their own
+//! entry still exists.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -103,6 +105,16 @@ struct LockInner {
     watched_lease: Mutex<Option<LeaseId>>,
     /// Dropped with the lock, which ends that task.
     alive: tokio::sync::watch::Sender<()>,
+}
+
+/// What a waiter learned from the event that woke it.
+#[derive(PartialEq)]
+enum Wake {
+    /// The holder's entry was deleted after every earlier event of the queue, with this
+    /// waiter's own entry still present: it is first.
+    First,
+    /// Read the queue to learn where the waiter stands.
+    Reread,
 }
 
 enum State {
@@ -415,9 +427,19 @@ impl Lock {
                 return Ok(None);
             }
             let predecessor = queue[pos - 1].key.clone();
+            // Second in line: watch the whole queue, so that a deletion of this waiter's own
+            // entry would arrive, in revision order, before the holder's. Then the holder's
+            // delete alone proves this waiter first at that revision, and no read is needed
+            // (see below the loop). Further back, watch only the predecessor, so that a long
+            // queue does not wake every waiter at each change.
+            let second = pos == 1;
             let watch_range = RangeRead {
                 include_reserved: true,
-                ..RangeRead::prefix(predecessor.clone())
+                ..RangeRead::prefix(if second {
+                    self.inner.prefix.clone()
+                } else {
+                    predecessor.clone()
+                })
             };
             // If the store compacted the history since the snapshot, resync: read the queue as
             // it is now and wait again.
@@ -438,10 +460,18 @@ impl Lock {
                 }
             };
             tokio::pin!(sleep);
+            let mut wake = Wake::Reread;
             loop {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(Ok(e)) if e.key == predecessor && e.kind == EventKind::Delete => break,
+                        Some(Ok(e)) if e.kind == EventKind::Delete && e.key == predecessor => {
+                            if second {
+                                wake = Wake::First;
+                            }
+                            break;
+                        }
+                        // This waiter's own entry is gone: the read below reports it.
+                        Some(Ok(e)) if e.kind == EventKind::Delete && e.key == key => break,
                         Some(Ok(_)) => continue,
                         // The history was compacted: read the queue as it is now.
                         Some(Err(e)) if e.is_compacted() => break,
@@ -459,6 +489,15 @@ impl Lock {
                             self.inner.name)));
                     }
                 }
+            }
+            // The holder's delete was seen after every earlier event of the queue, and this
+            // waiter's entry was not deleted before it. Nor can the entry have been deleted since
+            // by its lease ending, as long as the lease is known to be alive now, which the check
+            // at the top of the loop makes sure of: the delete may be old news to a process that
+            // was paused, but then the lease's validity on the boot clock has run out as well.
+            if wake == Wake::First {
+                queue.remove(0);
+                continue;
             }
             let range = RangeRead {
                 below_index: Some(mine + 1),

@@ -12,6 +12,9 @@
 //!   on resuming that the lock is lost: `Lock::lost` resolves, its lost callback fires, a
 //!   transaction that requires the lock is refused with `LockLost` and writes nothing, and its
 //!   release fails with `LockLost`.
+//! - **Paused waiter**: a waiter second in line, paused past its TTL while the holder releases
+//!   and another client takes the lock, does not take the lock when it resumes, although the
+//!   holder's delete still waits for it on its watch.
 //! - **Crash release**: a SIGKILLed holder's lock passes to a waiter in another process once the
 //!   holder's lease expires, and not before.
 //!
@@ -1083,6 +1086,79 @@ fn etcd_lost_lease_is_reported_to_the_paused_holder() {
         "etcd",
         &url,
         &etcd_worker_url(&cluster, "lost/"),
+    ));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Paused waiter
+// ------------------------------------------------------------------------------------------------
+
+/// A `wait` worker queues second behind this process's holder, with [`TTL`], and is paused.
+/// The holder releases, so the delete that wakes the waiter is delivered to it (or waits in its
+/// watch) while it is stopped; its lease expires, and another client takes the lock. Resumed,
+/// the waiter must see that its lease is gone rather than act on the old wake-up: it fails with
+/// `LeaseExpired`, and the other client remains the only holder.
+async fn paused_waiter(backend: &str, url: &str, worker_url: &str) {
+    let db = Client::connect(url).await.expect("connect");
+    let holder = db.lock("turnstile");
+    let held = holder
+        .acquire(None)
+        .await
+        .expect("the holder takes the lock");
+    let ttl_ms = TTL.as_millis().to_string();
+    let mut waiter = Proc::spawn("waiter", &["wait", worker_url, "turnstile", &ttl_ms]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.lock_queue("turnstile").await.expect("queue").len() < 2 {
+        assert!(Instant::now() < deadline, "the waiter never queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Let the waiter open its watch before it stops.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    waiter.signal(Signal::SIGSTOP);
+    let paused = Instant::now();
+    holder.release().await.expect("the holder releases");
+    let other = db.lock("turnstile");
+    // Generous: the waiter's lease expires within TTL of the pause; the rest is slack.
+    let next = other
+        .acquire(Some(TTL + Duration::from_secs(30)))
+        .await
+        .expect("another client takes the lock once the paused waiter's lease expires");
+    let taken_after = paused.elapsed();
+    assert!(next > held, "the new token {next} exceeds {held}");
+    waiter.signal(Signal::SIGCONT);
+    let line = waiter.line().await;
+    println!(
+        "{backend} paused waiter: the holder (token {held}) released while the waiter was \
+         stopped; another client took the lock (token {next}) {taken_after:?} into the pause; \
+         the resumed waiter said {line:?}"
+    );
+    assert!(
+        line.starts_with("failed LeaseExpired"),
+        "the resumed waiter must not take the lock another client holds: {line}"
+    );
+    let queue = db.lock_queue("turnstile").await.expect("queue");
+    assert_eq!(queue.len(), 1, "only the new holder is queued: {queue:?}");
+    assert_eq!(queue[0].token, next);
+    other.release().await.expect("the new holder releases");
+    waiter.exit_ok().await;
+}
+
+#[test]
+fn sqlite_paused_waiter_does_not_act_on_an_old_wake_up() {
+    let _serial = etcd::serial();
+    let store = Store::sqlite();
+    runtime().block_on(paused_waiter("sqlite", &store.url, &store.url));
+}
+
+#[test]
+fn etcd_paused_waiter_does_not_act_on_an_old_wake_up() {
+    let _serial = etcd::serial();
+    let cluster = EtcdCluster::start(3);
+    let url = cluster.url("paused/");
+    runtime().block_on(paused_waiter(
+        "etcd",
+        &url,
+        &etcd_worker_url(&cluster, "paused/"),
     ));
 }
 

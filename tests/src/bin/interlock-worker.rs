@@ -181,11 +181,22 @@ async fn main() -> interlock::Result<()> {
             say(format!("held {token}"));
             std::future::pending::<()>().await;
         }
-        // wait URL LOCK: take the lock, report the token and how long it took.
+        // wait URL LOCK [TTL_MS]: take the lock, report the token and how long it took (or
+        // "failed KIND: MESSAGE"), then release it.
         "wait" => {
-            let lock = db.lock(&arg(&args, 3, "lock"));
+            let mut options = LockOptions::default();
+            if let Some(ttl) = args.get(4) {
+                options.ttl = Duration::from_millis(ttl.parse().expect("ttl"));
+            }
+            let lock = db.lock_with(&arg(&args, 3, "lock"), options);
             let started = Instant::now();
-            let token = lock.acquire(Some(Duration::from_secs(60))).await?;
+            let token = match lock.acquire(Some(Duration::from_secs(60))).await {
+                Ok(token) => token,
+                Err(e) => {
+                    say(format!("failed {}: {e}", e.kind()));
+                    return Ok(());
+                }
+            };
             let queue = db.lock_queue(lock.name()).await?;
             let owners: Vec<String> = queue.iter().map(|w| w.owner["owner"].to_string()).collect();
             say(format!(
