@@ -1,7 +1,9 @@
 //! The etcd backend against a real etcd member with authentication and with TLS: a client with
 //! the right credentials works and keeps working after its token expires, wrong or missing
 //! credentials are refused as `Unauthorized`, and a member serving https is reached when the
-//! CA is given and refused with a clear message when it is not.
+//! CA is given and refused with a clear message when it is not. With JWT tokens, a client's
+//! token that predates a change to the users ("revision of auth store is old") or has expired
+//! is replaced, for requests and for watches alike.
 
 use std::time::{Duration, Instant};
 
@@ -197,6 +199,147 @@ async fn auth_with_token_refresh_body() {
     let renewed = connect(&url_as(&cluster, "root:a-new-password", "t/")).await;
     assert_eq!(value(renewed.get("k").await.unwrap()), json!(1));
     println!("auth test done in {:?}", started.elapsed());
+}
+
+#[test]
+fn auth_with_jwt_tokens() {
+    let _serial = etcd::serial();
+    runtime().block_on(auth_with_jwt_tokens_body());
+}
+
+/// JWT lifetime given to etcd, in seconds.
+const JWT_TTL_SECS: u64 = 3;
+
+async fn auth_with_jwt_tokens_body() {
+    let started = Instant::now();
+    let keys = tempfile::tempdir().expect("temp dir for the JWT keys");
+    let (private, public) = (keys.path().join("jwt.pem"), keys.path().join("jwt.pub"));
+    for args in [
+        vec!["genrsa", "-out", private.to_str().unwrap(), "2048"],
+        vec![
+            "rsa",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .unwrap_or_else(|e| panic!("run openssl (is it installed?): {e}"));
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    }
+    let cluster = EtcdCluster::start_with(
+        1,
+        ClusterOptions {
+            extra_args: vec![
+                "--auth-token".into(),
+                format!(
+                    "jwt,pub-key={},priv-key={},sign-method=RS256,ttl={JWT_TTL_SECS}s",
+                    public.display(),
+                    private.display()
+                ),
+            ],
+            tls: None,
+        },
+    );
+    enable_auth(&cluster);
+    println!("etcd with JWT auth ready in {:?}", started.elapsed());
+    // Failover within 1 s, less than the JWT's lifetime: a stale token retried rather than
+    // replaced would fail the request instead of lasting until the token expires.
+    let url = format!(
+        "{}&failover_timeout=1",
+        url_as(&cluster, &format!("root:{PASSWORD}"), "t/")
+    );
+    let client = connect(&url).await;
+    client.set("k", 1).await.expect("set with credentials");
+
+    // A new user bumps the auth store's revision: every token issued before is refused ("the
+    // revision of auth store is old"), by requests and by new watches; the client takes a new
+    // one and carries on.
+    let admin = authenticate(&cluster, PASSWORD);
+    cluster
+        .post_with_token(
+            0,
+            "/v3/auth/user/add",
+            &json!({ "name": "someone-else", "password": "pw" }),
+            &admin,
+        )
+        .expect("add a user");
+    client
+        .set("k", 1)
+        .await
+        .expect("a write as the first request after the auth store changed");
+    let mut watch = client
+        .watch("w/", None)
+        .await
+        .expect("a watch after the auth store changed");
+    let index = client
+        .set("w/a", "x")
+        .await
+        .expect("a write after the auth store changed");
+    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
+        .await
+        .expect("the watch delivers within 10 s")
+        .expect("the watch stream is open")
+        .expect("watch event");
+    assert_eq!(
+        (event.kind, event.key.as_str(), event.index),
+        (EventKind::Put, "w/a", index)
+    );
+    let admin = authenticate(&cluster, PASSWORD);
+    cluster
+        .post_with_token(
+            0,
+            "/v3/auth/user/add",
+            &json!({ "name": "a-third-user", "password": "pw" }),
+            &admin,
+        )
+        .expect("add another user");
+    // A watch first, before any request renews the token.
+    let mut watch = client
+        .watch("w/", None)
+        .await
+        .expect("a watch as the first request after the auth store changed");
+    let index = client.set("w/b", "y").await.expect("set");
+    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
+        .await
+        .expect("the watch delivers within 10 s")
+        .expect("the watch stream is open")
+        .expect("watch event");
+    assert_eq!(
+        (event.kind, event.key.as_str(), event.index),
+        (EventKind::Put, "w/b", index)
+    );
+
+    // An expired JWT is replaced the same way.
+    tokio::time::sleep(Duration::from_secs(JWT_TTL_SECS + 1)).await;
+    let mut watch = client
+        .watch("w/", None)
+        .await
+        .expect("a watch after the token expired");
+    assert_eq!(
+        value(client.get("k").await.expect("get after expiry")),
+        json!(1)
+    );
+    let index = client.set("w/c", "z").await.expect("set after expiry");
+    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
+        .await
+        .expect("the watch delivers within 10 s")
+        .expect("the watch stream is open")
+        .expect("watch event");
+    assert_eq!(
+        (event.kind, event.key.as_str(), event.index),
+        (EventKind::Put, "w/c", index)
+    );
+    let lock = client.lock("l");
+    lock.acquire(Some(Duration::from_secs(5)))
+        .await
+        .expect("lock after expiry");
+    lock.release().await.expect("release after expiry");
+    println!("JWT auth test done in {:?}", started.elapsed());
 }
 
 #[test]

@@ -364,8 +364,18 @@ pub(crate) fn classify(endpoint: &str, error: &ErrorBody) -> Failure {
     let text = error.text();
     let message = format!("etcd at {endpoint}: {text}");
     let lower = text.to_ascii_lowercase();
-    if lower.contains("invalid auth token") || lower.contains("invalid auth management") {
+    // A token that expired, or that predates a change to the users or roles ("revision of auth
+    // store is old"): nothing was applied; authenticate again and retry, as etcd's own client
+    // does.
+    if lower.contains("invalid auth token")
+        || lower.contains("invalid auth management")
+        || lower.contains("revision of auth store is old")
+    {
         return Failure::StaleToken(Error::new(ErrorKind::Unauthorized, message));
+    }
+    // A refused watch carries only its message, no code.
+    if lower.contains("permission denied") {
+        return Failure::Final(Error::new(ErrorKind::Unauthorized, message));
     }
     // Refused before the request was proposed to Raft: safe to send to another member.
     const NOT_PROPOSED: [&str; 5] = [
@@ -440,6 +450,21 @@ mod tests {
             f(16, "etcdserver: invalid auth token"),
             Failure::StaleToken(_)
         ));
+        assert!(matches!(
+            f(3, "etcdserver: revision of auth store is old"),
+            Failure::StaleToken(_)
+        ));
+        // A refused watch's cancel reason, which has no code of its own.
+        assert!(matches!(
+            f(
+                0,
+                "rpc error: code = InvalidArgument desc = etcdserver: revision of auth store is old"
+            ),
+            Failure::StaleToken(_)
+        ));
+        assert!(
+            matches!(f(0, "etcdserver: permission denied"), Failure::Final(e) if e.kind() == ErrorKind::Unauthorized)
+        );
         assert!(
             matches!(f(3, "etcdserver: too many operations in txn request"), Failure::Final(e) if e.kind() == ErrorKind::InvalidArgument)
         );
