@@ -8,8 +8,8 @@ use crate::Config;
 use crate::handoff::Handoff;
 use crate::measure::Group;
 use crate::report::{
-    ETCD_LOCK_TARGET, EtcdRun, LOCK_TARGET, P50_TARGET, P99_TARGET, Percentiles, Ratio,
-    handoff_ratios, machine, quantile,
+    ETCD_LOCK_TARGET, EtcdRun, GATEWAY_COST_LIMIT, LOCK_TARGET, P50_TARGET, P99_TARGET,
+    Percentiles, Ratio, grpc_rows, handoff_ratios, machine, quantile,
 };
 
 /// Percentiles of latency samples in µs.
@@ -27,7 +27,32 @@ fn percentiles_us(samples: &[u64]) -> Value {
     }
 }
 
-fn etcd_json(run: &EtcdRun, handoffs: &[Handoff]) -> Value {
+/// The gateway against gRPC rows (null when the run measured no gRPC workload).
+fn grpc_json(group: Option<&Group>) -> Value {
+    let rows: Vec<Value> = group
+        .map(grpc_rows)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            json!({
+                "operation": r.label,
+                "gateway": format!("{:?}", r.gateway),
+                "grpc": format!("{:?}", r.grpc),
+                "gateway_us": r.gateway_ns / 1e3,
+                "grpc_us": r.grpc_ns / 1e3,
+                "ratio_gateway_over_grpc": r.ratio,
+                "per_round_ratio_median": r.paired,
+                "over_limit": r.over_limit(),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Value::Null;
+    }
+    json!({ "limit_ratio": GATEWAY_COST_LIMIT, "rows": rows })
+}
+
+fn etcd_json(run: &EtcdRun, groups: &[Group], handoffs: &[Handoff]) -> Value {
     let requests: serde_json::Map<String, Value> = run
         .requests
         .iter()
@@ -38,15 +63,15 @@ fn etcd_json(run: &EtcdRun, handoffs: &[Handoff]) -> Value {
         json!({
             "delete_reply": percentiles_us(&f.delete_reply),
             "delete_to_event": percentiles_us(&f.delete_to_event),
-            "delete_to_event_to_read": percentiles_us(&f.delete_to_read),
             "event_after_reply_us": { "p50": signed(0.5), "p90": signed(0.9), "p99": signed(0.99) },
         })
     });
     let ratios: Vec<Value> = handoff_ratios(run, handoffs)
         .into_iter()
-        .map(|(label, p50, floor, ratio)| {
+        .map(|(label, p50, floor, ratio, target)| {
             json!({
                 "floor": label,
+                "target": target,
                 "handoff_p50_us": p50 as f64 / 1e3,
                 "floor_p50_us": floor as f64 / 1e3,
                 "ratio": ratio,
@@ -61,6 +86,7 @@ fn etcd_json(run: &EtcdRun, handoffs: &[Handoff]) -> Value {
         "grpc_calls_per_op": requests,
         "handoff_floor": floor,
         "handoff_p50_vs_floor": ratios,
+        "gateway_vs_grpc": grpc_json(groups.iter().find(|g| g.backend == crate::etcd::LABEL)),
     })
 }
 
@@ -71,6 +97,7 @@ pub fn json(
     cfg: &Config,
     took: Duration,
 ) -> Value {
+    let etcd = etcd.map(|run| etcd_json(run, groups, handoffs));
     let groups: Vec<Value> = groups
         .iter()
         .map(|g| {
@@ -101,7 +128,6 @@ pub fn json(
             json!({ "backend": g.backend, "measurements": ms })
         })
         .collect();
-    let etcd = etcd.map(|run| etcd_json(run, handoffs));
     let handoffs: Vec<Value> = handoffs
         .iter()
         .map(|h| {

@@ -6,6 +6,8 @@
 //! Run it with `bash scripts/bench.sh [--quick] [--json PATH] [--only etcd]`.
 
 mod etcd;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod handoff;
 mod json;
 mod measure;
@@ -314,6 +316,15 @@ fn measure_etcd(
             .into_iter()
             .map(Workload::Etcd)
             .collect();
+        // The same txns over native gRPC, on a client of the same member, kept until the end.
+        #[cfg(feature = "grpc")]
+        let grpc_client = rt.block_on(grpc::connect(&cluster.base))?;
+        #[cfg(feature = "grpc")]
+        workloads.extend(
+            rt.block_on(grpc::GrpcOp::set(&grpc_client))?
+                .into_iter()
+                .map(|op| Workload::Grpc(Box::new(op))),
+        );
         workloads.extend(rt.block_on(Workload::store_set(&cluster.url))?);
         groups.push(rt.block_on(measure::run_group(label, &mut workloads, cfg))?);
         eprintln!("counting the gateway requests of each {label} op");
@@ -333,10 +344,15 @@ fn measure_etcd(
         }
         rt.block_on(async {
             for w in &workloads {
-                if let Workload::Etcd(op) = w {
-                    if let Some((raw, lease)) = op.lease() {
-                        raw.revoke(lease).await?;
+                match w {
+                    Workload::Etcd(op) => {
+                        if let Some((raw, lease)) = op.lease() {
+                            raw.revoke(lease).await?;
+                        }
                     }
+                    #[cfg(feature = "grpc")]
+                    Workload::Grpc(op) => op.revoke(&grpc_client).await?,
+                    _ => {}
                 }
             }
             drop(workloads);

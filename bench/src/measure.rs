@@ -23,6 +23,10 @@ pub enum Kind {
     EtcdTxn,
     /// One raw gateway `/v3/kv/put`: etcd's own latency of a write.
     EtcdPut,
+    /// [`Kind::EtcdCycle`]'s two txns over native gRPC (etcd-client), not the gateway.
+    GrpcCycle,
+    /// [`Kind::EtcdTxn`]'s txn over native gRPC (etcd-client).
+    GrpcTxn,
     /// `acquire(None)` then `release()` on one Lock object.
     LockUnlock,
     /// `put(key, value, index)` with the index the previous put returned.
@@ -38,6 +42,8 @@ impl Kind {
             Kind::EtcdCycle => "raw create txn + delete txn (lock floor)",
             Kind::EtcdTxn => "raw CAS txn (floor)",
             Kind::EtcdPut => "raw /v3/kv/put (etcd write)",
+            Kind::GrpcCycle => "gRPC create txn + delete txn (etcd-client)",
+            Kind::GrpcTxn => "gRPC CAS txn (etcd-client)",
             Kind::LockUnlock => "lock+unlock (uncontended)",
             Kind::Put => "put compare-exchange",
             Kind::Transfer => "2-key transfer txn",
@@ -48,15 +54,25 @@ impl Kind {
     pub fn is_raw(self) -> bool {
         matches!(
             self,
-            Kind::Raw | Kind::EtcdCycle | Kind::EtcdTxn | Kind::EtcdPut
+            Kind::Raw
+                | Kind::EtcdCycle
+                | Kind::EtcdTxn
+                | Kind::EtcdPut
+                | Kind::GrpcCycle
+                | Kind::GrpcTxn
         )
+    }
+
+    /// Whether this is a raw request over etcd's native gRPC API rather than its gateway.
+    pub fn is_grpc(self) -> bool {
+        matches!(self, Kind::GrpcCycle | Kind::GrpcTxn)
     }
 
     /// Names of the two timed phases of an op, if it has two.
     pub fn phases(self) -> Option<[&'static str; 2]> {
         match self {
             Kind::LockUnlock => Some(["acquire", "release"]),
-            Kind::EtcdCycle => Some(["create txn", "delete txn"]),
+            Kind::EtcdCycle | Kind::GrpcCycle => Some(["create txn", "delete txn"]),
             Kind::Transfer => Some(["get_many", "commit"]),
             _ => None,
         }
@@ -67,6 +83,9 @@ impl Kind {
 pub enum Workload {
     Raw(Connection),
     Etcd(RawOp),
+    /// The gateway floor's txns over native gRPC (boxed: tonic's clients are large).
+    #[cfg(feature = "grpc")]
+    Grpc(Box<crate::grpc::GrpcOp>),
     LockUnlock {
         client: Client,
         lock: Lock,
@@ -131,6 +150,8 @@ impl Workload {
             Workload::Etcd(RawOp::Cycle { .. }) => Kind::EtcdCycle,
             Workload::Etcd(RawOp::Cas { .. }) => Kind::EtcdTxn,
             Workload::Etcd(RawOp::Put { .. }) => Kind::EtcdPut,
+            #[cfg(feature = "grpc")]
+            Workload::Grpc(op) => op.kind(),
             Workload::LockUnlock { .. } => Kind::LockUnlock,
             Workload::Put { .. } => Kind::Put,
             Workload::Transfer { .. } => Kind::Transfer,
@@ -140,6 +161,8 @@ impl Workload {
     fn client(&self) -> Option<&Client> {
         match self {
             Workload::Raw(_) | Workload::Etcd(_) => None,
+            #[cfg(feature = "grpc")]
+            Workload::Grpc(_) => None,
             Workload::LockUnlock { client, .. }
             | Workload::Put { client, .. }
             | Workload::Transfer { client, .. } => Some(client),
@@ -156,6 +179,8 @@ impl Workload {
                 tx.commit()?;
             }
             Workload::Etcd(raw) => raw.op(phases).await?,
+            #[cfg(feature = "grpc")]
+            Workload::Grpc(op) => op.op(phases).await?,
             Workload::LockUnlock { lock, .. } => {
                 let t0 = Instant::now();
                 lock.acquire(None).await?;

@@ -16,6 +16,12 @@ pub(crate) const ETCD_LOCK_TARGET: f64 = 1.15;
 /// Handoff latency targets.
 pub(crate) const P50_TARGET: Duration = Duration::from_millis(1);
 pub(crate) const P99_TARGET: Duration = Duration::from_millis(10);
+/// The etcd handoff's p50 is at most one delete commit plus one watch notification: the raw
+/// delete txn → watch event floor.
+const HANDOFF_FLOOR_TARGET: f64 = 1.0;
+/// The issue asks for a gRPC transport to be proposed if the gateway costs more than 20 %: a
+/// raw txn's time over the gateway above this many times its time over gRPC.
+pub(crate) const GATEWAY_COST_LIMIT: f64 = 1.2;
 
 /// How a measurement compares with its backend's raw floor (SQLite's write transaction, or
 /// etcd's gateway txns).
@@ -39,7 +45,15 @@ impl Ratio {
         // The floor's kind, how many of its ops one op is compared with, and the raw txns
         // that many ops make.
         let (floor, per, raw_txns, target) = match (m.kind, sqlite) {
-            (Kind::Raw | Kind::EtcdCycle | Kind::EtcdTxn | Kind::EtcdPut, _) => return None,
+            (
+                Kind::Raw
+                | Kind::EtcdCycle
+                | Kind::EtcdTxn
+                | Kind::EtcdPut
+                | Kind::GrpcCycle
+                | Kind::GrpcTxn,
+                _,
+            ) => return None,
             (Kind::LockUnlock, Some(_)) => (Kind::Raw, 2, 2, Some(LOCK_TARGET)),
             (Kind::Put | Kind::Transfer, Some(_)) => (Kind::Raw, 1, 1, None),
             (Kind::LockUnlock, None) => (Kind::EtcdCycle, 1, 2, Some(ETCD_LOCK_TARGET)),
@@ -69,6 +83,78 @@ impl Ratio {
     pub(crate) fn pass(&self) -> Option<bool> {
         self.target.map(|t| self.value <= t)
     }
+}
+
+/// One row of the gateway against gRPC comparison: an op over the gateway (a raw txn workload,
+/// or interlock's op) against the same raw txns over native gRPC.
+pub(crate) struct GrpcRow {
+    pub(crate) label: &'static str,
+    pub(crate) gateway: Kind,
+    pub(crate) grpc: Kind,
+    /// Time per op over the gateway and over gRPC (from the median rates), in nanoseconds.
+    pub(crate) gateway_ns: f64,
+    pub(crate) grpc_ns: f64,
+    /// Gateway time / gRPC time.
+    pub(crate) ratio: f64,
+    /// The median of the per-round ratios (one batch of each per round).
+    pub(crate) paired: f64,
+    /// Whether both sides are raw txns, so the ratio is the gateway's own cost (judged against
+    /// [`GATEWAY_COST_LIMIT`]), rather than interlock's op against the gRPC floor.
+    pub(crate) raw: bool,
+}
+
+impl GrpcRow {
+    /// Whether the gateway costs more than [`GATEWAY_COST_LIMIT`] (raw txn rows only).
+    pub(crate) fn over_limit(&self) -> Option<bool> {
+        self.raw.then_some(self.ratio > GATEWAY_COST_LIMIT)
+    }
+}
+
+/// The gateway against gRPC rows of a group that measured the gRPC workloads (none otherwise).
+pub(crate) fn grpc_rows(group: &Group) -> Vec<GrpcRow> {
+    [
+        (
+            "raw create txn + delete txn",
+            Kind::EtcdCycle,
+            Kind::GrpcCycle,
+            true,
+        ),
+        ("raw CAS txn", Kind::EtcdTxn, Kind::GrpcTxn, true),
+        (
+            "interlock lock+unlock",
+            Kind::LockUnlock,
+            Kind::GrpcCycle,
+            false,
+        ),
+        (
+            "interlock put compare-exchange",
+            Kind::Put,
+            Kind::GrpcTxn,
+            false,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(label, gateway, grpc, raw)| {
+        let (g, r) = (group.get(gateway)?, group.get(grpc)?);
+        let paired = median(
+            g.batches
+                .iter()
+                .zip(&r.batches)
+                .map(|(gb, rb)| rb.rate() / gb.rate())
+                .collect(),
+        );
+        Some(GrpcRow {
+            label,
+            gateway,
+            grpc,
+            gateway_ns: 1e9 / g.median(),
+            grpc_ns: 1e9 / r.median(),
+            ratio: r.median() / g.median(),
+            paired,
+            raw,
+        })
+    })
+    .collect()
 }
 
 /// Handoff percentiles, in nanoseconds.
@@ -173,11 +259,12 @@ pub(crate) fn quantile(samples: &[i64], q: f64) -> Option<i64> {
     Some(sorted[((last as f64) * q).round() as usize])
 }
 
-/// The etcd handoff's p50 against each handoff floor: (floor label, floor p50 ns, ratio).
+/// The etcd handoff's p50 against each handoff floor: (floor label, handoff p50 ns, floor p50
+/// ns, ratio, target ratio).
 pub(crate) fn handoff_ratios(
     run: &EtcdRun,
     handoffs: &[Handoff],
-) -> Vec<(&'static str, u64, u64, f64)> {
+) -> Vec<(&'static str, u64, u64, f64, Option<f64>)> {
     let (Some(floor), Some(h)) = (
         &run.floor,
         handoffs.iter().find(|h| h.backend == crate::etcd::LABEL),
@@ -191,17 +278,18 @@ pub(crate) fn handoff_ratios(
         (
             "raw delete txn → watch event (one delete commit + one notification)",
             &floor.delete_to_event,
+            Some(HANDOFF_FLOOR_TARGET),
         ),
         (
-            "raw delete txn → watch event → range read (the waiter's re-read added)",
-            &floor.delete_to_read,
+            "one raw txn (the delete txn's reply)",
+            &floor.delete_reply,
+            None,
         ),
-        ("one raw txn (the delete txn's reply)", &floor.delete_reply),
     ]
     .into_iter()
-    .filter_map(|(label, samples)| {
+    .filter_map(|(label, samples, target)| {
         let f = Percentiles::of_samples(samples)?;
-        Some((label, p.p50, f.p50, p.p50 as f64 / f.p50 as f64))
+        Some((label, p.p50, f.p50, p.p50 as f64 / f.p50 as f64, target))
     })
     .collect()
 }
@@ -239,6 +327,9 @@ pub fn markdown(
         if groups.iter().any(|g| g.get(Kind::EtcdCycle).is_some()) {
             floors.push(" Raw etcd floor: gateway requests through reqwest (`tcp_nodelay`, as interlock's backend) to the same member: a lock cycle is compared with a create txn (`CREATE == 0`, put on a lease granted beforehand) plus a delete txn (`MOD == rev`, delete), `put` and the transfer with one CAS txn (`MOD == rev`, put).");
         }
+        if groups.iter().any(|g| g.get(Kind::GrpcCycle).is_some()) {
+            floors.push(" gRPC reference: the same two raw txn workloads over etcd's native gRPC API (etcd-client, tonic, HTTP/2) to the same member.");
+        }
         let _ = writeln!(
             s,
             "Throughput: median of {} timed batches (each ≥ {} ms{}), interleaved per backend.{}\n",
@@ -265,6 +356,9 @@ pub fn markdown(
                 let (vs, target, result) = match &ratio {
                     None if m.kind == Kind::EtcdPut => {
                         ("reference".to_string(), "–".to_string(), "–")
+                    }
+                    None if m.kind.is_grpc() => {
+                        ("gRPC reference".to_string(), "–".to_string(), "–")
                     }
                     None if m.kind.is_raw() => ("floor".to_string(), "–".to_string(), "–"),
                     None => ("n/a (no raw floor)".to_string(), "–".to_string(), "–"),
@@ -403,26 +497,42 @@ pub fn markdown(
         }
     }
     if let Some(run) = etcd {
-        etcd_section(&mut s, run, groups, handoffs);
+        for pass in etcd_section(&mut s, run, groups, handoffs) {
+            count(pass);
+        }
     }
     let _ = writeln!(s, "\nTargets: {} PASS, {} MISS.", tally[0], tally[1]);
     s
 }
 
 /// The etcd summary: interlock against the raw gateway floor, the handoff floor's samples and
-/// the gateway requests each op sends.
-fn etcd_section(s: &mut String, run: &EtcdRun, groups: &[Group], handoffs: &[Handoff]) {
+/// the gateway requests each op sends. Returns the verdicts of the targets it judges that the
+/// throughput tables do not (the handoff against its floor).
+fn etcd_section(
+    s: &mut String,
+    run: &EtcdRun,
+    groups: &[Group],
+    handoffs: &[Handoff],
+) -> Vec<bool> {
+    let mut verdicts = Vec::new();
     let _ = writeln!(s, "\n## etcd against the raw gateway floor\n");
     let leader = match run.leader_after {
         Some(l) if l == run.member => String::new(),
         Some(l) => format!(" **The leader moved to m{l} during the run** (an election)."),
         None => " **The cluster had no leader at the end of the run.**".to_string(),
     };
+    let group = groups.iter().find(|g| g.backend == crate::etcd::LABEL);
+    let grpc = group.map(grpc_rows).unwrap_or_default();
     let _ = writeln!(
         s,
-        "{}, {} members on loopback, data on the local disk. Every client (interlock's `etcd://` URL and the raw floor's reqwest client) talks to member m{}, the leader when the run began.{leader}\n",
+        "{}, {} members on loopback, data on the local disk. Every client (interlock's `etcd://` URL, the raw floor's reqwest client{}) talks to member m{}, the leader when the run began.{leader}\n",
         run.version,
         crate::etcd::MEMBERS,
+        if grpc.is_empty() {
+            ""
+        } else {
+            " and the gRPC reference's etcd-client"
+        },
         run.member
     );
     let _ = writeln!(
@@ -430,7 +540,7 @@ fn etcd_section(s: &mut String, run: &EtcdRun, groups: &[Group], handoffs: &[Han
         "| operation | interlock | floor | floor time | ratio | per-round ratio, median | target |"
     );
     let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---|");
-    if let Some(g) = groups.iter().find(|g| g.backend == crate::etcd::LABEL) {
+    if let Some(g) = group {
         for m in &g.measurements {
             let Some(r) = Ratio::of(g, m) else { continue };
             let target = match (r.target, r.pass()) {
@@ -449,28 +559,41 @@ fn etcd_section(s: &mut String, run: &EtcdRun, groups: &[Group], handoffs: &[Han
             );
         }
     }
-    for (label, p50, floor, ratio) in handoff_ratios(run, handoffs) {
+    for (label, p50, floor, ratio, target) in handoff_ratios(run, handoffs) {
+        let target = match target {
+            Some(t) => {
+                verdicts.push(ratio <= t);
+                format!("≤ {t:.2}× {}", verdict(ratio <= t))
+            }
+            None => "–".to_string(),
+        };
         let _ = writeln!(
             s,
-            "| handoff p50 (cross-process) | {} | {label}, p50 | {} | {ratio:.2}× | – | – |",
+            "| handoff p50 (cross-process) | {} | {label}, p50 | {} | {ratio:.2}× | – | {target} |",
             ns(p50 as f64),
             ns(floor as f64)
         );
     }
+    if !grpc.is_empty() {
+        grpc_section(s, &grpc);
+    } else if group.is_some_and(|g| g.get(Kind::EtcdCycle).is_some()) {
+        let why = if cfg!(feature = "grpc") {
+            "this run measured no gRPC workload"
+        } else {
+            "this build has no `grpc` feature; `scripts/bench.sh` turns it on when `protoc` is installed"
+        };
+        let _ = writeln!(s, "\n### Gateway against gRPC\n\nNot measured: {why}.");
+    }
     if let Some(floor) = &run.floor {
         let _ = writeln!(
             s,
-            "\n### Raw handoff floor\n\nA raw `/v3/watch` stream on one key; each round puts the key, waits for its event, then sends the delete txn a release sends (`MOD == rev`, delete) and times its reply, its event on the watch, and one linearizable range read after the event. (In the interlock handoff, the waiter re-reads the queue after the event too, and the former holder enqueues again at once, so that re-read runs alongside a write.)\n"
+            "\n### Raw handoff floor\n\nA raw `/v3/watch` stream on one key; each round puts the key, waits for its event, waits as long as a holder keeps the lock once a waiter is queued, then sends the delete txn a release sends (`MOD == rev`, delete) and times its reply and its event on the watch. (In the interlock handoff, the former holder also enqueues again as soon as its release returns.)\n"
         );
         let _ = writeln!(s, "| measure | samples | p50 | p90 | p99 | max |");
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
         for (label, samples) in [
             ("delete txn sent → reply", &floor.delete_reply),
             ("delete txn sent → watch event", &floor.delete_to_event),
-            (
-                "delete txn sent → watch event → range read done",
-                &floor.delete_to_read,
-            ),
         ] {
             if let Some(p) = Percentiles::of_samples(samples) {
                 let _ = writeln!(
@@ -503,7 +626,12 @@ fn etcd_section(s: &mut String, run: &EtcdRun, groups: &[Group], handoffs: &[Han
     if !run.requests.is_empty() {
         let _ = writeln!(
             s,
-            "\n### Gateway requests per op\n\ngRPC calls the member started per op (its `/metrics`, `grpc_server_started_total`; the gateway makes one call per request), over a separate untimed run of each workload.\n"
+            "\n### Gateway requests per op\n\ngRPC calls the member started per op (its `/metrics`, `grpc_server_started_total`; the gateway makes one call per request{}), over a separate untimed run of each workload.\n",
+            if grpc.is_empty() {
+                ""
+            } else {
+                ", and the gRPC workloads' own calls count directly"
+            }
         );
         let _ = writeln!(s, "| operation | calls per op |");
         let _ = writeln!(s, "|---|---|");
@@ -515,4 +643,57 @@ fn etcd_section(s: &mut String, run: &EtcdRun, groups: &[Group], handoffs: &[Han
             let _ = writeln!(s, "| {} | {} |", kind.label(), text.join(", "));
         }
     }
+    verdicts
+}
+
+/// The gateway against gRPC table, and whether the gateway's cost on the raw txns is over the
+/// issue's 20 % limit.
+fn grpc_section(s: &mut String, rows: &[GrpcRow]) {
+    let limit = (GATEWAY_COST_LIMIT - 1.0) * 100.0;
+    let _ = writeln!(
+        s,
+        "\n### Gateway against gRPC\n\nThe raw txn workloads sent again over etcd's native gRPC API (etcd-client, tonic, plain HTTP/2) to the same member, interleaved with the others; ratio = time over the gateway (raw, or interlock's op) / time of the same txns over gRPC. The issue asks to propose a gRPC transport if the gateway costs over {limit:.0} % (a ratio above {GATEWAY_COST_LIMIT:.2}× on the raw txn rows).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| operation | over the gateway | gRPC floor | over gRPC | ratio | per-round ratio, median | gateway cost |"
+    );
+    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---|");
+    for r in rows {
+        let cost = match r.over_limit() {
+            Some(over) => format!(
+                "{:+.0} %, {} {limit:.0} %",
+                (r.ratio - 1.0) * 100.0,
+                if over { "**over**" } else { "under" }
+            ),
+            None => "–".to_string(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.2}× | {:.2}× | {cost} |",
+            r.label,
+            ns(r.gateway_ns),
+            r.grpc.label(),
+            ns(r.grpc_ns),
+            r.ratio,
+            r.paired
+        );
+    }
+    let over: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.over_limit() == Some(true))
+        .map(|r| r.label)
+        .collect();
+    let _ = if over.is_empty() {
+        writeln!(
+            s,
+            "\nThe gateway costs under {limit:.0} % on the raw txns: no gRPC transport to propose on this measurement."
+        )
+    } else {
+        writeln!(
+            s,
+            "\nThe gateway costs over {limit:.0} % on: {}; the issue asks to propose a gRPC transport.",
+            over.join(", ")
+        )
+    };
 }
