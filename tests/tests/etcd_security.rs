@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use interlock::{Client, ErrorKind, EventKind};
+use interlock::{Client, ErrorKind, Event, EventKind, WatchStream};
 use interlock_tests::etcd::{self, ClusterOptions, EtcdCluster, TlsFiles};
 
 const PASSWORD: &str = "s3cret-pw";
@@ -71,6 +71,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("tokio runtime")
+}
+
+/// The watch's next event, which must come within 10 s.
+async fn next_event(watch: &mut WatchStream) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), watch.next_event())
+        .await
+        .expect("the watch delivers within 10 s")
+        .expect("the watch stream is open")
+        .expect("watch event")
 }
 
 fn value(entry: Option<interlock::Entry>) -> Value {
@@ -165,11 +174,7 @@ async fn auth_with_token_refresh_body() {
     let mut watch = client.watch("w/", None).await.expect("watch after expiry");
     tokio::time::sleep(Duration::from_secs(TOKEN_TTL_SECS + 2)).await;
     let index = client.set("w/a", "x").await.expect("set after expiry");
-    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
-        .await
-        .expect("the watch delivers within 10 s")
-        .expect("the watch stream is open")
-        .expect("watch event");
+    let event = next_event(&mut watch).await;
     assert_eq!(
         (event.kind, event.key.as_str(), event.index),
         (EventKind::Put, "w/a", index)
@@ -280,11 +285,7 @@ async fn auth_with_jwt_tokens_body() {
         .set("w/a", "x")
         .await
         .expect("a write after the auth store changed");
-    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
-        .await
-        .expect("the watch delivers within 10 s")
-        .expect("the watch stream is open")
-        .expect("watch event");
+    let event = next_event(&mut watch).await;
     assert_eq!(
         (event.kind, event.key.as_str(), event.index),
         (EventKind::Put, "w/a", index)
@@ -304,11 +305,7 @@ async fn auth_with_jwt_tokens_body() {
         .await
         .expect("a watch as the first request after the auth store changed");
     let index = client.set("w/b", "y").await.expect("set");
-    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
-        .await
-        .expect("the watch delivers within 10 s")
-        .expect("the watch stream is open")
-        .expect("watch event");
+    let event = next_event(&mut watch).await;
     assert_eq!(
         (event.kind, event.key.as_str(), event.index),
         (EventKind::Put, "w/b", index)
@@ -325,11 +322,7 @@ async fn auth_with_jwt_tokens_body() {
         json!(1)
     );
     let index = client.set("w/c", "z").await.expect("set after expiry");
-    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
-        .await
-        .expect("the watch delivers within 10 s")
-        .expect("the watch stream is open")
-        .expect("watch event");
+    let event = next_event(&mut watch).await;
     assert_eq!(
         (event.kind, event.key.as_str(), event.index),
         (EventKind::Put, "w/c", index)
@@ -369,11 +362,7 @@ async fn tls_with_and_without_the_ca_body() {
     client.set("k", "v").await.expect("set over TLS");
     assert_eq!(value(client.get("k").await.unwrap()), json!("v"));
     let index = client.set("w/a", 7).await.expect("set over TLS");
-    let event = tokio::time::timeout(Duration::from_secs(10), watch.next_event())
-        .await
-        .expect("the watch delivers within 10 s")
-        .expect("the watch stream is open")
-        .expect("watch event");
+    let event = next_event(&mut watch).await;
     assert_eq!(
         (event.kind, event.key.as_str(), event.index, event.value),
         (EventKind::Put, "w/a", index, Some(json!(7)))
