@@ -29,6 +29,9 @@ pub(crate) struct ClientInner {
     /// Distinguishes this client's lock waiters from every other client's.
     pub(crate) id: String,
     waiter_seq: AtomicU64,
+    /// Waiter keys whose entries this client deleted itself, by lock queue prefix, for its next
+    /// acquires of the same lock (see [`Client::waiter_key`]).
+    idle_waiter_keys: std::sync::Mutex<HashMap<String, Vec<String>>>,
     /// One kept-alive lease per TTL, shared by this client's locks (like an etcd session), so an
     /// uncontended lock+unlock costs two writes.
     shared_leases: tokio::sync::Mutex<HashMap<Duration, Lease>>,
@@ -84,6 +87,7 @@ impl Client {
                 backend,
                 id,
                 waiter_seq: AtomicU64::new(0),
+                idle_waiter_keys: std::sync::Mutex::new(HashMap::new()),
                 shared_leases: tokio::sync::Mutex::new(HashMap::new()),
             }),
         }
@@ -98,9 +102,41 @@ impl Client {
         self.inner.backend.describe()
     }
 
-    pub(crate) fn next_waiter_id(&self) -> String {
-        let n = self.inner.waiter_seq.fetch_add(1, Ordering::Relaxed);
-        format!("{}{:08x}", self.inner.id, n & 0xffff_ffff)
+    /// A waiter key in the lock queue under `prefix`: one this client used before and deleted
+    /// itself, else a new one.
+    ///
+    /// Reuse matters on etcd: a deleted key stays in its index until the history is compacted,
+    /// and every read of the queue walks those deleted keys too, so a new key per acquire makes
+    /// each acquire slower than the one before on a cluster that compacts rarely (or never,
+    /// etcd's default). A key comes back only through [`Client::waiter_key_done`], after a delete
+    /// that is known to have applied, so no removal still in flight can hit its next use.
+    pub(crate) fn waiter_key(&self, prefix: &str) -> String {
+        let idle = self
+            .inner
+            .idle_waiter_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(prefix)
+            .and_then(Vec::pop);
+        idle.unwrap_or_else(|| {
+            let n = self.inner.waiter_seq.fetch_add(1, Ordering::Relaxed);
+            format!("{prefix}{}{:08x}", self.inner.id, n & 0xffff_ffff)
+        })
+    }
+
+    /// Returns a waiter key whose entry this client has deleted, with a definite outcome.
+    pub(crate) fn waiter_key_done(&self, prefix: &str, key: String) {
+        /// Idle keys kept per lock: as many as this client's concurrent waiters usually are.
+        const KEEP: usize = 8;
+        let mut idle = self
+            .inner
+            .idle_waiter_keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let keys = idle.entry(prefix.to_string()).or_default();
+        if keys.len() < KEEP && !keys.contains(&key) {
+            keys.push(key);
+        }
     }
 
     /// The entry at `key`, or `None`.

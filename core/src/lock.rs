@@ -1,7 +1,8 @@
 //! The fair mutex with fencing tokens (DESIGN §7), written once over the backend trait.
 //!
-//! Each acquire creates its own waiter entry `@lock/<escaped name>/<unique>` on a lease, in one
-//! round trip that also reads the queue. The waiter with the lowest index holds the lock and that
+//! Each acquire creates its own waiter entry `@lock/<escaped name>/<client id><n>` on a lease, in
+//! one round trip that also reads the queue (a client reuses the keys it deleted itself: see
+//! [`Client::waiter_key`]). The waiter with the lowest index holds the lock and that
 //! index is its fencing token. The waiter second in line watches the whole queue and takes the
 //! lock on the holder's delete event, with no further round trip; waiters further back watch only
 //! their immediate predecessor and, after every wake-up, re-read the queue to check that their own
@@ -281,11 +282,7 @@ impl Lock {
             },
             None => self.lease().await?,
         };
-        let key = format!(
-            "{}{}",
-            self.inner.prefix,
-            self.inner.client.next_waiter_id()
-        );
+        let key = self.inner.client.waiter_key(&self.inner.prefix);
         let queue_read = RangeRead {
             order: Order::IndexAsc,
             include_reserved: true,
@@ -305,59 +302,24 @@ impl Lock {
         };
         // If this acquire is cancelled or times out while the waiter's commit is in flight, the
         // commit must still be followed by the waiter's removal, or an orphan entry would block
-        // the lock for as long as the shared lease is kept alive. So a commit that does not
-        // finish at its first poll moves to a detached task that removes the waiter when nobody
-        // is left to receive it. (Commits that finish at once, the common case for the embedded
-        // store, cost no task.)
-        let mut commit = {
-            let backend = backend.clone();
-            Box::pin(async move { backend.commit(request).await })
+        // the lock for as long as the shared lease is kept alive: dropped unfinished, the commit
+        // moves to a task of its own that removes the waiter it created.
+        let mut commit = DetachedOnDrop {
+            commit: Some(Box::pin({
+                let backend = backend.clone();
+                async move { backend.commit(request).await }
+            })),
+            backend: backend.clone(),
+            key: key.clone(),
         };
-        let outcome = match futures::poll!(commit.as_mut()) {
-            std::task::Poll::Ready(outcome) => Ok(outcome),
-            std::task::Poll::Pending => {
-                let (sent, received) = tokio::sync::oneshot::channel();
-                let (task_backend, task_key) = (backend.clone(), key.clone());
-                tokio::spawn(async move {
-                    let outcome = commit.await;
-                    match sent.send(outcome) {
-                        Err(Ok(response)) if response.succeeded => {
-                            remove_waiter(task_backend, task_key, response.index).await;
-                        }
-                        Err(Err(e)) if e.is_retryable() => {
-                            remove_waiter(task_backend, task_key, 0).await;
-                        }
-                        _ => {}
-                    }
-                });
-                // If this future is dropped after the task sent its outcome but before it was
-                // read, the guard removes the waiter the outcome created.
-                let mut pending = PendingWaiter {
-                    received: Some(received),
-                    backend: backend.clone(),
-                    key: key.clone(),
-                };
-                let outcome = match deadline.filter(|_| bounded) {
-                    Some(d) => {
-                        let Some(rx) = pending.received.as_mut() else {
-                            unreachable!("the receiver is taken only below")
-                        };
-                        match tokio::time::timeout_at(d, rx).await {
-                            Ok(o) => o,
-                            Err(_) => return Ok(None),
-                        }
-                    }
-                    None => match pending.received.as_mut() {
-                        Some(rx) => rx.await,
-                        None => unreachable!("the receiver is taken only below"),
-                    },
-                };
-                pending.received = None;
-                outcome
-            }
+        let outcome = match deadline.filter(|_| bounded) {
+            Some(d) => match tokio::time::timeout_at(d, &mut commit).await {
+                Ok(o) => o,
+                Err(_) => return Ok(None),
+            },
+            None => (&mut commit).await,
         };
         let response = outcome
-            .map_err(|_| Error::internal("the task creating the waiter entry was dropped"))?
             .inspect_err(|e| {
                 // The store may have created the waiter before failing to answer; an orphan
                 // would block the lock for as long as the shared lease is kept alive.
@@ -423,7 +385,9 @@ impl Lock {
                 return Ok(Some((key, mine, lease)));
             }
             if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                guard.remove().await;
+                if guard.remove().await {
+                    self.inner.client.waiter_key_done(&self.inner.prefix, key);
+                }
                 return Ok(None);
             }
             let predecessor = queue[pos - 1].key.clone();
@@ -480,7 +444,9 @@ impl Lock {
                             "the store closed the watch on lock '{}'", self.inner.name))),
                     },
                     _ = &mut sleep => {
-                        guard.remove().await;
+                        if guard.remove().await {
+                            self.inner.client.waiter_key_done(&self.inner.prefix, key);
+                        }
                         return Ok(None);
                     }
                     _ = lease.lost() => {
@@ -533,7 +499,7 @@ impl Lock {
                     key: key.clone(),
                     index: token,
                 }],
-                ops: vec![Op::Delete { key }],
+                ops: vec![Op::Delete { key: key.clone() }],
                 reads: Vec::new(),
             })
             .await;
@@ -569,6 +535,9 @@ impl Lock {
             if matches!(&*st, State::Held(h) if h.token == token) {
                 *st = State::Idle;
             }
+        }
+        if matches!(&response, Ok(r) if r.succeeded) {
+            self.inner.client.waiter_key_done(&self.inner.prefix, key);
         }
         if lost || matches!(&response, Ok(r) if !r.succeeded && !released_before) {
             return Err(Error::new(
@@ -677,12 +646,14 @@ struct WaiterGuard {
 impl WaiterGuard {
     /// Removes the waiter now; if that fails, the guard stays armed and its drop keeps trying
     /// in the background.
-    async fn remove(&mut self) {
-        if delete_waiter(&self.backend, &self.key, self.index)
-            .await
-            .is_ok()
-        {
-            self.armed = false;
+    /// Returns whether the entry is certainly gone.
+    async fn remove(&mut self) -> bool {
+        match delete_waiter(&self.backend, &self.key, self.index).await {
+            Ok(gone) => {
+                self.armed = false;
+                gone
+            }
+            Err(_) => false,
         }
     }
 }
@@ -702,41 +673,59 @@ impl Drop for WaiterGuard {
     }
 }
 
-/// The receiving end of a waiter creation that finishes in a task of its own. Dropped before the
-/// outcome was read (the acquire was cancelled or timed out), it removes the waiter the outcome
-/// created.
-struct PendingWaiter {
-    received: Option<tokio::sync::oneshot::Receiver<Result<crate::backend::TxnResponse>>>,
+type Commit = std::pin::Pin<Box<dyn Future<Output = Result<crate::backend::TxnResponse>> + Send>>;
+
+/// The commit creating a waiter, polled in place. Dropped before it finished (the acquire was
+/// cancelled or timed out), it finishes in a task of its own, which removes the waiter the
+/// commit created.
+struct DetachedOnDrop {
+    commit: Option<Commit>,
     backend: Arc<dyn Backend>,
     key: String,
 }
 
-impl Drop for PendingWaiter {
+impl Future for DetachedOnDrop {
+    type Output = Result<crate::backend::TxnResponse>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(commit) = self.commit.as_mut() else {
+            return std::task::Poll::Ready(Err(Error::internal(
+                "the waiter's commit was polled after it finished",
+            )));
+        };
+        let outcome = std::task::ready!(commit.as_mut().poll(cx));
+        self.commit = None;
+        std::task::Poll::Ready(outcome)
+    }
+}
+
+impl Drop for DetachedOnDrop {
     fn drop(&mut self) {
-        let Some(mut received) = self.received.take() else {
+        let Some(commit) = self.commit.take() else {
             return;
         };
-        // After close, the task either finds the channel closed and removes the waiter itself,
-        // or its outcome is already here.
-        received.close();
-        let index = match received.try_recv() {
-            Ok(Ok(response)) if response.succeeded => response.index,
-            Ok(Err(e)) if e.is_retryable() => 0,
-            _ => return,
-        };
+        let (backend, key) = (self.backend.clone(), std::mem::take(&mut self.key));
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(remove_waiter(
-                self.backend.clone(),
-                std::mem::take(&mut self.key),
-                index,
-            ));
+            handle.spawn(async move {
+                match commit.await {
+                    Ok(response) if response.succeeded => {
+                        remove_waiter(backend, key, response.index).await;
+                    }
+                    Err(e) if e.is_retryable() => remove_waiter(backend, key, 0).await,
+                    _ => {}
+                }
+            });
         }
     }
 }
 
 /// Deletes waiter `key` if it is at `index`; with index 0, whatever its index (for a waiter
-/// whose creation had an unknown outcome: waiter keys are never reused).
-async fn delete_waiter(backend: &Arc<dyn Backend>, key: &str, index: u64) -> Result<()> {
+/// whose creation had an unknown outcome: such a key is never used again). Returns whether the
+/// entry is certainly gone.
+async fn delete_waiter(backend: &Arc<dyn Backend>, key: &str, index: u64) -> Result<bool> {
     let compares = if index == 0 {
         Vec::new()
     } else {
@@ -754,7 +743,7 @@ async fn delete_waiter(backend: &Arc<dyn Backend>, key: &str, index: u64) -> Res
             reads: Vec::new(),
         })
         .await
-        .map(|_| ())
+        .map(|r| r.succeeded || r.failed.iter().all(|m| m.actual == 0))
 }
 
 /// Deletes a waiter entry in the background, retrying while the store is unavailable (the
@@ -762,7 +751,7 @@ async fn delete_waiter(backend: &Arc<dyn Backend>, key: &str, index: u64) -> Res
 async fn remove_waiter(backend: Arc<dyn Backend>, key: String, index: u64) {
     for attempt in 0..8u32 {
         match delete_waiter(&backend, &key, index).await {
-            Ok(()) => return,
+            Ok(_) => return,
             Err(e) if e.is_retryable() => {
                 tokio::time::sleep(Duration::from_millis(50) * 2u32.pow(attempt)).await;
             }

@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
             lock::lost_lock_fires_callback_and_fails_release_and_fenced_writes,
             lock::fenced_write_succeeds_while_held,
             lock::cancelled_acquire_removes_the_waiter,
+            lock::later_acquires_reuse_the_waiter_key,
             session::session_saves_tracked_changes,
             session::session_detects_concurrent_edit,
             session::session_store_of_existing_key_conflicts,

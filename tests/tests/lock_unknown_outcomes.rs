@@ -21,6 +21,9 @@ struct LostReplies {
     inner: MemBackend,
     fail_next_delete: AtomicBool,
     fail_next_put: AtomicBool,
+    /// Holds back deletes that compare nothing (the removal of a waiter whose creation had an
+    /// unknown outcome) for a while, as a slow store would.
+    delay_blind_deletes: AtomicBool,
     /// This many of the next watches end at once with a compaction error (alternately when
     /// opened and as their first item).
     compact_watches: AtomicUsize,
@@ -40,6 +43,9 @@ impl Backend for LostReplies {
     async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
         let deletes = txn.ops.iter().any(|op| matches!(op, Op::Delete { .. }));
         let puts = txn.ops.iter().any(|op| matches!(op, Op::Put { .. }));
+        if deletes && txn.compares.is_empty() && self.delay_blind_deletes.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
         let response = self.inner.commit(txn).await?;
         if (deletes && self.fail_next_delete.swap(false, Ordering::SeqCst))
             || (puts && self.fail_next_put.swap(false, Ordering::SeqCst))
@@ -85,6 +91,7 @@ fn store() -> Arc<LostReplies> {
         inner: MemBackend::new("", interlock::validate::DEFAULT_MAX_VALUE_BYTES),
         fail_next_delete: AtomicBool::new(false),
         fail_next_put: AtomicBool::new(false),
+        delay_blind_deletes: AtomicBool::new(false),
         compact_watches: AtomicUsize::new(0),
     })
 }
@@ -143,6 +150,40 @@ async fn an_acquire_whose_reply_was_lost_leaves_no_waiter_behind() {
     }
     let lock = db.lock("printer");
     assert!(lock.try_acquire().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_waiter_key_whose_creation_had_an_unknown_outcome_is_not_used_again() {
+    let backend = store();
+    backend.delay_blind_deletes.store(true, Ordering::SeqCst);
+    let db = Client::from_backend(backend.clone());
+    backend.fail_next_put.store(true, Ordering::SeqCst);
+    let err = db.lock("printer").acquire(None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    // The orphan is still there: its removal deletes the key whatever its index, so the key
+    // must never name a later waiter of this client.
+    let orphan = db.lock_queue("printer").await.unwrap();
+    assert_eq!(orphan.len(), 1);
+    let lock = db.lock("printer");
+    let token = lock.acquire(Some(Duration::from_secs(5))).await.unwrap();
+    let held = db.lock_queue("printer").await.unwrap();
+    assert_eq!(held.len(), 1, "the orphan was removed");
+    assert_ne!(held[0].key, orphan[0].key);
+    assert_eq!(held[0].token, token);
+    // Still held once every removal has run.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let later = db.lock_queue("printer").await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(
+        (later[0].key.as_str(), later[0].token),
+        (held[0].key.as_str(), token)
+    );
+    lock.release().await.unwrap();
+    // Released with a known outcome, its key is the next one.
+    let next = db.lock("printer");
+    next.acquire(None).await.unwrap();
+    assert_eq!(db.lock_queue("printer").await.unwrap()[0].key, held[0].key);
+    next.release().await.unwrap();
 }
 
 #[tokio::test]

@@ -293,3 +293,96 @@ pub async fn cancelled_acquire_removes_the_waiter(store: &Store) {
     );
     lock.release().await.unwrap();
 }
+
+/// A client's next acquire of a lock reuses the waiter key of its last one once that entry is
+/// deleted (released, or a waiter that gave up), so the queue's key space does not grow with
+/// every acquire (on etcd, deleted keys stay in the index until compaction and every queue
+/// read walks them). Waiters that coexist still get distinct keys.
+pub async fn later_acquires_reuse_the_waiter_key(store: &Store) {
+    let db = store.client().await;
+    let holder_key = |db: interlock::Client| async move {
+        let queue = db.lock_queue("reuse").await.unwrap();
+        assert!(queue[0].holder);
+        queue[0].key.clone()
+    };
+    let first = db.lock("reuse");
+    first.acquire(None).await.unwrap();
+    let key = holder_key(db.clone()).await;
+    first.release().await.unwrap();
+    for round in 0..5 {
+        // A new lock object each time, as `with lock(...)` makes.
+        let lock = db.lock("reuse");
+        lock.acquire(None).await.unwrap();
+        assert_eq!(holder_key(db.clone()).await, key, "round {round}");
+        lock.release().await.unwrap();
+    }
+    // Two waiters of one client at once: distinct keys, the second one new.
+    let a = db.lock("reuse");
+    let b = db.lock("reuse");
+    a.acquire(None).await.unwrap();
+    assert_eq!(b.try_acquire().await.unwrap(), None);
+    let err = b
+        .acquire(Some(Duration::from_millis(100)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LockTimeout);
+    let other = store.client().await.lock("reuse");
+    let waiting = tokio::spawn(async move {
+        other.acquire(Some(Duration::from_secs(30))).await.unwrap();
+        other
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            queue_len(&db, "reuse").await == 2
+        })
+        .await
+    );
+    let c = db.lock("reuse");
+    let c_wait = tokio::spawn(async move {
+        let token = c.acquire(Some(Duration::from_secs(30))).await.unwrap();
+        (c, token)
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            queue_len(&db, "reuse").await == 3
+        })
+        .await
+    );
+    let queue = db.lock_queue("reuse").await.unwrap();
+    assert_eq!(queue[0].key, key, "the holder kept the reused key");
+    assert_ne!(queue[2].key, key, "a waiter beside it gets another key");
+    let second_key = queue[2].key.clone();
+    a.release().await.unwrap();
+    waiting.await.unwrap().release().await.unwrap();
+    let (c, _) = c_wait.await.unwrap();
+    c.release().await.unwrap();
+    // Both keys are idle now; the next two concurrent waiters take them, no third key.
+    let x = db.lock("reuse");
+    let y = db.lock("reuse");
+    x.acquire(None).await.unwrap();
+    assert_eq!(y.try_acquire().await.unwrap(), None);
+    let y_wait = tokio::spawn(async move {
+        y.acquire(Some(Duration::from_secs(30))).await.unwrap();
+        y
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            queue_len(&db, "reuse").await == 2
+        })
+        .await
+    );
+    let mut keys: Vec<String> = db
+        .lock_queue("reuse")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.key)
+        .collect();
+    keys.sort();
+    let mut expected = vec![key, second_key];
+    expected.sort();
+    assert_eq!(keys, expected);
+    x.release().await.unwrap();
+    y_wait.await.unwrap().release().await.unwrap();
+    assert_eq!(queue_len(&db, "reuse").await, 0);
+}
