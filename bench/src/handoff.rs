@@ -225,14 +225,16 @@ pub fn cross_process(
     })
 }
 
-/// `cfg.workers` tasks of this process, each with its own client, contend for one lock.
-/// `judged`: whether the handoff targets apply to the result.
+/// `cfg.workers` tasks of this process, each with its own client, contend for one lock; a holder
+/// keeps the lock for `hold` once a waiter is queued. `judged`: whether the handoff targets apply
+/// to the result.
 pub async fn in_process(
     backend: &str,
     url: &str,
     stamp: &Path,
     cfg: &Config,
     judged: bool,
+    hold: Duration,
 ) -> Res<Handoff> {
     Stamp::create(stamp)?;
     let barrier = Arc::new(tokio::sync::Barrier::new(cfg.workers));
@@ -244,7 +246,7 @@ pub async fn in_process(
         let rounds = cfg.rounds;
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            contend(&client, &stamp, rounds, id, HOLD).await
+            contend(&client, &stamp, rounds, id, hold).await
         }));
     }
     let mut samples = Vec::new();
@@ -256,11 +258,11 @@ pub async fn in_process(
         mode: if judged {
             format!("in-process, {} tasks (not cross-process)", cfg.workers)
         } else {
-            format!("in-process, {} tasks (reference only)", cfg.workers)
+            format!("in-process, {} tasks", cfg.workers)
         },
         cross_process: false,
         judged,
-        hold: HOLD,
+        hold,
         samples,
     })
 }

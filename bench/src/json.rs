@@ -68,13 +68,14 @@ fn etcd_json(run: &EtcdRun, groups: &[Group], handoffs: &[Handoff]) -> Value {
     });
     let ratios: Vec<Value> = handoff_ratios(run, handoffs)
         .into_iter()
-        .map(|(label, p50, floor, ratio, target)| {
+        .map(|r| {
             json!({
-                "floor": label,
-                "target": target,
-                "handoff_p50_us": p50 as f64 / 1e3,
-                "floor_p50_us": floor as f64 / 1e3,
-                "ratio": ratio,
+                "handoff": r.mode,
+                "floor": r.floor,
+                "target": r.target,
+                "handoff_p50_us": r.p50 as f64 / 1e3,
+                "floor_p50_us": r.floor_p50 as f64 / 1e3,
+                "ratio": r.ratio,
             })
         })
         .collect();
