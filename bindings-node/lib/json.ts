@@ -1,0 +1,66 @@
+/**
+ * JSON values across the native boundary. Values go as JSON text, checked first: JSON.stringify
+ * alone would turn NaN into null and drop undefined members and functions without a word, and a
+ * store must never hold a value other than the one the caller meant. What comes back is parsed.
+ */
+
+import { InvalidArgumentError } from './errors.js';
+
+/** The deepest nesting accepted (what every store can parse back). */
+const MAX_DEPTH = 128;
+
+function problem(value: unknown, path: string, depth: number, seen: Set<object>): string | null {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') {
+    return null;
+  }
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? null : `${path}: ${value} is not a JSON number`;
+  }
+  if (typeof value !== 'object') {
+    return `${path}: a ${typeof value} is not JSON`;
+  }
+  if (depth > MAX_DEPTH) {
+    return `${path}: nested deeper than ${MAX_DEPTH} levels`;
+  }
+  if (seen.has(value)) {
+    return `${path}: a cycle`;
+  }
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const p = problem(value[i], `${path}[${i}]`, depth + 1, seen);
+        if (p) return p;
+      }
+      return null;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+      return `${path}: a ${name} is not JSON (convert it first, e.g. a Date with toISOString())`;
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const p = problem(v, `${path}.${k}`, depth + 1, seen);
+      if (p) return p;
+    }
+    return null;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+/** The JSON text of `value`, the value stored at `key`; bad values are `InvalidArgumentError`. */
+export function toJson(key: string, value: unknown): string {
+  if (value === undefined) {
+    throw new InvalidArgumentError(`the value for '${key}' is undefined, which is not JSON (use null)`);
+  }
+  const p = problem(value, '$', 0, new Set());
+  if (p) {
+    throw new InvalidArgumentError(`the value for '${key}' is not JSON at ${p}`);
+  }
+  return JSON.stringify(value);
+}
+
+export function fromJson(text: string | null | undefined): unknown {
+  return text === null || text === undefined ? null : JSON.parse(text);
+}

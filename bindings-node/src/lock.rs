@@ -1,0 +1,110 @@
+//! `Lock`: the fair lock with fencing tokens. A wait runs as a task of its own so that an
+//! `AbortSignal` can cancel it; the core then removes the waiter entry.
+
+use std::sync::Mutex;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::convert::{index_out, seconds};
+use crate::errors::{OrThrow, internal};
+use crate::lease::js_callback;
+
+/// A fair, non-reentrant lock.
+#[napi]
+pub struct Lock {
+    inner: interlock::Lock,
+    waiting: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Lock {
+    pub fn new(lock: interlock::Lock) -> Self {
+        Lock {
+            inner: lock,
+            waiting: Mutex::new(None),
+        }
+    }
+
+    pub fn core(&self) -> &interlock::Lock {
+        &self.inner
+    }
+}
+
+#[napi]
+impl Lock {
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// The fencing token while held.
+    #[napi(getter)]
+    pub fn fencing_token(&self) -> Result<Option<f64>> {
+        self.inner.fencing_token().map(index_out).transpose()
+    }
+
+    #[napi]
+    pub fn is_held(&self) -> bool {
+        self.inner.is_held()
+    }
+
+    #[napi]
+    pub fn is_lost(&self) -> bool {
+        self.inner.is_lost()
+    }
+
+    /// Calls `callback` when the lease behind the held lock is lost.
+    #[napi]
+    pub fn on_lost(&self, callback: Function<(), ()>) -> Result<()> {
+        self.inner.on_lost(js_callback(callback)?);
+        Ok(())
+    }
+
+    /// Waits for the lock; resolves to the fencing token. `cancel()` ends the wait.
+    #[napi]
+    pub async fn acquire(&self, timeout_secs: Option<f64>) -> Result<f64> {
+        let timeout = timeout_secs.map(|t| seconds("timeout", t)).transpose()?;
+        let lock = self.inner.clone();
+        let task = tokio::spawn(async move { lock.acquire(timeout).await });
+        *self
+            .waiting
+            .lock()
+            .map_err(|_| internal("the lock's state was poisoned"))? = Some(task.abort_handle());
+        let outcome = task.await;
+        if let Ok(mut waiting) = self.waiting.lock() {
+            waiting.take();
+        }
+        match outcome {
+            Ok(token) => index_out(token.or_throw()?),
+            Err(e) if e.is_cancelled() => Err(internal(format!(
+                "waiting for lock '{}' was cancelled",
+                self.inner.name()
+            ))),
+            Err(e) => Err(internal(format!("the wait for the lock failed: {e}"))),
+        }
+    }
+
+    /// Cancels a pending `acquire`; its waiter entry is removed.
+    #[napi]
+    pub fn cancel(&self) {
+        if let Some(task) = self.waiting.lock().ok().and_then(|mut w| w.take()) {
+            task.abort();
+        }
+    }
+
+    /// Takes the lock only if it is free; the fencing token or null.
+    #[napi]
+    pub async fn try_acquire(&self) -> Result<Option<f64>> {
+        self.inner
+            .try_acquire()
+            .await
+            .or_throw()?
+            .map(index_out)
+            .transpose()
+    }
+
+    #[napi]
+    pub async fn release(&self) -> Result<()> {
+        self.inner.release().await.or_throw()
+    }
+}
