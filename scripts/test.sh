@@ -12,3 +12,4 @@ cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
 bash scripts/test-python.sh
+bash scripts/test-node.sh

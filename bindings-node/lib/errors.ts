@@ -146,12 +146,34 @@ export function fromNative(err: unknown): unknown {
   return new InternalError(err.message);
 }
 
+/** A native promise does not hold the event loop open by itself, so one timer does while any
+ * call is pending (a lock wait, a watch read), and lets go when none is: after `close()` nothing
+ * keeps the process alive. */
+let pending = 0;
+let keepAlive: ReturnType<typeof setInterval> | undefined;
+
+function hold(): void {
+  if (pending++ === 0) {
+    keepAlive ??= setInterval(() => undefined, 2 ** 31 - 1);
+    keepAlive.ref();
+  }
+}
+
+function letGo(): void {
+  if (--pending === 0) {
+    keepAlive?.unref();
+  }
+}
+
 /** Runs a native call, rejecting with the interlock error it failed with. */
 export async function call<T>(f: () => Promise<T> | T): Promise<T> {
+  hold();
   try {
     return await f();
   } catch (e) {
     throw fromNative(e);
+  } finally {
+    letGo();
   }
 }
 

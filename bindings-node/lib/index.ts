@@ -372,6 +372,22 @@ export class Txn {
   }
 }
 
+/** Calls `callback` once when `target` is lost, or soon if it already is (a loss delivered
+ * before the callback was registered is not delivered again). */
+function whenLost(target: { onLost(cb: () => void): void; isLost(): boolean }, callback: () => void): void {
+  let called = false;
+  const once = () => {
+    if (!called) {
+      called = true;
+      callback();
+    }
+  };
+  target.onLost(once);
+  if (target.isLost()) {
+    queueMicrotask(once);
+  }
+}
+
 /** A lease kept alive in the background. */
 export class Lease {
   /** @internal */
@@ -400,13 +416,13 @@ export class Lease {
 
   /** Resolves when the lease is lost. It does not keep the process alive. */
   get lost(): Promise<void> {
-    this.#lost ??= new Promise((resolve) => this.native.onLost(() => resolve()));
+    this.#lost ??= new Promise((resolve) => whenLost(this.native, resolve));
     return this.#lost;
   }
 
   /** Calls `callback` once when the lease is lost (at once if it already is). */
   onLost(callback: () => void): void {
-    this.native.onLost(callback);
+    whenLost(this.native, callback);
   }
 
   /** Revokes the lease, deleting its entries; false if it was already gone. */
@@ -450,13 +466,13 @@ export class Lock {
 
   /** Resolves when the lease behind the held lock is lost. It does not keep the process alive. */
   get lost(): Promise<void> {
-    this.#lost ??= new Promise((resolve) => this.native.onLost(() => resolve()));
+    this.#lost ??= new Promise((resolve) => whenLost(this.native, resolve));
     return this.#lost;
   }
 
   /** Calls `callback` as soon as the lease behind the held lock is lost. */
   onLost(callback: () => void): void {
-    this.native.onLost(callback);
+    whenLost(this.native, callback);
   }
 
   /** Waits for the lock in arrival order; resolves to the fencing token.
@@ -478,7 +494,7 @@ export class Lock {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.native.acquire(optionalSeconds('timeout', timeout));
+      return await call(() => this.native.acquire(optionalSeconds('timeout', timeout)));
     } catch (e) {
       if (aborted) {
         throw new AbortError(`waiting for lock '${this.name}' was aborted; its waiter entry was removed`, { cause: signal?.reason });
