@@ -146,9 +146,9 @@ export function fromNative(err: unknown): unknown {
   return new InternalError(err.message);
 }
 
-/** A native promise does not hold the event loop open by itself, so one timer does while any
- * call is pending (a lock wait, a watch read), and lets go when none is: after `close()` nothing
- * keeps the process alive. */
+/** One timer holds the event loop open while any call is pending (a lock wait, a watch read),
+ * whatever the native layer does, and lets go when none is: after `close()` nothing keeps the
+ * process alive. */
 let pending = 0;
 let keepAlive: ReturnType<typeof setInterval> | undefined;
 
