@@ -218,7 +218,7 @@ export class Client {
   /** Unconditional write; returns the new index. */
   async set<T = unknown>(key: string, value: T, options: { lease?: Lease | string } = {}): Promise<number> {
     const text = toJson(key, value);
-    return call(() => this.#native.set(key, text, leaseId(options.lease) ?? null));
+    return (await call(() => this.#native.put(key, text, null, leaseId(options.lease) ?? null))).index;
   }
 
   /** Deletes `key`; with `index`, only if it is at that index (absent: fails with index 0). */

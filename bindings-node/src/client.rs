@@ -101,7 +101,7 @@ impl Client {
         index_out(self.handle()?.index().await.or_throw()?)
     }
 
-    /// `value` is JSON text.
+    /// `value` is JSON text. Without `index` it is `set`: an unconditional write.
     #[napi]
     pub async fn put(
         &self,
@@ -121,22 +121,6 @@ impl Client {
             .await
             .or_throw()?;
         PutResult::from_core(r)
-    }
-
-    /// `value` is JSON text; returns the new index.
-    #[napi]
-    pub async fn set(&self, key: String, value: String, lease: Option<String>) -> Result<f64> {
-        let options = PutOptions {
-            index: None,
-            lease: lease_in(lease)?,
-        };
-        let value = json_in(&key, &value)?;
-        let r = self
-            .handle()?
-            .put_with(&key, value, options)
-            .await
-            .or_throw()?;
-        index_out(r.index)
     }
 
     #[napi]
