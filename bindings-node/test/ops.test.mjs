@@ -125,12 +125,12 @@ for (const [name, url] of stores()) {
     assert.equal(lease.ttl >= 5, true);
     await db.set('sessions/1', 'alive', { lease });
     assert.equal((await db.get('sessions/1')).lease, lease.id);
-    let called = false;
-    lease.onLost(() => { called = true; });
+    // The callback and the promise are delivered independently, in either order: wait for both.
+    const called = new Promise((resolve) => lease.onLost(() => resolve(true)));
     assert.equal(await lease.revoke(), true);
     await within(lease.lost, 'the lease loss');
     assert.equal(lease.isLost, true);
-    assert.equal(called, true);
+    assert.equal(await within(called, 'the lost callback'), true);
     assert.equal(await db.get('sessions/1'), null);
     assert.equal(await db.timeToLive(lease.id), null);
     const raw = await db.grant(3);
@@ -206,11 +206,11 @@ for (const [name, url] of stores()) {
     const lock = db.lock('guarded', { lease });
     const token = await lock.acquire();
     await db.txn().require(lock).put('guarded/data', { by: token }).commit();
-    let fired = false;
-    lock.onLost(() => { fired = true; });
+    // The callback and the promise are delivered independently, in either order: wait for both.
+    const fired = new Promise((resolve) => lock.onLost(() => resolve(true)));
     await lease.revoke();
     await within(lock.lost, 'the lock loss');
-    assert.equal(fired, true);
+    assert.equal(await within(fired, 'the lost callback'), true);
     assert.equal(lock.isLost, true);
     await assert.rejects(db.txn().require(lock).put('guarded/data', { by: 'stale' }).commit(), (e) => {
       assert.ok(e instanceof LockLostError);
