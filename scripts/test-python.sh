@@ -7,19 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
-if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    if command -v apt-get >/dev/null 2>&1; then
-        apt-get install -y python3 python3-venv python3-pip
-    else
-        echo "the Python tests need python3 (>= 3.9) with the venv module" >&2
-        exit 1
-    fi
-fi
-
 venv=target/python-test-venv
-python3 -m venv --clear "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "./bindings-python[test]"
+bash scripts/python-venv.sh "$venv" "[test]"
 
 # The etcd tests start their own 3-member cluster on loopback; this installs etcd if missing.
 bash scripts/setup-etcd.sh

@@ -5,6 +5,7 @@
 // of this crate sees them as unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod bench;
 mod client;
 mod convert;
 mod errors;

@@ -1,18 +1,43 @@
-// The stores every test file runs against: the in-process one and a real SQLite file. (The etcd
-// cluster joins when INTERLOCK_NODE_ETCD names one.)
+// The stores every test file runs against: the in-process one, a real SQLite file and the real
+// etcd cluster that scripts/test-node.sh starts (its endpoints in INTERLOCK_NODE_ETCD).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 let n = 0;
 
+/** The etcd cluster's `etcd://host:port,…` URL. Running the suite by hand without one fails,
+ * unless INTERLOCK_NODE_STORES=local says to leave etcd out on purpose. */
+export function etcdUrl() {
+  const url = process.env.INTERLOCK_NODE_ETCD;
+  if (!url) {
+    throw new Error('INTERLOCK_NODE_ETCD is not set: run the suite with `bash scripts/test-node.sh`, '
+      + 'which starts an etcd cluster (or set INTERLOCK_NODE_STORES=local to test without etcd)');
+  }
+  return url;
+}
+
+export function withEtcd() {
+  return process.env.INTERLOCK_NODE_STORES !== 'local';
+}
+
+/** A fresh SQLite file's URL. */
+export function sqliteUrl() {
+  return `sqlite://${join(mkdtempSync(join(tmpdir(), 'interlock-node-')), 'test.db')}`;
+}
+
+/** A fresh key prefix on the etcd cluster. */
+export function etcdPrefixUrl() {
+  return `${etcdUrl()}?prefix=node-${process.pid}-${n++}/`;
+}
+
 export function stores() {
   const list = [
     ['mem', () => `mem://node-test-${process.pid}-${n++}`],
-    ['sqlite', () => `sqlite://${join(mkdtempSync(join(tmpdir(), 'interlock-node-')), 'test.db')}`],
+    ['sqlite', sqliteUrl],
   ];
-  if (process.env.INTERLOCK_NODE_ETCD) {
-    list.push(['etcd', () => `${process.env.INTERLOCK_NODE_ETCD}?prefix=node-${process.pid}-${n++}/`]);
+  if (withEtcd()) {
+    list.push(['etcd', etcdPrefixUrl]);
   }
   return list;
 }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Usage: python-venv.sh VENV [EXTRAS]. Creates a fresh virtual environment at VENV and installs the
+# Python package into it from ./bindings-python (as a user would, with pip; maturin builds the
+# native module), with the optional extras (e.g. "[test]"). Installs python3 and venv with apt if
+# they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=$1
+extras=${2:-}
+
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    if command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y python3 python3-venv python3-pip
+    else
+        echo "the Python package needs python3 (>= 3.9) with the venv module" >&2
+        exit 1
+    fi
+fi
+
+python3 -m venv --clear "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet "./bindings-python$extras"
