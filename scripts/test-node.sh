@@ -60,6 +60,8 @@ done
 export INTERLOCK_NODE_ETCD
 INTERLOCK_NODE_ETCD=$(head -n1 "$cluster_out")
 export INTERLOCK_PYTHON="$python"
+export INTERLOCK_README="$root/README.md"
+export INTERLOCK_SOURCE="$root"
 
 # One test file at a time: the etcd cluster's index is store-wide, and the tests that check it
 # must not see another file's writes.
