@@ -61,53 +61,11 @@ echo "bench-python: pip install ./bindings-python filelock redis (builds the pac
 "$venv/bin/python" -m pip install --quiet ./bindings-python filelock redis
 
 # The benchmark's own redis-server: loopback only, no persistence, in a temp dir.
-redis_dir=$(mktemp -d -t interlock-bench-redis-XXXXXX)
-redis_pid=""
-cleanup() {
-    if [ -n "$redis_pid" ]; then
-        kill "$redis_pid" 2>/dev/null || true
-        wait "$redis_pid" 2>/dev/null || true
-    fi
-    rm -rf "$redis_dir"
-}
-trap cleanup EXIT
+source scripts/redis-server.sh
+trap redis_stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-free_port() {
-    "$venv/bin/python" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-redis_port=""
-for _ in 1 2 3 4 5; do
-    port=$(free_port)
-    redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
-        --dir "$redis_dir" --daemonize no --protected-mode yes --loglevel warning \
-        --logfile "$redis_dir/redis.log" &
-    redis_pid=$!
-    for _ in $(seq 100); do
-        if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; then
-            redis_port=$port
-            break
-        fi
-        kill -0 "$redis_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ -n "$redis_port" ] && break
-    # The port was taken in between, or the server did not come up: try another one.
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-    redis_pid=""
-done
-if [ -z "$redis_port" ]; then
-    echo "bench-python: redis-server did not start; its log:" >&2
-    cat "$redis_dir/redis.log" >&2 || true
-    exit 1
-fi
+redis_start bench-python
 
 "$venv/bin/python" bench/python/bench.py --redis-port "$redis_port" \
     --redis-version "$(redis-server --version)" "$@"
