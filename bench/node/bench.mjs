@@ -188,6 +188,30 @@ async function measureOverhead(tmp, cfg) {
   return results;
 }
 
+/** For scale: the cost of one async round trip off the JS thread and back, through interlock
+ * (`index()` on mem://, which does next to nothing in Rust) and through Node's own thread pool
+ * (`fs.promises.access`), batches alternating. */
+async function measureRoundTrip(cfg) {
+  const { connect } = await import('interlock');
+  const db = await connect('mem://bench-round-trip');
+  try {
+    log('round trip: interlock index() vs fs.promises.access');
+    const loop = (f) => async (n) => {
+      const start = measure.now();
+      for (let i = 0; i < n; i++) await f();
+      return measure.now() - start;
+    };
+    const pair = [
+      new measure.Contender('interlock', loop(() => db.index())),
+      new measure.Contender('node', loop(() => fs.promises.access('/'))),
+    ];
+    await measure.interleave(pair, cfg.batches, cfg.batchS, MAX_OPS, true);
+    return { interlock: pair[0].series, node: pair[1].series };
+  } finally {
+    await db.close();
+  }
+}
+
 const PEER_GROUPS = [
   ['etcd', 'On the same 3-member etcd cluster: interlock vs the etcd3 package'],
   ['local', 'On this machine: interlock on SQLite vs redlock + ioredis on a local redis-server'],
@@ -400,6 +424,7 @@ async function main(argv) {
       handoffs: cfg.handoffs,
       peerGroups: PEER_GROUPS,
       overhead: cfg.parts.has('overhead') ? await measureOverhead(tmp, cfg) : [],
+      roundTrip: cfg.parts.has('overhead') ? await measureRoundTrip(cfg) : null,
       peers: cfg.parts.has('peers') ? await measurePeers(tmp, cfg) : [],
       handoff: cfg.parts.has('handoff') ? await measureHandoff(tmp, cfg) : [],
     };

@@ -191,6 +191,15 @@ export function markdown(rep) {
         'warm-up op of each call.\n',
     );
   }
+  if (rep.roundTrip) {
+    const [il, nd] = [rep.roundTrip.interlock, rep.roundTrip.node];
+    w(
+      `For scale: one async call that does next to nothing in Rust (\`index()\` on mem://) took ` +
+        `${ns(il.medianTimePerOp() * 1e9)}, and one round trip through Node's own thread pool ` +
+        `(\`fs.promises.access('/')\`) took ${ns(nd.medianTimePerOp() * 1e9)} (medians, batches ` +
+        'alternating). Most of the overhead above is that hand-off to another thread and back.\n',
+    );
+  }
 
   if (rep.peers.length) {
     w('## B. Uncontended lock+unlock vs the locks Node users use (one process, acquire() then release())\n');
@@ -271,6 +280,9 @@ export function asJson(rep) {
       ratio_node_over_rust: o.ratio(),
       pair_ratios: o.pairRatios(),
     })),
+    round_trip: rep.roundTrip
+      ? { interlock_index: rep.roundTrip.interlock.toJSON(), node_fs_access: rep.roundTrip.node.toJSON() }
+      : null,
     peers: rep.peers.map((p) => ({
       label: p.label,
       what: p.what,
