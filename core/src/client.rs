@@ -59,6 +59,14 @@ impl Drop for ClientInner {
     }
 }
 
+/// Options of [`Client::connect_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The bearer token of an interlock server (`http://`); `None`: `INTERLOCK_TOKEN`, if set.
+    /// The other stores take no token.
+    pub token: Option<String>,
+}
+
 /// Options of [`Client::put_with`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutOptions {
@@ -71,7 +79,12 @@ pub struct PutOptions {
 impl Client {
     /// Connects to the store a URL names (`mem://`, `sqlite:///path.db`, ...).
     pub async fn connect(url: &str) -> Result<Client> {
-        Ok(Client::from_backend(crate::url::open(url).await?))
+        Client::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// [`Client::connect`] with options: the bearer token of an interlock server (`http://`).
+    pub async fn connect_with(url: &str, options: &ConnectOptions) -> Result<Client> {
+        Ok(Client::from_backend(crate::url::open(url, options).await?))
     }
 
     /// Connects to `INTERLOCK_URL`, else the embedded store in the user's data directory.

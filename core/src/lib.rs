@@ -19,6 +19,8 @@ mod error;
 #[cfg(not(target_family = "wasm"))]
 pub mod etcd;
 mod eventlog;
+#[cfg(not(target_family = "wasm"))]
+pub mod http;
 mod lease;
 mod lock;
 pub mod mem;
@@ -32,7 +34,7 @@ mod url;
 pub mod validate;
 mod watch;
 
-pub use client::{Client, PutOptions};
+pub use client::{Client, ConnectOptions, PutOptions};
 pub use error::{Conflict, Error, ErrorKind, Result};
 pub use lease::Lease;
 pub use lock::{Lock, LockOptions, LockWaiter};

@@ -90,7 +90,7 @@ fn reject_unknown(url: &str, query: &HashMap<String, String>) -> Result<()> {
 }
 
 /// Opens the backend a URL names.
-pub async fn open(url: &str) -> Result<Arc<dyn Backend>> {
+pub async fn open(url: &str, options: &crate::client::ConnectOptions) -> Result<Arc<dyn Backend>> {
     let Parsed {
         scheme,
         rest,
@@ -139,9 +139,26 @@ pub async fn open(url: &str) -> Result<Arc<dyn Backend>> {
             reject_unknown(url, &query)?;
             Ok(Arc::new(crate::etcd::EtcdBackend::open(options)?))
         }
+        #[cfg(not(target_family = "wasm"))]
+        "http" | "https" => {
+            reject_unknown(url, &query)?;
+            let rest = rest.trim_end_matches('/');
+            if rest.is_empty() || rest.contains('/') {
+                return Err(Error::invalid(format!(
+                    "store URL '{}' must name a server as {scheme}://HOST:PORT, with no path",
+                    redact(url)
+                )));
+            }
+            let backend = crate::http::HttpBackend::open(
+                &format!("{scheme}://{rest}"),
+                options.token.clone(),
+            )
+            .await?;
+            Ok(Arc::new(backend.with_max_value_bytes(max)))
+        }
         other => Err(Error::invalid(format!(
-            "unsupported store scheme '{other}' in '{}'; expected mem://, sqlite://PATH or \
-             etcd://HOST:PORT,...",
+            "unsupported store scheme '{other}' in '{}'; expected mem://, sqlite://PATH, \
+             etcd://HOST:PORT,... or http://HOST:PORT",
             redact(url)
         ))),
     }

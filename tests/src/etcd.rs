@@ -930,38 +930,12 @@ fn reserve_ports(count: usize) -> Vec<u16> {
 }
 
 struct SpawnRequest {
-    args: Vec<String>,
-    log: PathBuf,
+    command: Command,
     reply: mpsc::Sender<io::Result<Child>>,
 }
 
-/// Starts `etcd` with `args`, its output appended to `log`, from the process-wide spawner thread.
-///
-/// The child gets SIGKILL when the thread that forked it exits; that thread lives as long as the
-/// process, so members die with the test process and not before.
+/// Starts `etcd` with `args`, its output appended to `log`, with [`spawn_dying_with_process`].
 fn spawn_etcd(args: Vec<String>, log: PathBuf) -> io::Result<Child> {
-    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (requests, incoming) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("etcd-spawner".to_owned())
-            .spawn(move || {
-                // The sender lives in a static, so this loop ends only with the process.
-                for request in incoming {
-                    let _ = request.reply.send(spawn_here(&request.args, &request.log));
-                }
-            })
-            .expect("start the etcd spawner thread");
-        requests
-    });
-    let (reply, answer) = mpsc::channel();
-    spawner
-        .send(SpawnRequest { args, log, reply })
-        .expect("etcd spawner thread is running");
-    answer.recv().expect("etcd spawner thread answers")
-}
-
-fn spawn_here(args: &[String], log: &Path) -> io::Result<Child> {
     let out = OpenOptions::new().create(true).append(true).open(log)?;
     let mut command = Command::new("etcd");
     command
@@ -969,6 +943,37 @@ fn spawn_here(args: &[String], log: &Path) -> io::Result<Child> {
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
         .stderr(out);
+    spawn_dying_with_process(command)
+}
+
+/// Spawns `command` from a process-wide spawner thread, with a parent-death signal: the child
+/// gets SIGKILL when the thread that forked it exits, and that thread lives as long as the
+/// process, so the child dies with the test process (even a SIGKILLed one) and not before.
+pub fn spawn_dying_with_process(command: Command) -> io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (requests, incoming) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("child-spawner".to_owned())
+            .spawn(move || {
+                // The sender lives in a static, so this loop ends only with the process.
+                for request in incoming {
+                    let _ = request.reply.send(spawn_here(request.command));
+                }
+            })
+            .expect("start the child spawner thread");
+        Mutex::new(requests)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .send(SpawnRequest { command, reply })
+        .expect("the child spawner thread is running");
+    answer.recv().expect("the child spawner thread answers")
+}
+
+fn spawn_here(mut command: Command) -> io::Result<Child> {
     let parent = getpid();
     // SAFETY: between fork and exec the closure makes only the prctl and getppid system calls
     // and builds errors from raw codes, which allocates nothing.

@@ -13,6 +13,8 @@ pub struct Store {
     _dir: Option<TempDir>,
     /// Held by a test that needs the shared etcd cluster to itself.
     _exclusive: Option<MutexGuard<'static, ()>>,
+    /// The server in front of the store, and the store it serves (dropped after the server).
+    _served: Option<(crate::server::Server, Box<Store>)>,
 }
 
 impl Store {
@@ -24,6 +26,7 @@ impl Store {
             url: format!("mem://test-{}-{n}", std::process::id()),
             _dir: None,
             _exclusive: None,
+            _served: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl Store {
             url,
             _dir: Some(dir),
             _exclusive: None,
+            _served: None,
         }
     }
 
@@ -44,7 +48,17 @@ impl Store {
             url: url.into(),
             _dir: None,
             _exclusive: None,
+            _served: None,
         }
+    }
+
+    /// `store` behind a real `interlock serve` process (the binary at `exe`): the returned
+    /// store's URL is the server's `http://127.0.0.1:PORT`.
+    pub fn served(store: Store, exe: impl AsRef<std::path::Path>) -> Store {
+        let server = crate::server::Server::start(exe, &store.url, &[]);
+        let mut served = Store::at(server.url.clone());
+        served._served = Some((server, Box::new(store)));
+        served
     }
 
     /// A new client on this store.

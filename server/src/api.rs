@@ -1,0 +1,326 @@
+//! The HTTP API under `/v1/`. The backend protocol (`/v1/backend/*`, `/v1/leases*`, one route
+//! per method of interlock's `Backend` trait, JSON shapes in `interlock::http::wire`) is what the
+//! `http://` backend speaks, so clients over HTTP run the lock, lease and session algorithms
+//! themselves, exactly as on the store. `GET /v1/kv/{key}` reads an entry for people and scripts.
+//!
+//! Every request body is checked before the store sees it: key shapes, value sizes, operation
+//! counts, duplicate keys, lease ids. Bad input gets a 400 that names the problem and writes
+//! nothing.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use futures::{Stream, StreamExt};
+use interlock::backend::{Backend, Read};
+use interlock::http::wire::{
+    self, CommitReply, CommitRequest, ErrorDetail, ErrorReply, GrantReply, GrantRequest, Info,
+    KeepaliveReply, ReadReply, ReadRequest, RevokeReply, TtlReply, TtlRequest, WireEntry,
+};
+use interlock::{Client, Error, validate};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// The most reads, compares and ops one request may carry (etcd's `--max-txn-ops` in the test
+/// clusters; interlock's own transactions add a few to a user's 128).
+const MAX_REQUEST_ITEMS: usize = 1024;
+/// The largest request body: a transaction of 128 values of the default 1 MiB limit would be
+/// more, but the store's own limit on a commit's size is what binds; 16 MiB bounds the memory a
+/// request can take.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    client: Client,
+    pub token: Option<String>,
+    stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn new(
+        client: Client,
+        token: Option<String>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> AppState {
+        AppState {
+            client,
+            token,
+            stop,
+        }
+    }
+
+    fn backend(&self) -> &Arc<dyn Backend> {
+        self.client.backend()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/info", get(info))
+        .route("/backend/read", post(read))
+        .route("/backend/commit", post(commit))
+        .route("/backend/watch", get(watch))
+        .route("/leases", post(grant))
+        .route("/leases/ttl", post(time_to_live))
+        .route("/leases/{id}/keepalive", post(keepalive))
+        .route("/leases/{id}", delete(revoke))
+        .route("/kv/{*key}", get(get_entry))
+        .fallback(unknown)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", v1)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// An interlock error as a reply: the status of its kind and `{"error": {...}}`.
+pub fn error_response(e: &Error) -> Response {
+    let status = StatusCode::from_u16(wire::status_of(e.kind()))
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = ErrorReply {
+        error: ErrorDetail::from(e),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// An error a handler returns: the reply of [`error_response`].
+pub struct ApiError(Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(&self.0)
+    }
+}
+
+type Reply = Result<Response, ApiError>;
+
+fn ok<T: serde::Serialize>(value: T) -> Reply {
+    Ok(axum::Json(value).into_response())
+}
+
+/// Parses a JSON body, naming what was wrong.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(Error::invalid(format!(
+            "the request body is not valid: {e}"
+        )))
+    })
+}
+
+async fn unknown() -> ApiError {
+    ApiError(Error::invalid("no such endpoint under /v1/"))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.backend().read(Vec::new()).await {
+        Ok(r) => {
+            axum::Json(serde_json::json!({ "status": "ok", "index": r.index })).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "status": "unavailable", "error": e.message() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn info(State(state): State<AppState>) -> Reply {
+    ok(Info {
+        store: state.client.describe(),
+        max_value_bytes: state.backend().limits().max_value_bytes,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    })
+}
+
+fn check_reads(reads: &[Read]) -> Result<(), Error> {
+    for read in reads {
+        match read {
+            Read::Keys(keys) => {
+                for key in keys {
+                    validate::key_shape(key)?;
+                }
+            }
+            Read::Range(range) => {
+                validate::prefix(&range.prefix)?;
+                if let Some(after) = &range.after {
+                    validate::key_shape(after)
+                        .map_err(|e| Error::invalid(format!("invalid 'after': {}", e.message())))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count(items: usize) -> Result<(), Error> {
+    if items > MAX_REQUEST_ITEMS {
+        return Err(Error::invalid(format!(
+            "the request has {items} reads, compares and ops; at most {MAX_REQUEST_ITEMS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
+    let request: ReadRequest = body(&bytes)?;
+    count(request.reads.len())?;
+    let reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
+    check_reads(&reads)?;
+    let response = state.backend().read(reads).await?;
+    ok(ReadReply::from(response))
+}
+
+async fn commit(State(state): State<AppState>, bytes: Bytes) -> Reply {
+    let request: CommitRequest = body(&bytes)?;
+    count(request.compares.len() + request.ops.len() + request.reads.len())?;
+    let txn = request.into_txn()?;
+    let max = state.backend().limits().max_value_bytes;
+    for c in &txn.compares {
+        validate::key_shape(&c.key)?;
+    }
+    let mut keys = HashSet::new();
+    for op in &txn.ops {
+        validate::key_shape(op.key())?;
+        if !keys.insert(op.key()) {
+            return Err(Error::invalid(format!(
+                "key '{}' has more than one op in the transaction",
+                op.key()
+            ))
+            .into());
+        }
+        if let interlock::backend::Op::Put { key, value, .. } = op {
+            validate::value(key, value, max)?;
+        }
+    }
+    check_reads(&txn.reads)?;
+    let response = state.backend().commit(txn).await?;
+    ok(CommitReply::from(response))
+}
+
+async fn grant(State(state): State<AppState>, bytes: Bytes) -> Reply {
+    let request: GrantRequest = body(&bytes)?;
+    let ttl = wire::seconds("ttl", request.ttl)?;
+    validate::ttl(ttl)?;
+    let grant = state.backend().grant(ttl).await?;
+    ok(GrantReply::from(grant))
+}
+
+async fn keepalive(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
+    let id = wire::lease_id(&id)?;
+    let ttl = state.backend().keepalive(id).await?;
+    ok(KeepaliveReply {
+        ttl: ttl.as_secs_f64(),
+    })
+}
+
+async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
+    let id = wire::lease_id(&id)?;
+    let revoked = state.backend().revoke(id).await?;
+    ok(RevokeReply { revoked })
+}
+
+async fn time_to_live(State(state): State<AppState>, bytes: Bytes) -> Reply {
+    let request: TtlRequest = body(&bytes)?;
+    count(request.ids.len())?;
+    let ids = request
+        .ids
+        .iter()
+        .map(|id| wire::lease_id(id))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ttls = state.backend().time_to_live(&ids).await?;
+    ok(TtlReply {
+        ttls: ttls
+            .into_iter()
+            .map(|t| t.map(|d| d.as_secs_f64()))
+            .collect(),
+    })
+}
+
+async fn get_entry(State(state): State<AppState>, Path(key): Path<String>) -> Reply {
+    match state.client.get(&key).await? {
+        Some(entry) => ok(WireEntry::from(entry)),
+        None => Ok((
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "error": { "kind": "NotFound", "message": format!("no entry at key '{key}'") }
+            })),
+        )
+            .into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchQuery {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    include_reserved: bool,
+    from: Option<u64>,
+}
+
+/// Server-Sent Events: `ready` once the watch is in place, then one `message` per event (its
+/// JSON), or one `error` and the end. The stream ends when the server shuts down.
+async fn watch(
+    State(state): State<AppState>,
+    query: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let Query(q) = query.map_err(|e| Error::invalid(format!("bad watch query: {e}")))?;
+    validate::prefix(&q.prefix)?;
+    let mut range = interlock::backend::RangeRead::prefix(q.prefix);
+    range.include_reserved = q.include_reserved;
+    let events = state.backend().watch(range, q.from).await?;
+    let mut stop = state.stop.clone();
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let ready =
+        futures::stream::once(async { Ok(SseEvent::default().event("ready").data("ready")) });
+    let events = events
+        .scan(false, |failed, item| {
+            if *failed {
+                return futures::future::ready(None);
+            }
+            let sse = match item {
+                Ok(event) => SseEvent::default()
+                    .id(event.index.to_string())
+                    .json_data(&event)
+                    .unwrap_or_else(|e| error_event(&Error::internal(e.to_string()))),
+                Err(e) => {
+                    *failed = true;
+                    error_event(&e)
+                }
+            };
+            futures::future::ready(Some(Ok(sse)))
+        })
+        .take_until(Box::pin(stopped));
+    Ok(
+        Sse::new(ready.chain(events))
+            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
+    )
+}
+
+fn error_event(e: &Error) -> SseEvent {
+    SseEvent::default()
+        .event("error")
+        .json_data(ErrorDetail::from(e))
+        .unwrap_or_else(|_| SseEvent::default().event("error").data(e.message()))
+}
