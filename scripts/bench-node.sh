@@ -48,7 +48,6 @@ bash scripts/setup-etcd.sh >&2
 
 echo "bench-node: building the package (scripts/build-node.sh) and the etcd cluster harness" >&2
 tarball=$(bash scripts/build-node.sh)
-cargo build --release --quiet -p interlock-tests --bin interlock-etcd-cluster
 
 # bench/node/node_modules: the pinned peers, reinstalled when the lock file changes, and the
 # packed package, reinstalled when the tarball changes. The stamps live in node_modules, so a
@@ -77,35 +76,16 @@ if [ "$(cat "$pkg_stamp" 2>/dev/null)" != "$pkg_sum" ]; then
 fi
 
 source scripts/redis-server.sh
-cluster_pid=""
-cluster_out=$(mktemp -t interlock-bench-etcd-XXXXXX)
+source scripts/etcd-cluster.sh
 cleanup() {
-    if [ -n "$cluster_pid" ]; then
-        kill "$cluster_pid" 2>/dev/null || true
-        wait "$cluster_pid" 2>/dev/null || true
-    fi
-    rm -f "$cluster_out"
+    etcd_cluster_stop
     redis_stop
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The etcd cluster: the Rust suites' harness as a program that prints the endpoints once every
-# member answers and runs until it is told to stop (its members die with it even if it is killed).
-echo "bench-node: starting a 3-member etcd cluster" >&2
-"$root/target/release/interlock-etcd-cluster" 3 >"$cluster_out" &
-cluster_pid=$!
-until [ -s "$cluster_out" ]; do
-    if ! kill -0 "$cluster_pid" 2>/dev/null; then
-        wait "$cluster_pid" || true
-        cluster_pid=""
-        echo "bench-node: the etcd cluster did not start (see above)" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-etcd_url=$(head -n1 "$cluster_out")
+etcd_cluster_start bench-node
 
 # The redis peer's server: loopback only, no persistence, in a temp dir.
 redis_start bench-node

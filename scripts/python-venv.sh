@@ -10,7 +10,10 @@ extras=${2:-}
 
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     if command -v apt-get >/dev/null 2>&1; then
-        apt-get install -y python3 python3-venv python3-pip
+        sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -q
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3 python3-venv python3-pip
     else
         echo "the Python package needs python3 (>= 3.9) with the venv module" >&2
         exit 1

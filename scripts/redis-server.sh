@@ -44,9 +44,9 @@ redis_start() {
         redis_pid=$!
         for _ in $(seq 100); do
             # PONG from our own server, not from one that took the port in between.
-            if redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG &&
-                redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' |
-                grep -qx "process_id:$redis_pid"; then
+            local info
+            info=$(redis-cli -h 127.0.0.1 -p "$port" info server 2>/dev/null | tr -d '\r' || true)
+            if [[ $'\n'"$info"$'\n' == *$'\n'"process_id:$redis_pid"$'\n'* ]]; then
                 redis_port=$port
                 return 0
             fi

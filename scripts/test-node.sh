@@ -11,10 +11,8 @@ root=$PWD
 source scripts/setup.sh
 tarball=$(bash scripts/build-node.sh)
 
-# The etcd cluster: the Rust suites' harness as a program that prints the endpoints and runs until
-# it is told to stop (its members die with it even if it is killed).
+# The etcd cluster (started below with scripts/etcd-cluster.sh) needs etcd.
 bash scripts/setup-etcd.sh
-cargo build --release --quiet -p interlock-tests --bin interlock-etcd-cluster
 # The cross-language test's Python side.
 python="$root/target/python-test-venv/bin/python"
 if ! "$python" -c 'import interlock' >/dev/null 2>&1; then
@@ -26,6 +24,11 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 cp -r bindings-node/test "$scratch/test"
 cd "$scratch"
+# Every temporary file of the tests (SQLite stores, checkouts) goes where the next run wipes it.
+mkdir -p tmp
+export TMPDIR="$PWD/tmp"
+# The suite runs on every store; a leftover INTERLOCK_NODE_STORES=local must not drop etcd.
+unset INTERLOCK_NODE_STORES
 cat > package.json <<'JSON'
 { "name": "interlock-node-tests", "private": true, "type": "module" }
 JSON
@@ -35,30 +38,12 @@ npm install --no-audit --no-fund "$tarball" "typescript@$tsc_version" "@types/no
 npx tsc -p test/tsconfig.types.json
 npx tsc -p test/tsconfig.json
 
-cluster_pid=""
-cluster_out=$(mktemp -t interlock-node-etcd-XXXXXX)
-stop_cluster() {
-    if [ -n "$cluster_pid" ]; then
-        kill "$cluster_pid" 2>/dev/null || true
-        wait "$cluster_pid" 2>/dev/null || true
-    fi
-    rm -f "$cluster_out"
-}
-trap stop_cluster EXIT
+source "$root/scripts/etcd-cluster.sh"
+trap etcd_cluster_stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-"$root/target/release/interlock-etcd-cluster" >"$cluster_out" &
-cluster_pid=$!
-until [ -s "$cluster_out" ]; do
-    if ! kill -0 "$cluster_pid" 2>/dev/null; then
-        wait "$cluster_pid" || true
-        echo "test-node: the etcd cluster did not start (see above)" >&2
-        exit 1
-    fi
-    sleep 0.1
-done
-export INTERLOCK_NODE_ETCD
-INTERLOCK_NODE_ETCD=$(head -n1 "$cluster_out")
+etcd_cluster_start test-node
+export INTERLOCK_NODE_ETCD="$etcd_url"
 export INTERLOCK_PYTHON="$python"
 export INTERLOCK_README="$root/README.md"
 export INTERLOCK_SOURCE="$root"

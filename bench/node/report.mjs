@@ -187,8 +187,8 @@ export function markdown(rep) {
     }
     w(
       '\nPairs: Node ÷ Rust of the two adjacent batches of each round. Store index Δ/op: ' +
-        'commits per op (on etcd: revisions); the Rust side\'s includes the one untimed ' +
-        'warm-up op of each call.\n',
+        'commits per op (on etcd: revisions); for lock+unlock the Rust side\'s includes ' +
+        'the untimed warm-up cycle of each call.\n',
     );
   }
   if (rep.roundTrip) {

@@ -24,8 +24,11 @@ export class Worker {
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (d) => { this.stderr += d; });
     this.child.on('message', (m) => this.deliver(m));
+    // A message to a worker that has just died fails; its exit shows in `next()`.
+    this.child.on('error', () => {});
     this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
+      // 'close', not 'exit': by then every message the worker sent has been delivered.
+      this.child.on('close', (code, signal) => {
         Worker.running.delete(this);
         resolve({ code, signal });
         this.deliver({ type: 'exit', code, signal });
@@ -70,7 +73,7 @@ export class Worker {
   }
 
   send(m) {
-    this.child.send(m);
+    if (this.child.connected) this.child.send(m);
   }
 
   kill(signal = 'SIGKILL') {

@@ -5,8 +5,8 @@
 //! Usage: `interlock-etcd-cluster [MEMBERS]` (default 3). Once every member answers, prints one
 //! line on stdout: the cluster's endpoints as `etcd://127.0.0.1:P1,…` (append
 //! `?prefix=…` to use it), then runs until SIGTERM or SIGINT, and then kills
-//! the members and removes their data. The members also die if this process is SIGKILLed
-//! (a parent-death signal).
+//! the members and removes their data. It gets SIGTERM when its parent dies, and the members
+//! die with it even if it is SIGKILLed (parent-death signals).
 
 use std::io::Write;
 
@@ -15,6 +15,14 @@ use tokio::signal::unix::{SignalKind, signal};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // A script killed outright must not leave a cluster behind.
+    let parent = nix::unistd::getppid();
+    if nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM).is_err()
+        || nix::unistd::getppid() != parent
+    {
+        eprintln!("interlock-etcd-cluster: the parent is gone; not starting");
+        std::process::exit(1);
+    }
     let members = match std::env::args().nth(1) {
         None => 3,
         Some(n) => n.parse().unwrap_or_else(|e| {
