@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,39 +15,76 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "interlock",
     version,
-    about = "Coordination over an interlock store"
+    about = "Coordination over an interlock store",
+    after_help = "Exit codes: 0 done; 1 not found, or a compare-exchange that did not hold; \
+                  2 bad usage or bad input; 3 the store failed; 4 lock timed out; 5 the lock \
+                  was lost while the command ran; otherwise `lock` exits with the command's \
+                  status."
 )]
 struct Cli {
+    #[command(flatten)]
+    store: cli::StoreArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serves a store over HTTP: the REST+JSON API under /v1/ and /healthz.
+    /// Serves the store over HTTP: the API under /v1/ and /healthz. With --token (or
+    /// INTERLOCK_TOKEN, or --token-file) every request must carry it; without, the server
+    /// listens on loopback only.
     Serve(ServeArgs),
+    /// Prints an entry as JSON: {"key", "value", "index"} (exit 1 if absent).
+    Get { key: String },
+    /// Writes a JSON value; with --index, only if the key is at that index (0: absent).
+    Put {
+        key: String,
+        /// The value, as JSON ('"text"', 42, '{"a": 1}').
+        value: String,
+        #[arg(long)]
+        index: Option<u64>,
+    },
+    /// Deletes a key; with --index, only if it is at that index.
+    Del {
+        key: String,
+        #[arg(long)]
+        index: Option<u64>,
+    },
+    /// Prints every entry under a prefix, one JSON line each, in key order.
+    Ls {
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Prints the changes under a prefix as they happen, one JSON line each.
+    Watch {
+        #[arg(default_value = "")]
+        prefix: String,
+        /// Start at this index instead of now.
+        #[arg(long)]
+        from: Option<u64>,
+    },
+    /// Runs a command while holding a lock, with INTERLOCK_FENCING_TOKEN set.
+    Lock {
+        name: String,
+        /// Seconds a crashed holder keeps others waiting.
+        #[arg(long, default_value_t = 20.0)]
+        ttl: f64,
+        /// Seconds to wait for the lock (default: forever).
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args)]
 struct ServeArgs {
-    /// The store to serve (mem://, sqlite:///path.db, etcd://hosts). Default: INTERLOCK_URL, else
-    /// the embedded store in the user's data directory.
-    #[arg(long, env = "INTERLOCK_URL")]
-    store: Option<String>,
     /// The address to listen on; port 0 picks a free one (the first line of output names it).
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
-    /// The bearer token every request under /v1/ must carry. Without one (and no --token-file)
-    /// the server listens on loopback only.
-    #[arg(
-        long,
-        env = "INTERLOCK_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "token_file"
-    )]
-    token: Option<String>,
-    /// A file whose first line is the token.
-    #[arg(long)]
+    /// A file whose first line is the token every request must carry.
+    #[arg(long, conflicts_with = "token")]
     token_file: Option<PathBuf>,
 }
 
@@ -67,19 +105,55 @@ fn main() -> ExitCode {
         }
     };
     let outcome = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => match runtime.block_on(serve(&cli.store, args)) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(message) => Err(cli::Failure {
+                code: cli::EXIT_USAGE,
+                message,
+            }),
+        },
+        verb => runtime.block_on(run_verb(&cli.store, verb)),
     };
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("interlock: {message}");
-            ExitCode::from(2)
+        Ok(code) => code,
+        Err(failure) => {
+            eprintln!("interlock: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
-    let token = match (&args.token, &args.token_file) {
+async fn run_verb(store: &cli::StoreArgs, verb: Command) -> cli::Outcome {
+    let db = cli::connect(store).await?;
+    match verb {
+        Command::Serve(_) => unreachable!("serve is not a client verb"),
+        Command::Get { key } => cli::get(&db, &key).await,
+        Command::Put { key, value, index } => cli::put(&db, &key, &value, index).await,
+        Command::Del { key, index } => cli::del(&db, &key, index).await,
+        Command::Ls { prefix } => cli::ls(&db, &prefix).await,
+        Command::Watch { prefix, from } => cli::watch(&db, &prefix, from).await,
+        Command::Lock {
+            name,
+            ttl,
+            timeout,
+            command,
+        } => {
+            cli::lock(
+                &db,
+                cli::LockArgs {
+                    name,
+                    ttl,
+                    timeout,
+                    command,
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), String> {
+    let token = match (&store.token, &args.token_file) {
         (Some(t), _) => Some(t.trim().to_string()),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
@@ -101,7 +175,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         eprintln!("interlock: warning: no token; serving without authentication on loopback only");
     }
-    let url = match args.store {
+    let url = match store.store.clone() {
         Some(url) => url,
         None => interlock::default_url().map_err(|e| e.to_string())?,
     };

@@ -1,0 +1,292 @@
+//! The server's HTTP surface against a real `interlock serve` process over a real SQLite file:
+//! the bearer token guards every path under /v1/ (even unknown ones) and a refused request
+//! touches nothing; bad bodies get a 400 that names the problem and write nothing.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use interlock::Client;
+use interlock_tests::Store;
+use interlock_tests::server::Server;
+use serde_json::{Value, json};
+
+const EXE: &str = env!("CARGO_BIN_EXE_interlock");
+const TOKEN: &str = "s3cret-token";
+
+/// Sends `request` as is over a new connection and returns the status and the body of the
+/// reply, read as soon as it is complete (the server may still be waiting for the rest of an
+/// oversize request).
+fn raw(server: &Server, request: &str) -> (u16, String) {
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&reply[..end]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|n| reply.len() >= end + 4 + n) {
+                break;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {reply:?}"));
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn request(method: &str, path: &str, auth: Option<&str>, body: &str) -> String {
+    let auth = auth
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn error_kind(body: &str) -> String {
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v["error"]["kind"].as_str().unwrap_or_default().to_string()
+}
+
+async fn snapshot(db: &Client) -> (u64, Vec<(String, Value)>) {
+    let page = db.list("", None, None).await.expect("list");
+    (
+        db.index().await.expect("index"),
+        page.entries.into_iter().map(|e| (e.key, e.value)).collect(),
+    )
+}
+
+fn commit_body(key: &str) -> String {
+    json!({ "ops": [{ "put": { "key": key, "value": 1 } }] }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_token_every_v1_path_is_401_and_touches_nothing() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &["--token", TOKEN]);
+    let db = store.client().await;
+    db.set("existing", "value").await.unwrap();
+    let before = snapshot(&db).await;
+
+    let attempts = [
+        ("POST", "/v1/backend/commit", commit_body("x")),
+        ("GET", "/v1/kv/existing", String::new()),
+        ("GET", "/v1/no/such/endpoint", String::new()),
+        ("POST", "/v1/leases", json!({ "ttl": 5 }).to_string()),
+        ("DELETE", "/v1/leases/1", String::new()),
+    ];
+    for (method, path, body) in &attempts {
+        for auth in [None, Some("wrong-token"), Some("")] {
+            let (status, reply) = raw(&server, &request(method, path, auth, body));
+            assert_eq!(status, 401, "{method} {path} with {auth:?}: {reply}");
+            assert_eq!(error_kind(&reply), "Unauthorized", "{reply}");
+        }
+    }
+    // A token differing in case, or sent with another scheme, is no token.
+    let (status, _) = raw(
+        &server,
+        &request(
+            "POST",
+            "/v1/backend/commit",
+            Some(&TOKEN.to_uppercase()),
+            &commit_body("x"),
+        ),
+    );
+    assert_eq!(status, 401);
+    let basic = format!(
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Authorization: Basic {TOKEN}\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert_eq!(raw(&server, &basic).0, 401);
+    // Even an oversize request is refused for its missing token first.
+    let huge = format!(
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n",
+        64 * 1024 * 1024
+    );
+    assert_eq!(raw(&server, &huge).0, 401);
+    assert_eq!(
+        snapshot(&db).await,
+        before,
+        "a refused request changed the store"
+    );
+
+    // With the token: the same commit goes through.
+    let (status, reply) = raw(
+        &server,
+        &request("POST", "/v1/backend/commit", Some(TOKEN), &commit_body("x")),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(db.get("x").await.unwrap().unwrap().value, json!(1));
+    // /healthz needs no token.
+    assert_eq!(raw(&server, &request("GET", "/healthz", None, "")).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_a_wrong_token_fails_with_unauthorized() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &["--token", TOKEN]);
+    let options = interlock::ConnectOptions {
+        token: Some("nope".into()),
+    };
+    let e = Client::connect_with(&server.url, &options)
+        .await
+        .err()
+        .expect("a wrong token is refused");
+    assert_eq!(e.kind(), interlock::ErrorKind::Unauthorized, "{e}");
+    let options = interlock::ConnectOptions {
+        token: Some(TOKEN.into()),
+    };
+    let db = Client::connect_with(&server.url, &options).await.unwrap();
+    assert!(db.put("k", 1, 0).await.unwrap().successful);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_get_a_400_naming_the_problem_and_write_nothing() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    db.set("existing", "value").await.unwrap();
+    let before = snapshot(&db).await;
+    let long_key = "k".repeat(600);
+    let big = "x".repeat(1024 * 1024 + 10);
+    let too_many: Vec<Value> = (0..1100)
+        .map(|i| json!({ "put": { "key": format!("k{i}"), "value": i } }))
+        .collect();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("/v1/backend/commit", "{not json".into(), "not valid"),
+        ("/v1/backend/commit", "[1, 2]".into(), "not valid"),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "frobnicate": {} }] }).to_string(),
+            "not valid",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [], "extra": 1 }).to_string(),
+            "not valid",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": "", "value": 1 } }] }).to_string(),
+            "empty",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": "a\u{0}b", "value": 1 } }] }).to_string(),
+            "control",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": "a\r\nX-Injected: 1", "value": 1 } }] }).to_string(),
+            "control",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": long_key, "value": 1 } }] }).to_string(),
+            "512",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": "big", "value": big } }] }).to_string(),
+            "limit",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": too_many }).to_string(),
+            "at most",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": "d", "value": 1 } }, { "delete": { "key": "d" } }] })
+                .to_string(),
+            "more than one op",
+        ),
+        (
+            "/v1/backend/commit",
+            json!({ "ops": [{ "put": { "key": "l", "value": 1, "lease": "abc" } }] }).to_string(),
+            "lease id",
+        ),
+        (
+            "/v1/backend/read",
+            json!({ "reads": [{ "keys": ["ok", ""] }] }).to_string(),
+            "empty",
+        ),
+        ("/v1/leases", json!({ "ttl": -1 }).to_string(), "seconds"),
+        ("/v1/leases", json!({ "ttl": 0.2 }).to_string(), "too short"),
+        (
+            "/v1/leases/ttl",
+            json!({ "ids": ["1", "x"] }).to_string(),
+            "lease id",
+        ),
+    ];
+    for (path, body, says) in &cases {
+        let (status, reply) = raw(&server, &request("POST", path, None, body));
+        assert_eq!(
+            status,
+            400,
+            "{path} {}: {reply}",
+            &body[..body.len().min(80)]
+        );
+        assert_eq!(error_kind(&reply), "InvalidArgument", "{reply}");
+        assert!(
+            reply.contains(says),
+            "{path}: the message {reply} does not say '{says}'"
+        );
+    }
+    let (status, reply) = raw(
+        &server,
+        &request("POST", "/v1/leases/abc/keepalive", None, ""),
+    );
+    assert_eq!(
+        (status, error_kind(&reply).as_str()),
+        (400, "InvalidArgument"),
+        "{reply}"
+    );
+    let (status, reply) = raw(
+        &server,
+        &request("POST", "/v1/leases/12345/keepalive", None, ""),
+    );
+    assert_eq!(
+        (status, error_kind(&reply).as_str()),
+        (404, "LeaseExpired"),
+        "{reply}"
+    );
+    // A body over the server's limit is refused before it is read.
+    let huge = format!(
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        64 * 1024 * 1024
+    );
+    assert_eq!(raw(&server, &huge).0, 413);
+    assert_eq!(
+        snapshot(&db).await,
+        before,
+        "a refused request changed the store"
+    );
+    // Still serving.
+    assert_eq!(raw(&server, &request("GET", "/healthz", None, "")).0, 200);
+}
