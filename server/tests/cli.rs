@@ -1,0 +1,260 @@
+//! The command-line verbs as a user runs them: real `interlock` processes on a real SQLite file
+//! (and through a real server), checking output, exit codes and the `lock` verb's exclusion,
+//! fencing token and loss handling.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use interlock_tests::Store;
+use interlock_tests::server::Server;
+use serde_json::{Value, json};
+
+const EXE: &str = env!("CARGO_BIN_EXE_interlock");
+
+fn run(store: &str, args: &[&str]) -> Output {
+    Command::new(EXE)
+        .args(args)
+        .env("INTERLOCK_URL", store)
+        .env_remove("INTERLOCK_TOKEN")
+        .output()
+        .expect("run interlock")
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn get_put_del_ls_print_json_and_exit_with_documented_codes() {
+    let store = Store::sqlite();
+    let url = store.url.as_str();
+    let put = run(
+        url,
+        &["put", "emails/a@b.c", r#""users/1""#, "--index", "0"],
+    );
+    assert_eq!(put.status.code(), Some(0), "{}", stderr(&put));
+    let created = &json_lines(&put)[0];
+    assert_eq!(created["successful"], json!(true));
+    let index = created["index"].as_u64().unwrap();
+
+    // A compare-exchange that does not hold: exit 1, the current entry reported.
+    let dup = run(
+        url,
+        &["put", "emails/a@b.c", r#""users/2""#, "--index", "0"],
+    );
+    assert_eq!(dup.status.code(), Some(1));
+    assert_eq!(
+        json_lines(&dup)[0],
+        json!({ "successful": false, "index": index, "value": "users/1" })
+    );
+    assert!(stderr(&dup).contains("emails/a@b.c"), "{}", stderr(&dup));
+
+    let got = run(url, &["get", "emails/a@b.c"]);
+    assert_eq!(got.status.code(), Some(0));
+    assert_eq!(
+        json_lines(&got)[0],
+        json!({ "key": "emails/a@b.c", "value": "users/1", "index": index })
+    );
+    let missing = run(url, &["get", "emails/nobody"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(missing.stdout.is_empty());
+    assert!(
+        stderr(&missing).contains("no entry"),
+        "{}",
+        stderr(&missing)
+    );
+
+    assert_eq!(
+        run(url, &["put", "docs/2", r#"{"n": 2}"#]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(url, &["put", "docs/1", "[1, true, null]"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let listed = json_lines(&run(url, &["ls", "docs/"]));
+    assert_eq!(
+        listed.iter().map(|e| e["key"].clone()).collect::<Vec<_>>(),
+        vec![json!("docs/1"), json!("docs/2")]
+    );
+    assert_eq!(listed[0]["value"], json!([1, true, null]));
+
+    // Bad input: exit 2, a message naming the problem, nothing written.
+    for (args, says) in [
+        (vec!["put", "docs/3", "not json"], "not JSON"),
+        (vec!["put", "@lock/x", "1"], "reserved"),
+        (vec!["put", "", "1"], "empty"),
+        (vec!["get"], "KEY"),
+        (vec!["frobnicate"], "unrecognized"),
+    ] {
+        let out = run(url, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(json_lines(&run(url, &["ls", "docs/"])).len(), 2);
+
+    let stale = run(url, &["del", "docs/1", "--index", "1"]);
+    assert_eq!(stale.status.code(), Some(1));
+    assert_eq!(run(url, &["del", "docs/1"]).status.code(), Some(0));
+    assert_eq!(run(url, &["get", "docs/1"]).status.code(), Some(1));
+
+    // The store cannot be opened: exit 3.
+    let out = run("http://127.0.0.1:1", &["get", "k"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn lock_runs_the_command_holding_the_lock_with_its_fencing_token() {
+    let store = Store::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // Each command appends "start TOKEN", sleeps, appends "end TOKEN": under the lock the lines
+    // pair up, in token order.
+    let script = format!(
+        "echo start $INTERLOCK_FENCING_TOKEN >> {0}; sleep 0.2; echo end $INTERLOCK_FENCING_TOKEN >> {0}; exit 3",
+        log.display()
+    );
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(EXE)
+                .args(["lock", "printer", "--ttl", "10", "--", "sh", "-c", &script])
+                .env("INTERLOCK_URL", &store.url)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run interlock lock")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        // The command's own exit status comes through.
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    }
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    let mut last = 0u64;
+    for pair in lines.chunks(2) {
+        let start: u64 = pair[0]
+            .strip_prefix("start ")
+            .expect("start line")
+            .parse()
+            .unwrap();
+        let end: u64 = pair[1]
+            .strip_prefix("end ")
+            .expect("end line")
+            .parse()
+            .unwrap();
+        assert_eq!(start, end, "two commands overlapped: {lines:?}");
+        assert!(start > last, "tokens not increasing: {lines:?}");
+        last = start;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_reports_a_timeout_and_a_lost_lock() {
+    let store = Store::sqlite();
+    let db = store.client().await;
+    let holder = db.lock("busy");
+    holder.acquire(None).await.unwrap();
+    let out = run(
+        &store.url,
+        &["lock", "busy", "--timeout", "0.3", "--", "true"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("busy"), "{}", stderr(&out));
+    holder.release().await.unwrap();
+
+    // The command runs; another client revokes the lock's lease: `lock` reports the loss,
+    // stops the command and exits 5.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("finished");
+    // Short sleeps, so that the shell acts on the SIGTERM within 0.1 s.
+    let script = format!(
+        "trap 'exit 143' TERM; for i in $(seq 300); do sleep 0.1; done; touch {}",
+        marker.display()
+    );
+    let child = Command::new(EXE)
+        .args(["lock", "job", "--ttl", "5", "--", "sh", "-c", &script])
+        .env("INTERLOCK_URL", &store.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let lease = loop {
+        let queue = db.lock_queue("job").await.unwrap();
+        if let Some(lease) = queue.first().and_then(|w| w.lease) {
+            break lease;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the lock was never taken"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(db.revoke(lease).await.unwrap());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lost the lock 'job'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !marker.exists(),
+        "the command ran on after the lock was lost"
+    );
+}
+
+#[test]
+fn verbs_work_through_a_server_with_the_token_from_the_environment() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &["--token", "t0ken"]);
+    let with = |token: &str, args: &[&str]| {
+        Command::new(EXE)
+            .args(args)
+            .env("INTERLOCK_URL", &server.url)
+            .env("INTERLOCK_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        with("t0ken", &["put", "k", "1", "--index", "0"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let got = with("t0ken", &["get", "k"]);
+    assert_eq!(json_lines(&got)[0]["value"], json!(1));
+    let refused = with("wrong", &["get", "k"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(stderr(&refused).contains("token"), "{}", stderr(&refused));
+    let locked = with(
+        "t0ken",
+        &[
+            "lock",
+            "l",
+            "--",
+            "sh",
+            "-c",
+            "test -n \"$INTERLOCK_FENCING_TOKEN\"",
+        ],
+    );
+    assert_eq!(locked.status.code(), Some(0), "{}", stderr(&locked));
+}
