@@ -1,0 +1,92 @@
+//! Several servers over one etcd cluster behave as one store, and a server's shutdown finishes
+//! what is in flight without ending any client's lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use interlock::Client;
+use interlock_tests::Store;
+use interlock_tests::server::Server;
+
+const EXE: &str = env!("CARGO_BIN_EXE_interlock");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_two_servers_over_one_etcd_cluster_share_one_lock() {
+    let store = Store::etcd();
+    let a = Server::start(EXE, &store.url, &[]);
+    let b = Server::start(EXE, &store.url, &[]);
+    let rounds = 10;
+    let mut workers = Vec::new();
+    for (n, server) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let db = Client::connect(&server.url).await.unwrap();
+        workers.push(tokio::spawn(async move {
+            let lock = db.lock("shared");
+            let mut seen = Vec::new();
+            for _ in 0..rounds {
+                let token = lock.acquire(None).await.unwrap();
+                let entry = db.get("counter").await.unwrap();
+                let (value, index) = entry.map_or((0, 0), |e| (e.value.as_u64().unwrap(), e.index));
+                let r = db.put("counter", value + 1, index).await.unwrap();
+                assert!(
+                    r.successful,
+                    "worker {n}: the counter moved while the lock was held"
+                );
+                seen.push((value, token));
+                lock.release().await.unwrap();
+            }
+            seen
+        }));
+    }
+    let mut seen = Vec::new();
+    for w in workers {
+        seen.extend(w.await.unwrap());
+    }
+    seen.sort();
+    let total = 4 * rounds;
+    assert_eq!(
+        seen.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        (0..total).collect::<Vec<u64>>()
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].1 < w[1].1),
+        "tokens do not increase with the counter: {seen:?}"
+    );
+    let direct = store.client().await;
+    assert_eq!(
+        direct.get("counter").await.unwrap().unwrap().value,
+        serde_json::json!(total)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_watches_and_leaves_leases_alone() {
+    let store = Store::sqlite();
+    let mut server = Server::start(EXE, &store.url, &[]);
+    let db = Client::connect(&server.url).await.unwrap();
+    let lock = db.lock("held");
+    lock.acquire(None).await.unwrap();
+    let lease = db.lock_queue("held").await.unwrap()[0]
+        .lease
+        .expect("a lease");
+    // An open watch (a stream that never ends by itself) must not keep the server from exiting.
+    let mut watch = db.watch("", None).await.unwrap();
+    let direct = Arc::new(store.client().await);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate(Duration::from_secs(20));
+        (status, server)
+    });
+    let (status, server) = status.await.unwrap();
+    let status =
+        status.unwrap_or_else(|| panic!("the server did not exit on SIGTERM:\n{}", server.log()));
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    // The watch ends with an error, not silently.
+    use futures::StreamExt;
+    let next = tokio::time::timeout(Duration::from_secs(10), watch.next())
+        .await
+        .expect("the watch ended");
+    assert!(matches!(next, Some(Err(_))), "{next:?}");
+    // The lock's lease is still alive on the store; only its keeper lost its way there.
+    let ttl = direct.time_to_live(&[lease]).await.unwrap();
+    assert!(ttl[0].is_some(), "the shutdown ended the client's lease");
+    assert_eq!(direct.lock_queue("held").await.unwrap().len(), 1);
+}
