@@ -39,9 +39,10 @@ const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AppState {
-    client: Client,
+    pub client: Client,
     pub token: Option<String>,
     stop: tokio::sync::watch::Receiver<bool>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -54,6 +55,7 @@ impl AppState {
             client,
             token,
             stop,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
     }
 
@@ -62,17 +64,32 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
+/// How the router is set up beyond the state.
+pub struct Options {
+    /// Origins allowed to call from a browser (CORS); none: same origin only.
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+    /// How long a request (other than a watch) may take; past it the reply is 504.
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState, options: &Options) -> Router {
+    // Every route but the watch stream answers within the request timeout; a commit cut short
+    // has an unknown outcome, and 504 tells the client so (it is Unavailable, retryable).
+    let unary = Router::new()
         .route("/info", get(info))
         .route("/backend/read", post(read))
         .route("/backend/commit", post(commit))
-        .route("/backend/watch", get(watch))
         .route("/leases", post(grant))
         .route("/leases/ttl", post(time_to_live))
         .route("/leases/{id}/keepalive", post(keepalive))
         .route("/leases/{id}", delete(revoke))
         .route("/kv/{*key}", get(get_entry))
+        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            options.request_timeout,
+        ));
+    let v1 = unary
+        .route("/backend/watch", get(watch))
         .fallback(unknown)
         // Layers added later run first: the token is checked before anything else.
         .layer(axum::middleware::from_fn(refuse_oversize))
@@ -80,11 +97,28 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::require_token,
         ));
-    Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::scrape))
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        .with_state(state);
+    // Outermost, so that a browser's preflight (which carries no token) is answered.
+    if !options.cors_origins.is_empty() {
+        use axum::http::{Method, header};
+        app = app.layer(
+            tower_http::cors::CorsLayer::new()
+                .allow_origin(options.cors_origins.clone())
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    app
 }
 
 /// A request whose declared length is over the limit gets 413 at once, before its body is read
@@ -245,6 +279,7 @@ async fn grant(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let ttl = wire::seconds("ttl", request.ttl)?;
     validate::ttl(ttl)?;
     let grant = state.backend().grant(ttl).await?;
+    state.metrics.leases_granted.inc();
     ok(GrantReply::from(grant))
 }
 
@@ -259,6 +294,9 @@ async fn keepalive(State(state): State<AppState>, Path(id): Path<String>) -> Rep
 async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
     let id = wire::lease_id(&id)?;
     let revoked = state.backend().revoke(id).await?;
+    if revoked {
+        state.metrics.leases_revoked.inc();
+    }
     ok(RevokeReply { revoked })
 }
 

@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod cli;
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,6 +87,13 @@ struct ServeArgs {
     /// A file whose first line is the token every request must carry.
     #[arg(long, conflicts_with = "token")]
     token_file: Option<PathBuf>,
+    /// An origin (scheme://host[:port]) whose pages may call the API from a browser; repeat
+    /// for more. Without one, only pages served by this server can.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Seconds a request (other than a watch) may take before the reply is 504.
+    #[arg(long, default_value_t = 30.0)]
+    request_timeout: f64,
 }
 
 fn main() -> ExitCode {
@@ -188,8 +196,31 @@ async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let mut cors_origins = Vec::new();
+    for origin in &args.cors_origins {
+        let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.trim_end_matches('/').contains(['?', '#', ' '])
+            && origin.matches('/').count() == 2;
+        let value = axum::http::HeaderValue::from_str(origin.trim_end_matches('/'))
+            .ok()
+            .filter(|_| valid)
+            .ok_or_else(|| {
+                format!("--cors-origin {origin:?} is not an origin like https://host:port")
+            })?;
+        cors_origins.push(value);
+    }
+    let request_timeout = std::time::Duration::try_from_secs_f64(args.request_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| "--request-timeout must be a positive number of seconds".to_string())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let app = api::router(api::AppState::new(client.clone(), token, stop_rx));
+    let app = api::router(
+        api::AppState::new(client.clone(), token, stop_rx),
+        &api::Options {
+            cors_origins,
+            request_timeout,
+        },
+    );
     println!("interlock: serving {} on http://{addr}", client.describe());
     let shutdown = async move {
         wait_for_signal().await;

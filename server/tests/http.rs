@@ -18,7 +18,11 @@ const TOKEN: &str = "s3cret-token";
 /// reply, read as soon as it is complete (the server may still be waiting for the rest of an
 /// oversize request).
 fn raw(server: &Server, request: &str) -> (u16, String) {
-    let addr = server.url.trim_start_matches("http://");
+    raw_to(&server.url, request)
+}
+
+fn raw_to(url: &str, request: &str) -> (u16, String) {
+    let addr = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -288,5 +292,134 @@ async fn bad_bodies_get_a_400_naming_the_problem_and_write_nothing() {
         "a refused request changed the store"
     );
     // Still serving.
+    assert_eq!(raw(&server, &request("GET", "/healthz", None, "")).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_and_show_locks_without_keys() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = Client::connect(&server.url).await.unwrap();
+    let holder = db.lock("secret-lock-name");
+    holder.acquire(None).await.unwrap();
+    let waiter = db.lock("secret-lock-name");
+    let waiting = {
+        let waiter = waiter.clone();
+        tokio::spawn(async move { waiter.acquire(None).await })
+    };
+    while db.lock_queue("secret-lock-name").await.unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    db.set("secret-key", 1).await.unwrap();
+    let (status, text) = tokio::task::spawn_blocking({
+        let request = request("GET", "/metrics", None, "");
+        let server_url = server.url.clone();
+        move || raw_to(&server_url, &request)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains("interlock_locks_held 1"), "{text}");
+    assert!(text.contains("interlock_lock_waiters 1"), "{text}");
+    assert!(text.contains("interlock_lock_leases 1"), "{text}");
+    let commits = text
+        .lines()
+        .find(|l| {
+            l.starts_with("interlock_http_requests_total")
+                && l.contains("route=\"/v1/backend/commit\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no commit counter in {text}"));
+    let count: f64 = commits.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 3.0, "{commits}");
+    assert!(text.contains("interlock_leases_granted_total 1"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "a key or lock name leaked into the metrics"
+    );
+    holder.release().await.unwrap();
+    waiting.await.unwrap().unwrap();
+    waiter.release().await.unwrap();
+}
+
+#[test]
+fn cors_allows_listed_origins_only_and_preflights_need_no_token() {
+    let store = Store::sqlite();
+    let server = Server::start(
+        EXE,
+        &store.url,
+        &[
+            "--token",
+            TOKEN,
+            "--cors-origin",
+            "http://dash.example:8080",
+        ],
+    );
+    let preflight = |origin: &str| {
+        raw(
+            &server,
+            &format!(
+                "OPTIONS /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                 Origin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+                 Access-Control-Request-Headers: authorization, content-type\r\n\
+                 Content-Length: 0\r\n\r\n"
+            ),
+        )
+    };
+    let headers = |origin: &str| {
+        let addr = server.url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(
+                format!(
+                    "OPTIONS /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+                     Origin: {origin}\r\nAccess-Control-Request-Method: POST\r\n\
+                     Content-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        reply.to_lowercase()
+    };
+    let (status, _) = preflight("http://dash.example:8080");
+    assert_eq!(status, 200);
+    assert!(
+        headers("http://dash.example:8080")
+            .contains("access-control-allow-origin: http://dash.example:8080")
+    );
+    assert!(!headers("http://evil.example").contains("access-control-allow-origin"));
+    // A real request from the allowed origin still needs the token.
+    let (status, _) = raw(
+        &server,
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Origin: http://dash.example:8080\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn a_client_that_sends_its_body_too_slowly_gets_504_and_writes_nothing() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &["--request-timeout", "1"]);
+    let body = commit_body("slow");
+    // The headers promise the whole body; only half of it ever comes.
+    let partial = format!(
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..body.len() / 2]
+    );
+    let (status, _) = raw(&server, &partial);
+    assert_eq!(status, 504);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = store.client().await;
+        assert_eq!(db.get("slow").await.unwrap(), None);
+    });
     assert_eq!(raw(&server, &request("GET", "/healthz", None, "")).0, 200);
 }
