@@ -83,7 +83,13 @@ pub fn router(state: AppState, options: &Options) -> Router {
         .route("/leases/ttl", post(time_to_live))
         .route("/leases/{id}/keepalive", post(keepalive))
         .route("/leases/{id}", delete(revoke))
-        .route("/kv/{*key}", get(get_entry))
+        .route(
+            "/kv/{*key}",
+            get(get_entry)
+                .put(crate::rest::put)
+                .delete(crate::rest::delete),
+        )
+        .merge(crate::rest::routes())
         .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             options.request_timeout,
@@ -169,14 +175,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Reply = Result<Response, ApiError>;
+pub type Reply = Result<Response, ApiError>;
 
-fn ok<T: serde::Serialize>(value: T) -> Reply {
+pub fn ok<T: serde::Serialize>(value: T) -> Reply {
     Ok(axum::Json(value).into_response())
 }
 
 /// Parses a JSON body, naming what was wrong.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         ApiError(Error::invalid(format!(
             "the request body is not valid: {e}"

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod cli;
 mod metrics;
+mod rest;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

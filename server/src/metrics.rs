@@ -91,8 +91,12 @@ impl Metrics {
 /// The route a path belongs to, for labels: never the raw path, so keys and lease ids stay out
 /// of the metrics.
 fn route_of(path: &str) -> &'static str {
-    const EXACT: [&str; 10] = [
+    const EXACT: [&str; 14] = [
         "/healthz",
+        "/v1/kv",
+        "/v1/get-many",
+        "/v1/index",
+        "/v1/txn",
         "/metrics",
         "/v1/info",
         "/v1/backend/read",
@@ -112,6 +116,10 @@ fn route_of(path: &str) -> &'static str {
         "/v1/leases/{id}/keepalive"
     } else if path.starts_with("/v1/leases/") {
         "/v1/leases/{id}"
+    } else if path.starts_with("/v1/locks/") && path.ends_with("/holder") {
+        "/v1/locks/{name}/holder"
+    } else if path.starts_with("/v1/locks/") {
+        "/v1/locks/{name}"
     } else {
         "other"
     }

@@ -8,67 +8,11 @@ use std::time::Duration;
 
 use interlock::Client;
 use interlock_tests::Store;
-use interlock_tests::server::Server;
+use interlock_tests::server::{Server, raw, raw_to, request};
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_interlock");
 const TOKEN: &str = "s3cret-token";
-
-/// Sends `request` as is over a new connection and returns the status and the body of the
-/// reply, read as soon as it is complete (the server may still be waiting for the rest of an
-/// oversize request).
-fn raw(server: &Server, request: &str) -> (u16, String) {
-    raw_to(&server.url, request)
-}
-
-fn raw_to(url: &str, request: &str) -> (u16, String) {
-    let addr = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&reply[..end]).to_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if length.is_some_and(|n| reply.len() >= end + 4 + n) {
-                break;
-            }
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => reply.extend_from_slice(&buf[..n]),
-        }
-    }
-    let reply = String::from_utf8_lossy(&reply).into_owned();
-    let status = reply
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {reply:?}"));
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn request(method: &str, path: &str, auth: Option<&str>, body: &str) -> String {
-    let auth = auth
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
 
 fn error_kind(body: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
