@@ -149,6 +149,19 @@ pub async fn open(url: &str, options: &crate::client::ConnectOptions) -> Result<
                     redact(url)
                 )));
             }
+            if rest.contains('@') {
+                return Err(Error::invalid(format!(
+                    "store URL '{}' has credentials in it; an interlock server takes a bearer \
+                     token (the token option, or INTERLOCK_TOKEN) instead",
+                    redact(url)
+                )));
+            }
+            if ::url::Url::parse(&format!("{scheme}://{rest}")).is_err() {
+                return Err(Error::invalid(format!(
+                    "store URL '{}' does not name a server as {scheme}://HOST:PORT",
+                    redact(url)
+                )));
+            }
             let backend = crate::http::HttpBackend::open(
                 &format!("{scheme}://{rest}"),
                 options.token.clone(),

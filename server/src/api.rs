@@ -98,10 +98,15 @@ pub fn router(state: AppState, options: &Options) -> Router {
         .route("/backend/watch", get(watch))
         .fallback(unknown)
         // Layers added later run first: the token is checked before anything else.
+        .layer(axum::middleware::from_fn(require_json))
         .layer(axum::middleware::from_fn(refuse_oversize))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_loopback_host,
         ));
     let mut app = Router::new()
         .route("/healthz", get(healthz))
@@ -125,6 +130,70 @@ pub fn router(state: AppState, options: &Options) -> Router {
         );
     }
     app
+}
+
+/// A request with a body must say it is JSON. A browser sends a JSON content type only after a
+/// CORS preflight, so a page from another origin cannot get a write through as a "simple"
+/// `text/plain` request.
+async fn require_json(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let has_body = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() != "0")
+        || request
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING);
+    let json = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if has_body && !json {
+        let mut response = error_response(&Error::invalid(
+            "a request body must be JSON, sent with 'Content-Type: application/json'",
+        ));
+        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Without a token the server serves loopback only, and only to requests addressed to a
+/// loopback name: a page on a rebound DNS name (`evil.example` → 127.0.0.1) is refused.
+async fn require_loopback_host(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.token.is_none() {
+        let host = request
+            .headers()
+            .get(axum::http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let name = match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let loopback = name.eq_ignore_ascii_case("localhost")
+            || name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return error_response(&Error::new(
+                interlock::ErrorKind::Unauthorized,
+                format!(
+                    "this server has no token, so it answers only requests addressed to a \
+                     loopback name, not to Host '{host}'"
+                ),
+            ));
+        }
+    }
+    next.run(request).await
 }
 
 /// A request whose declared length is over the limit gets 413 at once, before its body is read
@@ -199,11 +268,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(r) => {
             axum::Json(serde_json::json!({ "status": "ok", "index": r.index })).into_response()
         }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({ "status": "unavailable", "error": e.message() })),
-        )
-            .into_response(),
+        Err(e) => {
+            // The reason goes to the log, not to whoever asks (this route needs no token).
+            tracing::warn!("healthz: the store is unavailable: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -244,10 +317,21 @@ fn count(items: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Reads count one each, plus every key they name.
+fn read_items(reads: &[Read]) -> usize {
+    reads
+        .iter()
+        .map(|r| match r {
+            Read::Keys(keys) => 1 + keys.len(),
+            Read::Range(_) => 1,
+        })
+        .sum()
+}
+
 async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let request: ReadRequest = body(&bytes)?;
-    count(request.reads.len())?;
     let reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
+    count(read_items(&reads))?;
     check_reads(&reads)?;
     let response = state.backend().read(reads).await?;
     ok(ReadReply::from(response))
@@ -255,8 +339,8 @@ async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
 
 async fn commit(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let request: CommitRequest = body(&bytes)?;
-    count(request.compares.len() + request.ops.len() + request.reads.len())?;
     let txn = request.into_txn()?;
+    count(txn.compares.len() + txn.ops.len() + read_items(&txn.reads))?;
     let max = state.backend().limits().max_value_bytes;
     for c in &txn.compares {
         validate::key_shape(&c.key)?;

@@ -74,8 +74,13 @@ pub async fn connect(args: &StoreArgs) -> Result<Client, Failure> {
     Ok(Client::connect_with(&url, &options).await?)
 }
 
+/// Prints one JSON line. A closed stdout (`interlock ls | head -1`) ends the program quietly.
 fn print(value: &Value) {
-    println!("{value}");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if writeln!(out, "{value}").and_then(|_| out.flush()).is_err() {
+        std::process::exit(0);
+    }
 }
 
 fn parse_value(text: &str) -> Result<Value, Failure> {
@@ -171,7 +176,50 @@ fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
     })
 }
 
+/// The signals `lock` acts on: it passes them to the command, or stops waiting.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, Failure> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let make = |kind: SignalKind| {
+            signal(kind).map_err(|e| fail(EXIT_STORE, format!("cannot handle signals: {e}")))
+        };
+        Ok(Signals {
+            int: make(SignalKind::interrupt())?,
+            term: make(SignalKind::terminate())?,
+            hup: make(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> nix::sys::signal::Signal {
+        use nix::sys::signal::Signal;
+        tokio::select! {
+            _ = self.int.recv() => Signal::SIGINT,
+            _ = self.term.recv() => Signal::SIGTERM,
+            _ = self.hup.recv() => Signal::SIGHUP,
+        }
+    }
+}
+
+fn signal_child(child: &tokio::process::Child, signal: nix::sys::signal::Signal) {
+    if let Some(pid) = child.id() {
+        // The child is not reaped yet, so the pid is still its own.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+    }
+}
+
 /// Runs the command while holding the lock, with `INTERLOCK_FENCING_TOKEN` in its environment.
+///
+/// The lock is held on a lease of its own, so that a signal while waiting can take the waiter
+/// out at once (by revoking the lease). SIGINT, SIGTERM and SIGHUP while the command runs are
+/// passed on to it; once it has exited the lock is released and `lock` exits with 128 + the
+/// signal. The command gets SIGKILL if `interlock` itself is killed outright, so it never runs
+/// on without the lock's keeper.
 pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
     let Some((program, rest)) = args.command.split_first() else {
         return Err(fail(
@@ -179,47 +227,77 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
             "no command given: interlock lock NAME -- CMD [ARGS…]",
         ));
     };
+    let ttl = seconds("ttl", args.ttl)?;
+    let timeout = args.timeout.map(|t| seconds("timeout", t)).transpose()?;
+    let mut signals = Signals::new()?;
+    let lease = db.lease(ttl).await?;
     let options = LockOptions {
-        ttl: seconds("ttl", args.ttl)?,
+        ttl,
+        lease: Some(lease.clone()),
         ..LockOptions::default()
     };
-    let timeout = args.timeout.map(|t| seconds("timeout", t)).transpose()?;
     let lock = db.lock_with(&args.name, options);
-    let token = lock.acquire(timeout).await?;
-    let mut child = match tokio::process::Command::new(program)
-        .args(rest)
-        .env("INTERLOCK_FENCING_TOKEN", token.to_string())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
-            let _ = lock.release().await;
-            return Err(fail(EXIT_USAGE, format!("cannot run {program:?}: {e}")));
-        }
-    };
-    let status = tokio::select! {
-        status = child.wait() => status,
-        _ = lock.lost() => {
-            if let Some(pid) = child.id() {
-                // The child is not reaped yet, so the pid is still its own.
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
+    let token = tokio::select! {
+        token = lock.acquire(timeout) => match token {
+            Ok(token) => token,
+            Err(e) => {
+                let _ = lease.revoke().await;
+                return Err(e.into());
             }
-            let _ = child.wait().await;
+        },
+        signal = signals.next() => {
+            let _ = lease.revoke().await;
             return Err(fail(
-                EXIT_LOCK_LOST,
-                format!(
-                    "lost the lock '{}' (fencing token {token}) while {program:?} ran; it was sent SIGTERM",
-                    args.name
-                ),
+                128 + signal as u8,
+                format!("{signal} while waiting for the lock '{}'; stopped waiting", args.name),
             ));
         }
     };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(rest)
+        .env("INTERLOCK_FENCING_TOKEN", token.to_string())
+        .kill_on_drop(true);
+    // SAFETY: between fork and exec the closure makes only the prctl system call.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = lock.release().await;
+            let _ = lease.revoke().await;
+            return Err(fail(EXIT_USAGE, format!("cannot run {program:?}: {e}")));
+        }
+    };
+    let mut interrupted = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            signal = signals.next() => {
+                signal_child(&child, signal);
+                interrupted = Some(signal);
+            }
+            _ = lock.lost() => {
+                signal_child(&child, nix::sys::signal::Signal::SIGTERM);
+                let _ = child.wait().await;
+                return Err(fail(
+                    EXIT_LOCK_LOST,
+                    format!(
+                        "lost the lock '{}' (fencing token {token}) while {program:?} ran; it was sent SIGTERM",
+                        args.name
+                    ),
+                ));
+            }
+        }
+    };
     let status = status.map_err(|e| fail(EXIT_STORE, format!("waiting for {program:?}: {e}")))?;
-    match lock.release().await {
+    let released = lock.release().await;
+    let _ = lease.revoke().await;
+    match released {
         Ok(()) => {}
         Err(e) if e.kind() == ErrorKind::LockLost => {
             return Err(fail(
@@ -231,6 +309,15 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
             ));
         }
         Err(e) => return Err(e.into()),
+    }
+    if let Some(signal) = interrupted {
+        return Err(fail(
+            128 + signal as u8,
+            format!(
+                "{signal}: passed on to {program:?}, then released the lock '{}'",
+                args.name
+            ),
+        ));
     }
     use std::os::unix::process::ExitStatusExt;
     let code = match (status.code(), status.signal()) {

@@ -128,7 +128,16 @@ fn route_of(path: &str) -> &'static str {
 /// Counts and times every request, refused ones included.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = route_of(request.uri().path());
-    let method = request.method().as_str().to_string();
+    // A fixed set: any made-up method name would otherwise be a new series, kept forever.
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
     let start = Instant::now();
     let response = next.run(request).await;
     let metrics = &state.metrics;
@@ -138,7 +147,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .observe(start.elapsed().as_secs_f64());
     metrics
         .requests
-        .with_label_values(&[route, &method, response.status().as_str()])
+        .with_label_values(&[route, method, response.status().as_str()])
         .inc();
     response
 }
@@ -154,7 +163,7 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
             let mut leases = std::collections::HashSet::new();
             let mut waiting = 0i64;
             for e in entries {
-                let rest = &e.key[LOCK_PREFIX.len()..];
+                let rest = e.key.strip_prefix(LOCK_PREFIX).unwrap_or(&e.key);
                 let name = rest.split_once('/').map_or(rest, |(n, _)| n).to_string();
                 if !locks.insert(name) {
                     waiting += 1;

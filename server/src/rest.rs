@@ -85,11 +85,15 @@ struct PageReply {
     index: u64,
 }
 
-/// `GET /v1/kv?prefix=&after=&limit=`: one page in key order.
+/// The largest page `GET /v1/kv` returns (and the default).
+const MAX_PAGE: usize = 1000;
+
+/// `GET /v1/kv?prefix=&after=&limit=`: one page in key order, at most 1000 entries.
 pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Reply {
+    let limit = q.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
     let page = state
         .client
-        .list(&q.prefix, q.after.as_deref(), q.limit)
+        .list(&q.prefix, q.after.as_deref(), Some(limit))
         .await?;
     ok(PageReply {
         entries: page.entries.into_iter().map(WireEntry::from).collect(),
@@ -107,6 +111,13 @@ pub struct KeysBody {
 /// `POST /v1/get-many`: the entries that exist among `keys`, from one snapshot.
 pub async fn get_many(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let b: KeysBody = body(&bytes)?;
+    if b.keys.len() > MAX_PAGE {
+        return Err(Error::invalid(format!(
+            "get-many asks for {} keys; at most {MAX_PAGE} per request",
+            b.keys.len()
+        ))
+        .into());
+    }
     let entries = state.client.get_many(&b.keys).await?;
     ok(serde_json::json!({
         "entries": entries.into_iter().map(WireEntry::from).collect::<Vec<_>>()

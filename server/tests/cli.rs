@@ -258,3 +258,64 @@ fn verbs_work_through_a_server_with_the_token_from_the_environment() {
     );
     assert_eq!(locked.status.code(), Some(0), "{}", stderr(&locked));
 }
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what} did not happen within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(child: &std::process::Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+#[test]
+fn signals_reach_the_command_and_a_waiter_leaves_the_queue_at_once() {
+    let store = Store::sqlite();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(store.client());
+    let queue = |db: &interlock::Client| rt.block_on(db.lock_queue("job")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("got-term");
+    // The command notes the SIGTERM passed on to it, then exits.
+    let script = format!(
+        "trap 'echo TERM > {}; exit 0' TERM; for i in $(seq 300); do sleep 0.1; done",
+        marker.display()
+    );
+    let holder = Command::new(EXE)
+        .args(["lock", "job", "--ttl", "10", "--", "sh", "-c", &script])
+        .env("INTERLOCK_URL", &store.url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the holder taking the lock", || queue(&db).len() == 1);
+    let waiter = Command::new(EXE)
+        .args(["lock", "job", "--ttl", "10", "--", "true"])
+        .env("INTERLOCK_URL", &store.url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the waiter queueing", || queue(&db).len() == 2);
+
+    // Ctrl-C while waiting: the waiter's entry goes at once, not at its lease's expiry.
+    send(&waiter, nix::sys::signal::Signal::SIGINT);
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(
+        queue(&db).len(),
+        1,
+        "the interrupted waiter is still queued"
+    );
+
+    // SIGTERM while the command runs: passed on, then the lock is released.
+    send(&holder, nix::sys::signal::Signal::SIGTERM);
+    let out = holder.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "TERM");
+    assert!(queue(&db).is_empty(), "the lock was not released");
+}

@@ -225,7 +225,7 @@ async fn bad_bodies_get_a_400_naming_the_problem_and_write_nothing() {
     );
     // A body over the server's limit is refused before it is read.
     let huge = format!(
-        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         64 * 1024 * 1024
     );
@@ -353,7 +353,7 @@ fn a_client_that_sends_its_body_too_slowly_gets_504_and_writes_nothing() {
     let body = commit_body("slow");
     // The headers promise the whole body; only half of it ever comes.
     let partial = format!(
-        "POST /v1/backend/commit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
         body.len(),
         &body[..body.len() / 2]
@@ -366,4 +366,86 @@ fn a_client_that_sends_its_body_too_slowly_gets_504_and_writes_nothing() {
         assert_eq!(db.get("slow").await.unwrap(), None);
     });
     assert_eq!(raw(&server, &request("GET", "/healthz", None, "")).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_of_other_sites_cannot_write_to_a_server_without_a_token() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    db.set("existing", "value").await.unwrap();
+    let before = snapshot(&db).await;
+    let body = commit_body("x");
+    // A "simple" cross-site request: text/plain needs no preflight, so it must be refused here.
+    let plain = format!(
+        "POST /v1/backend/commit HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, reply) = raw(&server, &plain);
+    assert_eq!(status, 415, "{reply}");
+    assert!(reply.contains("application/json"), "{reply}");
+    // A rebound DNS name pointing at the loopback address.
+    let rebound = request("POST", "/v1/backend/commit", None, &body)
+        .replace("Host: localhost", "Host: evil.example:7070");
+    let (status, reply) = raw(&server, &rebound);
+    assert_eq!(status, 401, "{reply}");
+    assert!(reply.contains("evil.example"), "{reply}");
+    assert_eq!(
+        snapshot(&db).await,
+        before,
+        "a refused request changed the store"
+    );
+    // Addressed by a loopback name or address, JSON: served.
+    let by_ip = request("POST", "/v1/backend/commit", None, &body)
+        .replace("Host: localhost", "Host: 127.0.0.1:7070");
+    assert_eq!(raw(&server, &by_ip).0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_request_cannot_ask_for_unbounded_work() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    let mut txn = db.txn();
+    for i in 0..120 {
+        txn.put(&format!("many/{i:04}"), i);
+    }
+    txn.commit().await.unwrap();
+    let keys: Vec<String> = (0..2000).map(|_| "many/0001".to_string()).collect();
+    let (status, reply) = raw(
+        &server,
+        &request(
+            "POST",
+            "/v1/backend/read",
+            None,
+            &json!({ "reads": [{ "keys": keys }] }).to_string(),
+        ),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("at most 1024"), "{reply}");
+    let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
+    let (status, reply) = raw(
+        &server,
+        &request(
+            "POST",
+            "/v1/get-many",
+            None,
+            &json!({ "keys": keys }).to_string(),
+        ),
+    );
+    assert_eq!(status, 400, "{reply}");
+    let (status, page) = raw(
+        &server,
+        &request("GET", "/v1/kv?prefix=many/&limit=100000", None, ""),
+    );
+    assert_eq!(status, 200);
+    let page: Value = serde_json::from_str(&page).unwrap();
+    assert_eq!(page["entries"].as_array().unwrap().len(), 120);
+    // A made-up method is answered and counted as "other", not as a new label.
+    let (status, _) = raw(&server, &request("FROBNICATE", "/v1/info", None, ""));
+    assert!(status >= 400);
+    let (_, metrics) = raw(&server, &request("GET", "/metrics", None, ""));
+    assert!(!metrics.contains("FROBNICATE"), "{metrics}");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
 }
