@@ -430,8 +430,9 @@ struct WatchQuery {
     from: Option<u64>,
 }
 
-/// Server-Sent Events: `ready` once the watch is in place, then one `message` per event (its
-/// JSON), or one `error` and the end. The stream ends when the server shuts down.
+/// Server-Sent Events: `ready` (`{"from": N}`, the first index the watch reports) once the
+/// watch is in place, then one `message` per event (its JSON), or one `error` and the end. The
+/// stream ends when the server shuts down.
 async fn watch(
     State(state): State<AppState>,
     query: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
@@ -440,13 +441,22 @@ async fn watch(
     validate::prefix(&q.prefix)?;
     let mut range = interlock::backend::RangeRead::prefix(q.prefix);
     range.include_reserved = q.include_reserved;
-    let events = state.backend().watch(range, q.from).await?;
+    // The watch starts at a known index, which `ready` reports, so that a client whose
+    // connection breaks can resume exactly where it was.
+    let from = match q.from {
+        Some(from) => from.max(1),
+        None => state.backend().read(Vec::new()).await?.index + 1,
+    };
+    let events = state.backend().watch(range, Some(from)).await?;
     let mut stop = state.stop.clone();
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    let ready =
-        futures::stream::once(async { Ok(SseEvent::default().event("ready").data("ready")) });
+    let ready = futures::stream::once(async move {
+        Ok(SseEvent::default()
+            .event("ready")
+            .data(serde_json::json!({ "from": from }).to_string()))
+    });
     let events = events
         .scan(false, |failed, item| {
             if *failed {

@@ -1,5 +1,5 @@
-//! Several servers over one etcd cluster behave as one store, and a server's shutdown finishes
-//! what is in flight without ending any client's lease.
+//! Several servers over one etcd cluster behave as one store, a server's shutdown ends watches
+//! without ending any client's lease, and a client's lock wait survives its server's restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,14 +79,64 @@ async fn shutdown_ends_watches_and_leaves_leases_alone() {
     let status =
         status.unwrap_or_else(|| panic!("the server did not exit on SIGTERM:\n{}", server.log()));
     assert!(status.success(), "{status:?}\n{}", server.log());
-    // The watch ends with an error, not silently.
+    // The watch tries to resume for a while (15 s), then ends with an error, not silently.
     use futures::StreamExt;
-    let next = tokio::time::timeout(Duration::from_secs(10), watch.next())
+    let next = tokio::time::timeout(Duration::from_secs(40), watch.next())
         .await
         .expect("the watch ended");
-    assert!(matches!(next, Some(Err(_))), "{next:?}");
+    match next {
+        Some(Err(e)) => assert_eq!(e.kind(), interlock::ErrorKind::Unavailable, "{e}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
     // The lock's lease is still alive on the store; only its keeper lost its way there.
     let ttl = direct.time_to_live(&[lease]).await.unwrap();
     assert!(ttl[0].is_some(), "the shutdown ended the client's lease");
     assert_eq!(direct.lock_queue("held").await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_waiter_survives_its_server_being_killed_and_restarted() {
+    let store = Store::sqlite();
+    let mut server = Server::start(EXE, &store.url, &[]);
+    let listen = server.url.trim_start_matches("http://").to_string();
+    let url = store.url.clone();
+    let direct = store.client().await;
+    let holder = direct.lock("printer");
+    let held = holder.acquire(None).await.unwrap();
+    let remote = Client::connect(&server.url).await.unwrap();
+    let waiter = remote.lock_with(
+        "printer",
+        interlock::LockOptions {
+            ttl: Duration::from_secs(20),
+            ..Default::default()
+        },
+    );
+    let waiting = {
+        let waiter = waiter.clone();
+        tokio::spawn(async move { waiter.acquire(None).await })
+    };
+    let start = std::time::Instant::now();
+    while direct.lock_queue("printer").await.unwrap().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the waiter never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The waiter's server dies mid-wait and comes back on the same address; meanwhile the
+    // holder releases. The waiter's watch resumes where it was and sees the release.
+    server.kill();
+    holder.release().await.unwrap();
+    let server = tokio::task::spawn_blocking(move || Server::start_on(EXE, &url, &listen, &[]))
+        .await
+        .unwrap();
+    let token = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .unwrap_or_else(|_| panic!("the waiter never got the lock:\n{}", server.log()))
+        .unwrap()
+        .unwrap();
+    assert!(token > held);
+    assert_eq!(waiter.fencing_token(), Some(token));
+    waiter.release().await.unwrap();
+    assert!(direct.lock_queue("printer").await.unwrap().is_empty());
 }

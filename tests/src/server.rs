@@ -22,11 +22,16 @@ impl Server {
     /// Starts `exe serve --store STORE --listen 127.0.0.1:0` plus `extra` arguments and waits
     /// for the line that names its address.
     pub fn start(exe: impl AsRef<Path>, store: &str, extra: &[&str]) -> Server {
+        Server::start_on(exe, store, "127.0.0.1:0", extra)
+    }
+
+    /// [`Server::start`] listening on `listen` (`127.0.0.1:PORT`).
+    pub fn start_on(exe: impl AsRef<Path>, store: &str, listen: &str, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("server.log");
         let mut command = Command::new(exe.as_ref());
         command
-            .args(["serve", "--store", store, "--listen", "127.0.0.1:0"])
+            .args(["serve", "--store", store, "--listen", listen])
             .args(extra)
             .env_remove("INTERLOCK_TOKEN")
             .env_remove("INTERLOCK_URL")
@@ -62,6 +67,12 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// SIGKILLs the server and waits for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Sends SIGTERM and waits (up to `timeout`) for the exit; returns the exit status.

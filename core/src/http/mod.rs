@@ -34,13 +34,36 @@ pub const TOKEN_ENV: &str = "INTERLOCK_TOKEN";
 /// How long a request (other than a watch) may take before it is `Unavailable`.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a broken watch keeps trying to reconnect before it reports `Unavailable`.
+const WATCH_RECONNECT: Duration = Duration::from_secs(15);
+/// A connection that has been silent this long is dead (the server pings every 15 s).
+const READ_TIMEOUT: Duration = Duration::from_secs(45);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A store behind an interlock server.
 pub struct HttpBackend {
+    conn: Conn,
+    info: Info,
+}
+
+/// The server's address and credentials; cheap to clone (reqwest's client is shared).
+#[derive(Clone)]
+struct Conn {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
-    info: Info,
 }
+
+type SseStream = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = std::result::Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
 
 impl HttpBackend {
     /// Connects to the server at `base` (`http://host:port`, no trailing path) and asks what it
@@ -49,20 +72,27 @@ impl HttpBackend {
         // The crypto provider is chosen by the first TLS user of the process; ring is ours.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))?;
         let token = token.or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
         let mut backend = HttpBackend {
-            base: base.trim_end_matches('/').to_string(),
-            token,
-            http,
+            conn: Conn {
+                base: base.trim_end_matches('/').to_string(),
+                token,
+                http,
+            },
             info: Info {
                 store: String::new(),
                 max_value_bytes: crate::validate::DEFAULT_MAX_VALUE_BYTES,
                 version: String::new(),
             },
         };
-        backend.info = backend.call(Method::GET, "/v1/info", None::<&()>).await?;
+        backend.info = backend
+            .conn
+            .call(Method::GET, "/v1/info", None::<&()>)
+            .await?;
         Ok(backend)
     }
 
@@ -71,7 +101,9 @@ impl HttpBackend {
         self.info.max_value_bytes = self.info.max_value_bytes.min(max);
         self
     }
+}
 
+impl Conn {
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
@@ -136,7 +168,7 @@ fn server_error(what: &str, status: StatusCode, body: &[u8]) -> Error {
 #[async_trait]
 impl Backend for HttpBackend {
     fn describe(&self) -> String {
-        format!("{} ({})", self.base, self.info.store)
+        format!("{} ({})", self.conn.base, self.info.store)
     }
 
     fn limits(&self) -> Limits {
@@ -150,6 +182,7 @@ impl Backend for HttpBackend {
             reads: reads.into_iter().map(WireRead::from).collect(),
         };
         let reply: ReadReply = self
+            .conn
             .call(Method::POST, "/v1/backend/read", Some(&body))
             .await?;
         reply.into_response()
@@ -158,6 +191,7 @@ impl Backend for HttpBackend {
     async fn commit(&self, txn: TxnRequest) -> Result<TxnResponse> {
         let body = CommitRequest::from(txn);
         let reply: CommitReply = self
+            .conn
             .call(Method::POST, "/v1/backend/commit", Some(&body))
             .await?;
         reply.into_response()
@@ -167,12 +201,16 @@ impl Backend for HttpBackend {
         let body = GrantRequest {
             ttl: ttl.as_secs_f64(),
         };
-        let reply: GrantReply = self.call(Method::POST, "/v1/leases", Some(&body)).await?;
+        let reply: GrantReply = self
+            .conn
+            .call(Method::POST, "/v1/leases", Some(&body))
+            .await?;
         reply.into_grant()
     }
 
     async fn keepalive(&self, lease: LeaseId) -> Result<Duration> {
         let reply: KeepaliveReply = self
+            .conn
             .call(
                 Method::POST,
                 &format!("/v1/leases/{lease}/keepalive"),
@@ -184,6 +222,7 @@ impl Backend for HttpBackend {
 
     async fn revoke(&self, lease: LeaseId) -> Result<bool> {
         let reply: RevokeReply = self
+            .conn
             .call(Method::DELETE, &format!("/v1/leases/{lease}"), None::<&()>)
             .await?;
         Ok(reply.revoked)
@@ -194,6 +233,7 @@ impl Backend for HttpBackend {
             ids: leases.iter().map(|l| l.to_string()).collect(),
         };
         let reply: TtlReply = self
+            .conn
             .call(Method::POST, "/v1/leases/ttl", Some(&body))
             .await?;
         reply
@@ -204,6 +244,101 @@ impl Backend for HttpBackend {
     }
 
     async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream> {
+        let what = format!("watch of '{}' at {}", range.prefix, self.conn.base);
+        let (events, first) = self.conn.open_watch(&range, from, &what).await?;
+        let state = WatchState {
+            conn: self.conn.clone(),
+            range,
+            what,
+            events: Some(events),
+            next: first,
+        };
+        let stream = futures::stream::unfold(state, |mut state| async move {
+            let item = state.next_event().await?;
+            Some((item, state))
+        });
+        Ok(Box::pin(stream))
+    }
+}
+
+/// A watch in progress: the server's stream, and the index to resume from if it breaks.
+struct WatchState {
+    conn: Conn,
+    range: RangeRead,
+    what: String,
+    /// `None` once the watch has ended with an error.
+    events: Option<SseStream>,
+    next: u64,
+}
+
+impl WatchState {
+    /// The next event; on a broken connection, reconnects from where it was (for up to
+    /// [`WATCH_RECONNECT`]). `None` after an error has been reported.
+    async fn next_event(&mut self) -> Option<Result<Event>> {
+        loop {
+            let events = self.events.as_mut()?;
+            match events.next().await {
+                Some(Ok(e)) => match e.event.as_str() {
+                    "message" | "" => {
+                        let item = serde_json::from_str::<Event>(&e.data).map_err(|err| {
+                            Error::internal(format!("{}: a malformed event: {err}", self.what))
+                        });
+                        match &item {
+                            Ok(event) => self.next = event.index + 1,
+                            Err(_) => self.events = None,
+                        }
+                        return Some(item);
+                    }
+                    "error" => {
+                        self.events = None;
+                        return Some(Err(sse_error(&self.what, &e.data)));
+                    }
+                    // Anything newer than this client.
+                    _ => continue,
+                },
+                // The connection broke, went silent or was closed: resume where it was.
+                Some(Err(_)) | None => {
+                    if let Err(e) = self.reconnect().await {
+                        self.events = None;
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn reconnect(&mut self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + WATCH_RECONNECT;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            match self
+                .conn
+                .open_watch(&self.range, Some(self.next), &self.what)
+                .await
+            {
+                Ok((events, _)) => {
+                    self.events = Some(events);
+                    return Ok(());
+                }
+                Err(e) if e.is_retryable() && tokio::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Opens the server's event stream and waits for its `ready`, which names the first index
+    /// the watch reports.
+    async fn open_watch(
+        &self,
+        range: &RangeRead,
+        from: Option<u64>,
+        what: &str,
+    ) -> Result<(SseStream, u64)> {
         use eventsource_stream::Eventsource;
 
         let query = {
@@ -215,65 +350,43 @@ impl Backend for HttpBackend {
             }
             q.finish()
         };
-        let what = format!("watch of '{}' at {}", range.prefix, self.base);
-        let response = self
-            .request(Method::GET, &format!("/v1/backend/watch?{query}"))
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .map_err(|e| transport(&what, e))?;
-        let status = response.status();
-        if !status.is_success() {
-            let bytes = response.bytes().await.map_err(|e| transport(&what, e))?;
-            return Err(server_error(&what, status, &bytes));
-        }
-        let mut events = response.bytes_stream().eventsource();
-        // The server says `ready` once its watch is in place: events committed after this
-        // returns are seen.
-        match events.next().await {
-            Some(Ok(e)) if e.event == "ready" => {}
-            Some(Ok(e)) if e.event == "error" => return Err(sse_error(&what, &e.data)),
-            Some(Ok(e)) => {
-                return Err(Error::internal(format!(
+        let open = async {
+            let response = self
+                .request(Method::GET, &format!("/v1/backend/watch?{query}"))
+                .header("accept", "text/event-stream")
+                .send()
+                .await
+                .map_err(|e| transport(what, e))?;
+            let status = response.status();
+            if !status.is_success() {
+                let bytes = response.bytes().await.map_err(|e| transport(what, e))?;
+                return Err(server_error(what, status, &bytes));
+            }
+            let mut events: SseStream = Box::pin(response.bytes_stream().eventsource());
+            match events.next().await {
+                Some(Ok(e)) if e.event == "ready" => {
+                    let first = serde_json::from_str::<serde_json::Value>(&e.data)
+                        .ok()
+                        .and_then(|v| v["from"].as_u64())
+                        .ok_or_else(|| {
+                            Error::internal(format!("{what}: the server's 'ready' has no index"))
+                        })?;
+                    Ok((events, first))
+                }
+                Some(Ok(e)) if e.event == "error" => Err(sse_error(what, &e.data)),
+                Some(Ok(e)) => Err(Error::internal(format!(
                     "{what}: expected the server's 'ready', got '{}'",
                     e.event
-                )));
-            }
-            Some(Err(e)) => return Err(Error::unavailable(format!("{what}: {e}"))),
-            None => {
-                return Err(Error::unavailable(format!(
+                ))),
+                Some(Err(e)) => Err(Error::unavailable(format!("{what}: {e}"))),
+                None => Err(Error::unavailable(format!(
                     "{what}: the server closed the stream"
-                )));
+                ))),
             }
-        }
-        let stream = futures::stream::unfold(Some(events), move |state| {
-            let what = what.clone();
-            async move {
-                let mut events = state?;
-                loop {
-                    let item = match events.next().await {
-                        None => Err(Error::unavailable(format!(
-                            "{what}: the server ended the stream"
-                        ))),
-                        Some(Err(e)) => Err(Error::unavailable(format!("{what}: {e}"))),
-                        Some(Ok(e)) => match e.event.as_str() {
-                            "message" | "" => {
-                                serde_json::from_str::<Event>(&e.data).map_err(|err| {
-                                    Error::internal(format!("{what}: a malformed event: {err}"))
-                                })
-                            }
-                            "error" => Err(sse_error(&what, &e.data)),
-                            // Keep-alive pings and anything newer than this client.
-                            _ => continue,
-                        },
-                    };
-                    // After an error the stream ends.
-                    let next = if item.is_ok() { Some(events) } else { None };
-                    return Some((item, next));
-                }
-            }
-        });
-        Ok(Box::pin(stream))
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, open)
+            .await
+            .unwrap_or_else(|_| Err(Error::unavailable(format!("{what}: timed out"))))
     }
 }
 
