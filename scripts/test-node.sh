@@ -2,9 +2,10 @@
 # Builds and packs the Node package, installs the tarball into a fresh scratch project (as a user
 # would), then runs the type test (`tsc --noEmit`), compiles the `await using` test with tsc and
 # runs the node:test suite there, against the package as installed: every operation on mem://, a
-# real SQLite file and a real 3-member etcd cluster this script starts on loopback; the five
-# scenarios with worker processes; and Python and Node processes contending for one lock (the
-# Python package from target/python-test-venv, installed there if missing).
+# real SQLite file and a real 3-member etcd cluster this script starts on loopback; a real
+# `interlock serve` with a token; the five scenarios with worker processes; and Python and Node
+# processes contending for one lock (the Python package from target/python-test-venv, installed
+# there if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -13,6 +14,8 @@ tarball=$(bash scripts/build-node.sh)
 
 # The etcd cluster (started below with scripts/etcd-cluster.sh) needs etcd.
 bash scripts/setup-etcd.sh
+# The server the http:// tests start.
+cargo build --release --quiet -p interlock-server
 # The cross-language test's Python side.
 python="$root/target/python-test-venv/bin/python"
 if ! "$python" -c 'import interlock' >/dev/null 2>&1; then
@@ -47,6 +50,7 @@ export INTERLOCK_NODE_ETCD="$etcd_url"
 export INTERLOCK_PYTHON="$python"
 export INTERLOCK_README="$root/README.md"
 export INTERLOCK_SOURCE="$root"
+export INTERLOCK_SERVER_EXE="$root/target/release/interlock"
 
 # One test file at a time: the etcd cluster's index is store-wide, and the tests that check it
 # must not see another file's writes.

@@ -22,16 +22,19 @@ pub struct Client {
     inner: Arc<RwLock<Option<interlock::Client>>>,
 }
 
-/// Connects to the store at `url` (none: `INTERLOCK_URL`, else the default SQLite file).
+/// Connects to the store at `url` (none: `INTERLOCK_URL`, else the default SQLite file), with
+/// the bearer token of an interlock server (`http://`).
 #[napi]
 pub async fn connect(url: Option<String>, token: Option<String>) -> Result<Client> {
     // Servers (`http://`) take the token; the other stores have no use for it.
-    let _ = token;
-    let client = match url {
-        Some(url) => interlock::Client::connect(&url).await,
-        None => interlock::Client::connect_default().await,
-    }
-    .or_throw()?;
+    let url = match url {
+        Some(url) => url,
+        None => interlock::default_url().or_throw()?,
+    };
+    let options = interlock::ConnectOptions { token };
+    let client = interlock::Client::connect_with(&url, &options)
+        .await
+        .or_throw()?;
     Ok(Client {
         inner: Arc::new(RwLock::new(Some(client))),
     })

@@ -1,0 +1,61 @@
+// The package against a real `interlock serve` (http://) over a real SQLite file: the token
+// option, INTERLOCK_TOKEN when none is given, UnauthorizedError for a wrong one, and a lock
+// through the server. The binary is INTERLOCK_SERVER_EXE (scripts/test-node.sh builds it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { connect, InterlockError, UnauthorizedError } from 'interlock';
+import { sqliteUrl, within } from './stores.mjs';
+
+const TOKEN = 'node-test-token';
+
+/** Starts the server on a free loopback port; resolves to its URL and the process. */
+async function serve(store) {
+  const exe = process.env.INTERLOCK_SERVER_EXE;
+  assert.ok(exe, 'INTERLOCK_SERVER_EXE must name the interlock binary (bash scripts/test-node.sh sets it)');
+  const env = { ...process.env };
+  delete env.INTERLOCK_TOKEN;
+  const child = spawn(exe, ['serve', '--store', store, '--listen', '127.0.0.1:0', '--token', TOKEN],
+    { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const lines = createInterface({ input: child.stdout });
+  const first = await within(new Promise((resolve, reject) => {
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`the server exited (${code}): ${err}`)));
+  }), 'the server starting');
+  return { url: first.slice(first.lastIndexOf(' on ') + 4).trim(), child };
+}
+
+test('http: the token option, INTERLOCK_TOKEN, and a wrong token', async () => {
+  const { url, child } = await serve(sqliteUrl());
+  try {
+    const db = await connect(url, { token: TOKEN });
+    assert.equal((await db.put('k', { v: 1 }, { index: 0 })).successful, true);
+    const lock = db.lock('printer', { ttl: 5 });
+    const token = await lock.acquire({ timeout: 10 });
+    assert.equal(typeof token, 'number');
+    assert.deepEqual((await db.lockQueue('printer')).map((w) => w.token), [token]);
+    await lock.release();
+    await db.close();
+
+    process.env.INTERLOCK_TOKEN = TOKEN;
+    try {
+      const fromEnv = await connect(url);
+      assert.deepEqual((await fromEnv.get('k')).value, { v: 1 });
+      await fromEnv.close();
+    } finally {
+      delete process.env.INTERLOCK_TOKEN;
+    }
+
+    await assert.rejects(connect(url, { token: 'wrong' }), (e) => {
+      assert.ok(e instanceof UnauthorizedError && e instanceof InterlockError, String(e));
+      assert.equal(e.code, 'ERR_UNAUTHORIZED');
+      return true;
+    });
+    await assert.rejects(connect(url), { code: 'ERR_UNAUTHORIZED' });
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
