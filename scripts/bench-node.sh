@@ -24,26 +24,8 @@ done
 
 source scripts/setup.sh
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "bench-node: '$*' needs root" >&2
-        exit 1
-    fi
-}
-
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "bench-node: install redis-server (no apt-get here)" >&2
-        exit 1
-    fi
-    echo "bench-node: installing redis-server (Debian)" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+source scripts/redis-server.sh
+redis_install bench-node
 bash scripts/setup-etcd.sh >&2
 
 echo "bench-node: building the package (scripts/build-node.sh) and the etcd cluster harness" >&2
@@ -75,7 +57,6 @@ if [ "$(cat "$pkg_stamp" 2>/dev/null)" != "$pkg_sum" ]; then
     echo "$pkg_sum" >"$pkg_stamp"
 fi
 
-source scripts/redis-server.sh
 source scripts/etcd-cluster.sh
 cleanup() {
     etcd_cluster_stop

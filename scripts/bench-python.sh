@@ -19,37 +19,11 @@ done
 
 source scripts/setup.sh
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "bench-python: '$*' needs root" >&2
-        exit 1
-    fi
-}
-
-apt_updated=false
-apt_install() {
-    if ! command -v apt-get >/dev/null 2>&1; then
-        echo "bench-python: install $* (no apt-get here)" >&2
-        exit 1
-    fi
-    if [ "$apt_updated" = false ]; then
-        as_root apt-get update -qq
-        apt_updated=true
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     apt_install python3 python3-venv python3-pip
 fi
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    echo "bench-python: installing redis-server (Debian)" >&2
-    apt_install redis-server
-fi
+source scripts/redis-server.sh
+redis_install bench-python
 
 venv=target/python-bench-venv
 if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
@@ -61,7 +35,6 @@ echo "bench-python: pip install ./bindings-python filelock redis (builds the pac
 "$venv/bin/python" -m pip install --quiet ./bindings-python filelock redis
 
 # The benchmark's own redis-server: loopback only, no persistence, in a temp dir.
-source scripts/redis-server.sh
 trap redis_stop EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

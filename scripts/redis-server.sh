@@ -3,15 +3,22 @@
 # scripts/bench-node.sh): loopback only, no persistence (no RDB snapshots, no AOF), its files in a
 # temp dir. Source it, then:
 #
+#   redis_install NAME installs Debian's redis-server unless it is there (needs setup.sh sourced)
 #   redis_start NAME   starts one on a free loopback port; sets redis_port, redis_pid, redis_dir
 #   redis_stop         stops it and removes its dir (call it from the EXIT trap; safe to repeat)
 #
 # NAME prefixes the messages. The server runs as a child of the calling shell, so `wait` works.
-# Installing redis-server is the caller's job.
 
 redis_port=""
 redis_pid=""
 redis_dir=""
+
+redis_install() {
+    if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+        echo "$1: installing redis-server (Debian)" >&2
+        apt_install redis-server
+    fi
+}
 
 redis_stop() {
     if [ -n "$redis_pid" ]; then
