@@ -155,13 +155,14 @@ let keepAlive: ReturnType<typeof setInterval> | undefined;
 function hold(): void {
   if (pending++ === 0) {
     keepAlive ??= setInterval(() => undefined, 2 ** 31 - 1);
-    keepAlive.ref();
+    // Node's timers have ref/unref; a browser's are numbers and hold nothing open.
+    (keepAlive as { ref?: () => void }).ref?.();
   }
 }
 
 function letGo(): void {
   if (--pending === 0) {
-    keepAlive?.unref();
+    (keepAlive as { unref?: () => void } | undefined)?.unref?.();
   }
 }
 

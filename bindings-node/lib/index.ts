@@ -157,13 +157,19 @@ function waiter(w: native.LockWaiter): LockWaiter {
   return out;
 }
 
+/** An environment variable, where there is an environment (the same TypeScript is the
+ * WebAssembly package's, which also runs in browsers). */
+function environment(name: string): string | undefined {
+  return typeof process === 'undefined' ? undefined : process.env[name];
+}
+
 /** Connects to a store: `mem://name`, `sqlite:///path/app.db`, `etcd://h1:2379,h2:2379`, ...;
  * without a URL, `INTERLOCK_URL`, else the default SQLite file in the user's data directory. */
 export async function connect(url?: string, options: ConnectOptions = {}): Promise<Client> {
   if (url !== undefined && typeof url !== 'string') {
     throw new InvalidArgumentError(`the store URL must be a string, not ${typeof url}`);
   }
-  const token = options.token ?? process.env.INTERLOCK_TOKEN;
+  const token = options.token ?? environment('INTERLOCK_TOKEN');
   return new Client(await call(() => native.connect(url ?? null, token ?? null)));
 }
 

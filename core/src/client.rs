@@ -49,13 +49,11 @@ impl Drop for ClientInner {
             return;
         }
         // Revoke so that waiters need not wait for the TTL; without a runtime the leases expire.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                for lease in leases {
-                    let _ = lease.revoke().await;
-                }
-            });
-        }
+        crate::rt::spawn_if_running(async move {
+            for lease in leases {
+                let _ = lease.revoke().await;
+            }
+        });
     }
 }
 

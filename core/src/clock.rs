@@ -58,7 +58,13 @@ mod imp {
 #[cfg(not(unix))]
 mod imp {
     use std::sync::OnceLock;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
+
+    // std's Instant panics in WebAssembly; web-time's is `performance.now()` there.
+    #[cfg(not(target_family = "wasm"))]
+    use std::time::Instant;
+    #[cfg(target_family = "wasm")]
+    use web_time::Instant;
 
     static START: OnceLock<Instant> = OnceLock::new();
 

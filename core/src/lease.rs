@@ -11,6 +11,7 @@ use crate::backend::Backend;
 use crate::clock;
 use crate::error::{ErrorKind, Result};
 use crate::model::LeaseId;
+use crate::rt;
 
 type Callback = Box<dyn FnOnce() + Send>;
 
@@ -66,7 +67,7 @@ impl Lease {
             }),
             lost_tx: watch::channel(false).0,
         });
-        tokio::spawn(keeper(Arc::downgrade(&inner)));
+        rt::spawn(keeper(Arc::downgrade(&inner)));
         Ok(Lease { inner })
     }
 
@@ -97,7 +98,7 @@ impl Lease {
             let left = until.saturating_sub(clock::now()).min(CHECK_EVERY);
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
-                _ = tokio::time::sleep(left) => {}
+                _ = rt::sleep(left) => {}
             }
         }
     }
@@ -158,13 +159,11 @@ impl Drop for LeaseInner {
             return;
         }
         // The last handle is gone: revoke rather than leave entries until the TTL runs out.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let backend = self.backend.clone();
-            let id = self.id;
-            handle.spawn(async move {
-                let _ = backend.revoke(id).await;
-            });
-        }
+        let backend = self.backend.clone();
+        let id = self.id;
+        rt::spawn_if_running(async move {
+            let _ = backend.revoke(id).await;
+        });
     }
 }
 
@@ -179,7 +178,7 @@ async fn keeper(weak: Weak<LeaseInner>) {
         // Sleep in short steps checked against the boot clock, so that a suspend or a pause
         // past the lease's validity is noticed at once rather than at the next renewal.
         let wait = due.saturating_sub(clock::now()).min(CHECK_EVERY);
-        tokio::time::sleep(wait).await;
+        rt::sleep(wait).await;
         let Some(inner) = weak.upgrade() else { return };
         let (valid_until, revoked) = {
             let st = inner.state();
@@ -198,8 +197,7 @@ async fn keeper(weak: Weak<LeaseInner>) {
         if sent < due {
             continue;
         }
-        let outcome =
-            tokio::time::timeout(valid_until - sent, inner.backend.keepalive(inner.id)).await;
+        let outcome = rt::timeout(valid_until - sent, inner.backend.keepalive(inner.id)).await;
         match outcome {
             Ok(Ok(ttl)) => {
                 let mut st = inner.state();

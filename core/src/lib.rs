@@ -19,13 +19,13 @@ mod error;
 #[cfg(not(target_family = "wasm"))]
 pub mod etcd;
 mod eventlog;
-#[cfg(not(target_family = "wasm"))]
 pub mod http;
 mod lease;
 mod lock;
 pub mod mem;
 mod model;
 mod retry;
+mod rt;
 mod session;
 #[cfg(not(target_family = "wasm"))]
 pub mod sqlite;

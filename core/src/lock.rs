@@ -20,6 +20,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::Lease;
 use crate::model::{Entry, EventKind, LeaseId};
+use crate::rt;
 use crate::validate;
 
 /// `/` separates a lock's queue from its waiters, so it is escaped in names (and `%`, the escape
@@ -28,6 +29,7 @@ const NAME_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b'/');
 
 /// "pid N on HOST", computed once per process (the pid changes only across fork, and a forked
 /// child re-reads it).
+#[cfg(not(target_family = "wasm"))]
 fn default_owner() -> String {
     static OWNER: std::sync::Mutex<Option<(u32, String)>> = std::sync::Mutex::new(None);
     let pid = std::process::id();
@@ -43,6 +45,12 @@ fn default_owner() -> String {
             owner
         }
     }
+}
+
+/// A browser or other WebAssembly host has no pid or host name to show.
+#[cfg(target_family = "wasm")]
+fn default_owner() -> String {
+    "a WebAssembly client".to_string()
 }
 
 /// The prefix of a lock's queue.
@@ -162,7 +170,7 @@ impl Lock {
     /// Waits for the lock, up to `timeout` (`None`: forever), and returns the fencing token.
     /// On timeout the waiter entry is removed and the error is `LockTimeout`.
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<u64> {
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.map(|t| rt::Instant::now() + t);
         match self.acquire_until(deadline, true).await? {
             Some(token) => Ok(token),
             None => Err(Error::new(
@@ -178,13 +186,12 @@ impl Lock {
 
     /// Takes the lock only if nobody holds or waits for it; returns the fencing token.
     pub async fn try_acquire(&self) -> Result<Option<u64>> {
-        self.acquire_until(Some(tokio::time::Instant::now()), false)
-            .await
+        self.acquire_until(Some(rt::Instant::now()), false).await
     }
 
     async fn acquire_until(
         &self,
-        deadline: Option<tokio::time::Instant>,
+        deadline: Option<rt::Instant>,
         bounded: bool,
     ) -> Result<Option<u64>> {
         self.validate()?;
@@ -211,7 +218,7 @@ impl Lock {
                     .unwrap_or_else(|p| p.into_inner());
                 if *watched != Some(lease.id()) {
                     *watched = Some(lease.id());
-                    tokio::spawn(fire_on_loss(
+                    rt::spawn(fire_on_loss(
                         lease.clone(),
                         Arc::downgrade(&self.inner),
                         self.inner.alive.subscribe(),
@@ -271,12 +278,12 @@ impl Lock {
     /// `try_acquire` always completes its one round trip.
     async fn enqueue_and_wait(
         &self,
-        deadline: Option<tokio::time::Instant>,
+        deadline: Option<rt::Instant>,
         bounded: bool,
     ) -> Result<Option<(String, u64, Lease)>> {
         let backend = self.inner.client.backend().clone();
         let lease = match deadline.filter(|_| bounded) {
-            Some(d) => match tokio::time::timeout_at(d, self.lease()).await {
+            Some(d) => match rt::timeout_at(d, self.lease()).await {
                 Ok(lease) => lease?,
                 Err(_) => return Ok(None),
             },
@@ -313,7 +320,7 @@ impl Lock {
             key: key.clone(),
         };
         let outcome = match deadline.filter(|_| bounded) {
-            Some(d) => match tokio::time::timeout_at(d, &mut commit).await {
+            Some(d) => match rt::timeout_at(d, &mut commit).await {
                 Ok(o) => o,
                 Err(_) => return Ok(None),
             },
@@ -324,7 +331,7 @@ impl Lock {
                 // The store may have created the waiter before failing to answer; an orphan
                 // would block the lock for as long as the shared lease is kept alive.
                 if e.is_retryable() {
-                    tokio::spawn(remove_waiter(backend.clone(), key.clone(), 0));
+                    rt::spawn(remove_waiter(backend.clone(), key.clone(), 0));
                 }
             })
             .map_err(|e| {
@@ -384,7 +391,7 @@ impl Lock {
                 guard.armed = false;
                 return Ok(Some((key, mine, lease)));
             }
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            if deadline.is_some_and(|d| rt::Instant::now() >= d) {
                 if guard.remove().await {
                     self.inner.client.waiter_key_done(&self.inner.prefix, key);
                 }
@@ -419,7 +426,7 @@ impl Lock {
             };
             let sleep = async {
                 match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
+                    Some(d) => rt::sleep_until(d).await,
                     None => std::future::pending().await,
                 }
             };
@@ -663,13 +670,11 @@ impl Drop for WaiterGuard {
         if !self.armed {
             return;
         }
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(remove_waiter(
-                self.backend.clone(),
-                self.key.clone(),
-                self.index,
-            ));
-        }
+        rt::spawn_if_running(remove_waiter(
+            self.backend.clone(),
+            self.key.clone(),
+            self.index,
+        ));
     }
 }
 
@@ -708,17 +713,15 @@ impl Drop for DetachedOnDrop {
             return;
         };
         let (backend, key) = (self.backend.clone(), std::mem::take(&mut self.key));
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                match commit.await {
-                    Ok(response) if response.succeeded => {
-                        remove_waiter(backend, key, response.index).await;
-                    }
-                    Err(e) if e.is_retryable() => remove_waiter(backend, key, 0).await,
-                    _ => {}
+        rt::spawn_if_running(async move {
+            match commit.await {
+                Ok(response) if response.succeeded => {
+                    remove_waiter(backend, key, response.index).await;
                 }
-            });
-        }
+                Err(e) if e.is_retryable() => remove_waiter(backend, key, 0).await,
+                _ => {}
+            }
+        });
     }
 }
 
@@ -753,7 +756,7 @@ async fn remove_waiter(backend: Arc<dyn Backend>, key: String, index: u64) {
         match delete_waiter(&backend, &key, index).await {
             Ok(_) => return,
             Err(e) if e.is_retryable() => {
-                tokio::time::sleep(Duration::from_millis(50) * 2u32.pow(attempt)).await;
+                rt::sleep(Duration::from_millis(50) * 2u32.pow(attempt)).await;
             }
             Err(e) => {
                 tracing::warn!("removing lock waiter '{key}': {e}");

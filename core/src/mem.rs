@@ -36,6 +36,10 @@ struct Shared {
     changes: watch::Sender<u64>,
     wake: Condvar,
     limits: Limits,
+    /// Whether the reaper task is running (WebAssembly: it runs only while leases exist, so that
+    /// an idle store keeps no timer, and so no Node process, alive).
+    #[cfg(target_family = "wasm")]
+    reaping: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -72,6 +76,8 @@ impl MemBackend {
             changes: watch::channel(0).0,
             wake: Condvar::new(),
             limits: Limits { max_value_bytes },
+            #[cfg(target_family = "wasm")]
+            reaping: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&shared);
         #[cfg(not(target_family = "wasm"))]
@@ -109,25 +115,50 @@ fn lock_state(shared: &Shared) -> MutexGuard<'_, MemState> {
 fn reaper(weak: Weak<Shared>) {
     loop {
         let Some(shared) = weak.upgrade() else { return };
-        let mut st = lock_state(&shared);
-        if st.reap(clock::now()) {
-            shared.changes.send_modify(|g| *g = g.wrapping_add(1));
-        }
-        let wait = st
-            .leases
-            .values()
-            .map(|l| l.expires)
-            .min()
-            .map(|e| e.saturating_sub(clock::now()))
-            .unwrap_or(Duration::from_secs(1))
-            .min(Duration::from_secs(1));
-        let wait = wait.max(Duration::from_millis(1));
+        let (st, wait) = reap_now(&shared);
         let (st, _) = shared
             .wake
             .wait_timeout(st, wait)
             .unwrap_or_else(|p| p.into_inner());
         drop(st);
     }
+}
+
+/// The reaper in WebAssembly: a task on the JavaScript event loop (there are no threads),
+/// started by the first lease and ending with the last.
+#[cfg(target_family = "wasm")]
+async fn reaper(weak: Weak<Shared>) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let wait = {
+            let Some(shared) = weak.upgrade() else { return };
+            let (st, wait) = reap_now(&shared);
+            if st.leases.is_empty() {
+                shared.reaping.store(false, Ordering::SeqCst);
+                return;
+            }
+            wait
+        };
+        crate::rt::sleep(wait).await;
+    }
+}
+
+/// Reaps the expired leases; how long until the next check is due (at most a second).
+fn reap_now(shared: &Shared) -> (MutexGuard<'_, MemState>, Duration) {
+    let mut st = lock_state(shared);
+    if st.reap(clock::now()) {
+        shared.changes.send_modify(|g| *g = g.wrapping_add(1));
+    }
+    let wait = st
+        .leases
+        .values()
+        .map(|l| l.expires)
+        .min()
+        .map(|e| e.saturating_sub(clock::now()))
+        .unwrap_or(Duration::from_secs(1))
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(1));
+    (st, wait)
 }
 
 impl MemState {
@@ -399,6 +430,14 @@ impl Backend for MemBackend {
         );
         drop(st);
         self.shared.wake.notify_all();
+        #[cfg(target_family = "wasm")]
+        if !self
+            .shared
+            .reaping
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            crate::rt::spawn(reaper(Arc::downgrade(&self.shared)));
+        }
         Ok(LeaseGrant { id, ttl })
     }
 

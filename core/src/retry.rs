@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use crate::error::{ErrorKind, Result};
+use crate::rt;
 
 /// How `retry` backs off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +67,7 @@ where
     loop {
         match f(attempt).await {
             Err(e) if e.kind() == ErrorKind::Conflict && attempt + 1 < attempts => {
-                tokio::time::sleep(policy.delay(attempt)).await;
+                rt::sleep(policy.delay(attempt)).await;
                 attempt += 1;
             }
             other => return other,

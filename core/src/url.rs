@@ -2,6 +2,7 @@
 //! and the default store when no URL is given.
 
 use std::collections::HashMap;
+#[cfg(not(target_family = "wasm"))]
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -139,7 +140,6 @@ pub async fn open(url: &str, options: &crate::client::ConnectOptions) -> Result<
             reject_unknown(url, &query)?;
             Ok(Arc::new(crate::etcd::EtcdBackend::open(options)?))
         }
-        #[cfg(not(target_family = "wasm"))]
         "http" | "https" => {
             reject_unknown(url, &query)?;
             let rest = rest.trim_end_matches('/');

@@ -22,6 +22,7 @@ use crate::backend::{
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Event, LeaseId};
+use crate::rt;
 
 use wire::{
     CommitReply, CommitRequest, ErrorReply, GrantReply, GrantRequest, Info, KeepaliveReply,
@@ -37,7 +38,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a broken watch keeps trying to reconnect before it reports `Unavailable`.
 const WATCH_RECONNECT: Duration = Duration::from_secs(15);
 /// A connection that has been silent this long is dead (the server pings every 15 s).
+#[cfg(not(target_family = "wasm"))]
 const READ_TIMEOUT: Duration = Duration::from_secs(45);
+#[cfg(not(target_family = "wasm"))]
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A store behind an interlock server.
@@ -69,11 +72,18 @@ impl HttpBackend {
     /// Connects to the server at `base` (`http://host:port`, no trailing path) and asks what it
     /// serves, so that a wrong address or token fails here.
     pub async fn open(base: &str, token: Option<String>) -> Result<HttpBackend> {
-        // The crypto provider is chosen by the first TLS user of the process; ring is ours.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+        #[cfg(not(target_family = "wasm"))]
+        let http = {
+            // The crypto provider is chosen by the first TLS user of the process; ring is ours.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .read_timeout(READ_TIMEOUT)
+        };
+        // In WebAssembly requests go through the host's `fetch`, which has its own timeouts.
+        #[cfg(target_family = "wasm")]
+        let http = reqwest::Client::builder();
+        let http = http
             .build()
             .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))?;
         let token = token.or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
@@ -112,7 +122,16 @@ impl Conn {
         req
     }
 
-    async fn call<B: Serialize, R: DeserializeOwned>(
+    async fn call<B: Serialize + Sync, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<R> {
+        local(self.call_here(method, path, body)).await
+    }
+
+    async fn call_here<B: Serialize, R: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -138,15 +157,39 @@ impl Conn {
     }
 }
 
+/// reqwest's futures and streams in WebAssembly are JavaScript promises, which are not `Send`;
+/// there is one thread there, so they may be marked so (`SendWrapper` would panic if one ever
+/// moved to another thread). Natively they are `Send` already.
+#[cfg(target_family = "wasm")]
+fn local<T>(inner: T) -> send_wrapper::SendWrapper<T> {
+    send_wrapper::SendWrapper::new(inner)
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn local<T>(inner: T) -> T {
+    inner
+}
+
 fn transport(what: &str, e: reqwest::Error) -> Error {
     let cause = if e.is_timeout() {
         "timed out".to_string()
-    } else if e.is_connect() {
+    } else if is_connect(&e) {
         "could not connect".to_string()
     } else {
         e.to_string()
     };
     Error::unavailable(format!("{what}: {cause}")).with_source(e)
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn is_connect(e: &reqwest::Error) -> bool {
+    e.is_connect()
+}
+
+/// `fetch` does not say why a request failed.
+#[cfg(target_family = "wasm")]
+fn is_connect(_: &reqwest::Error) -> bool {
+    false
 }
 
 fn server_error(what: &str, status: StatusCode, body: &[u8]) -> Error {
@@ -308,7 +351,7 @@ impl WatchState {
     }
 
     async fn reconnect(&mut self) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + WATCH_RECONNECT;
+        let deadline = rt::Instant::now() + WATCH_RECONNECT;
         let mut pause = Duration::from_millis(50);
         loop {
             match self
@@ -320,8 +363,8 @@ impl WatchState {
                     self.events = Some(events);
                     return Ok(());
                 }
-                Err(e) if e.is_retryable() && tokio::time::Instant::now() + pause < deadline => {
-                    tokio::time::sleep(pause).await;
+                Err(e) if e.is_retryable() && rt::Instant::now() + pause < deadline => {
+                    rt::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => return Err(e),
@@ -362,7 +405,7 @@ impl Conn {
                 let bytes = response.bytes().await.map_err(|e| transport(what, e))?;
                 return Err(server_error(what, status, &bytes));
             }
-            let mut events: SseStream = Box::pin(response.bytes_stream().eventsource());
+            let mut events: SseStream = Box::pin(local(response.bytes_stream().eventsource()));
             match events.next().await {
                 Some(Ok(e)) if e.event == "ready" => {
                     let first = serde_json::from_str::<serde_json::Value>(&e.data)
@@ -384,7 +427,7 @@ impl Conn {
                 ))),
             }
         };
-        tokio::time::timeout(REQUEST_TIMEOUT, open)
+        rt::timeout(REQUEST_TIMEOUT, local(open))
             .await
             .unwrap_or_else(|_| Err(Error::unavailable(format!("{what}: timed out"))))
     }
