@@ -1,0 +1,255 @@
+// The WebAssembly package's behaviour, written once and run in two hosts: Node (wasm.test.mjs)
+// and headless Chromium (browser.test.mjs), against an interlock server (http://) and the
+// in-process store (mem://). Each case takes { interlock, url, token, server } and throws on a
+// failure; no test framework, so a browser page can run them as they are.
+
+export class Failure extends Error {}
+
+function check(condition, message) {
+  if (!condition) {
+    throw new Failure(message);
+  }
+}
+
+function equal(actual, expected, what) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  check(a === e, `${what}: expected ${e}, got ${a}`);
+}
+
+async function rejects(promise, errorClass, code, what) {
+  try {
+    await promise;
+  } catch (e) {
+    check(e instanceof errorClass, `${what}: expected ${errorClass.name}, got ${e?.constructor?.name}: ${e?.message}`);
+    equal(e.code, code, `${what}: code`);
+    return e;
+  }
+  throw new Failure(`${what}: expected ${errorClass.name}, but it succeeded`);
+}
+
+function throws(fn, errorClass, code, what) {
+  try {
+    fn();
+  } catch (e) {
+    check(e instanceof errorClass, `${what}: expected ${errorClass.name}, got ${e?.constructor?.name}: ${e?.message}`);
+    equal(e.code, code, `${what}: code`);
+    return e;
+  }
+  throw new Failure(`${what}: expected ${errorClass.name}, but it succeeded`);
+}
+
+/** A prefix no other case or run uses. */
+function space(name) {
+  return `wasm/${name}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}/`;
+}
+
+async function open({ interlock, url, token }) {
+  return interlock.connect(url, { token });
+}
+
+export const cases = {
+  async 'put, get, set, list, getMany and index'(ctx) {
+    const db = await open(ctx);
+    const p = space('kv');
+    const first = await db.put(`${p}a`, { n: 1, tags: ['x', 'y'], nested: { ok: true } });
+    check(first.successful, 'an unconditional put succeeds');
+    const a = await db.get(`${p}a`);
+    equal(a.value, { n: 1, tags: ['x', 'y'], nested: { ok: true } }, 'the value read back');
+    equal(a.index, first.index, 'the entry index is the write index');
+    const setIndex = await db.set(`${p}b`, 'two');
+    check(setIndex > first.index, 'indexes increase');
+    check((await db.index()) >= setIndex, 'the store index is at least the last write');
+    equal(await db.get(`${p}missing`), null, 'an absent key');
+    const many = await db.getMany([`${p}b`, `${p}missing`, `${p}a`]);
+    equal(many.map((e) => e.key), [`${p}b`, `${p}a`], 'getMany keeps the given order and skips the absent');
+    await db.set(`${p}c`, 3);
+    const page = await db.list(p, { limit: 2 });
+    equal(page.entries.map((e) => e.key), [`${p}a`, `${p}b`], 'the first page');
+    check(page.more, 'more entries follow');
+    const rest = await db.list(p, { after: `${p}b` });
+    equal(rest.entries.map((e) => e.value), [3], 'the next page');
+    check(!rest.more, 'nothing after the last page');
+    await db.close();
+  },
+
+  async 'compare-exchange puts and deletes'(ctx) {
+    const db = await open(ctx);
+    const key = `${space('cas')}email`;
+    const created = await db.put(key, 'users/1', { index: 0 });
+    check(created.successful, 'create-only on an absent key succeeds');
+    const again = await db.put(key, 'users/2', { index: 0 });
+    check(!again.successful, 'create-only on a present key fails');
+    equal([again.index, again.value], [created.index, 'users/1'], 'a failed compare reports the current entry');
+    const stale = await db.delete(key, { index: created.index + 1000 });
+    check(!stale.successful, 'a delete at the wrong index fails');
+    const deleted = await db.delete(key, { index: created.index });
+    check(deleted.successful, 'a delete at the right index succeeds');
+    equal(await db.get(key), null, 'the key is gone');
+    await db.close();
+  },
+
+  async 'transactions commit together or report every conflict'(ctx) {
+    const { ConcurrencyError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('txn');
+    const index = await db.txn().put(`${p}from`, 100).put(`${p}to`, 0).commit();
+    const [from, to] = await db.getMany([`${p}from`, `${p}to`]);
+    equal([from.index, to.index], [index, index], 'both writes at one index');
+    await db.set(`${p}from`, 90);
+    const e = await rejects(
+      db.txn().check(`${p}from`, from.index).check(`${p}to`, to.index).put(`${p}to`, 10).commit(),
+      ConcurrencyError, 'ERR_CONCURRENCY', 'a stale check');
+    equal(e.conflicts.map((c) => c.key), [`${p}from`], 'the conflict names the key that moved');
+    check(e.conflicts[0].expected === from.index && e.conflicts[0].actual > from.index, 'expected and actual indexes');
+    equal((await db.get(`${p}to`)).value, 0, 'nothing was written');
+    await db.close();
+  },
+
+  async 'watch streams changes in order until returned'(ctx) {
+    const db = await open(ctx);
+    const p = space('watch');
+    const start = await db.index();
+    const events = db.watch(p, { fromIndex: start + 1 });
+    await db.set(`${p}a`, 1);
+    await db.set(`${p}b`, 2);
+    await db.delete(`${p}a`);
+    await db.set('wasm/elsewhere', 0);
+    const seen = [];
+    for await (const e of events) {
+      seen.push([e.type, e.key, e.value]);
+      if (seen.length === 3) break;
+    }
+    equal(seen, [['put', `${p}a`, 1], ['put', `${p}b`, 2], ['delete', `${p}a`, null]], 'the events');
+    const again = db.watch(p);
+    const pending = again.next();
+    await again.return();
+    equal(await pending, { done: true, value: undefined }, 'return() ends a pending next()');
+    await db.close();
+  },
+
+  async 'locks are fair, fenced and tell who holds them'(ctx) {
+    const a = await open(ctx);
+    const b = await open(ctx);
+    const name = space('lock');
+    const first = a.lock(name, { ttl: 10, owner: 'first' });
+    const token1 = await first.acquire();
+    equal(first.fencingToken, token1, 'the held token');
+    const second = b.lock(name, { ttl: 10, owner: 'second' });
+    equal(await b.lock(name).tryAcquire(), null, 'tryAcquire on a held lock');
+    let granted = false;
+    const waiting = second.acquire().then((t) => { granted = true; return t; });
+    for (let i = 0; i < 200 && (await a.lockQueue(name)).length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const queue = await a.lockQueue(name);
+    equal(queue.map((w) => [w.owner, w.holder]), [['first', true], ['second', false]], 'the queue, holder first');
+    check(queue[0].ttlLeft > 0 && queue[0].ttlLeft <= 10, 'the holder lease has time left');
+    check(!granted, 'the second waits while the first holds');
+    await first.release();
+    const token2 = await waiting;
+    check(token2 > token1, 'the next holder gets a greater token');
+    check(second.held && !first.held, 'held moves');
+    await second.release();
+    await a.close();
+    await b.close();
+  },
+
+  async 'lock waits time out or abort and leave no waiter'(ctx) {
+    const { LockTimeoutError, AbortError } = ctx.interlock;
+    const db = await open(ctx);
+    const name = space('abort');
+    const holder = db.lock(name);
+    await holder.acquire();
+    await rejects(db.lock(name).acquire({ timeout: 0.2 }), LockTimeoutError, 'ERR_LOCK_TIMEOUT', 'a timed-out wait');
+    const controller = new AbortController();
+    const waiting = db.lock(name).acquire({ signal: controller.signal });
+    for (let i = 0; i < 200 && (await db.lockQueue(name)).length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    controller.abort();
+    await rejects(waiting, AbortError, 'ABORT_ERR', 'an aborted wait');
+    let left = await db.lockQueue(name);
+    for (let i = 0; i < 200 && left.length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      left = await db.lockQueue(name);
+    }
+    equal(left.length, 1, 'only the holder is left in the queue');
+    await holder.release();
+    await db.close();
+  },
+
+  async 'leases end their entries; a lock on a lost lease fences writes'(ctx) {
+    const { LockLostError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('lease');
+    const lease = await db.lease(10);
+    await db.set(`${p}session`, 'alive', { lease });
+    equal((await db.get(`${p}session`)).lease, lease.id, 'the entry names its lease');
+    const left = await db.timeToLive(lease.id);
+    check(left > 0 && left <= 10, `time to live ${left}`);
+    const lock = db.lock(`${p}job`, { lease });
+    equal(lease.id.length > 0, true, 'the lease handle still works after lock() took it');
+    await lock.acquire();
+    let lost = false;
+    lock.onLost(() => { lost = true; });
+    equal(await lease.revoke(), true, 'revoked');
+    equal(await db.get(`${p}session`), null, 'its entry is gone');
+    equal(await db.timeToLive(lease.id), null, 'the lease is gone');
+    check(lease.isLost, 'the lease knows it is lost');
+    await Promise.race([lock.lost, new Promise((r) => setTimeout(r, 5000))]);
+    check(lost && lock.isLost, 'the lock reports the loss');
+    await rejects(db.txn().require(lock).put(`${p}report`, 1).commit(), LockLostError, 'ERR_LOCK_LOST', 'a fenced write');
+    equal(await db.get(`${p}report`), null, 'the fenced write did not happen');
+    await db.close();
+  },
+
+  async 'sessions save changes and refuse lost updates'(ctx) {
+    const { ConcurrencyError } = ctx.interlock;
+    const db = await open(ctx);
+    const key = `${space('session')}order`;
+    await db.set(key, { status: 'new', items: 1 });
+    const mine = db.session();
+    const theirs = db.session();
+    const order = await mine.load(key);
+    const other = await theirs.load(key);
+    order.status = 'paid';
+    other.items = 2;
+    check(mine.hasChanges, 'an in-place change is seen');
+    check((await mine.saveChanges()) > 0, 'the first save commits');
+    await rejects(theirs.saveChanges(), ConcurrencyError, 'ERR_CONCURRENCY', 'the second save');
+    equal((await db.get(key)).value, { status: 'paid', items: 1 }, 'no lost update');
+    await db.close();
+  },
+
+  async 'bad input is refused with a clear error and nothing written'(ctx) {
+    const { InvalidArgumentError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('input');
+    const reserved = await rejects(db.set('@lock/x', 1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a reserved key');
+    check(/@/.test(reserved.message), `the message names the key: ${reserved.message}`);
+    const nan = await rejects(db.set(`${p}n`, { x: NaN }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'NaN');
+    check(nan.message.includes('$.x'), `the message names where: ${nan.message}`);
+    await rejects(db.put(`${p}i`, 1, { index: -1 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a negative index');
+    await rejects(db.lease(-1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a negative ttl');
+    throws(() => db.txn().put(`${p}t`, undefined), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'undefined');
+    equal((await db.list(p)).entries, [], 'nothing was written');
+    await db.close();
+    await rejects(db.get(`${p}n`), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a closed client');
+  },
+};
+
+/** Cases that need a server. */
+export const serverCases = {
+  async 'a wrong token is UnauthorizedError, a dead server UnavailableError'(ctx) {
+    const { UnauthorizedError, UnavailableError } = ctx.interlock;
+    await rejects(ctx.interlock.connect(ctx.url, { token: `${ctx.token}-wrong` }), UnauthorizedError, 'ERR_UNAUTHORIZED', 'a wrong token');
+    await rejects(ctx.interlock.connect('http://127.0.0.1:9', { token: ctx.token }), UnavailableError, 'ERR_UNAVAILABLE', 'nothing listening');
+  },
+
+  async 'the URL must name a server'(ctx) {
+    const { InvalidArgumentError } = ctx.interlock;
+    await rejects(ctx.interlock.connect(`${ctx.url}/v1`), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a path');
+    await rejects(ctx.interlock.connect('sqlite:///tmp/x.db'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a store this host cannot open');
+  },
+};
