@@ -13,3 +13,4 @@ bash scripts/check-core-deps.sh
 cargo test --workspace --release
 bash scripts/test-python.sh
 bash scripts/test-node.sh
+bash scripts/test-wasm.sh

@@ -126,7 +126,9 @@ async fn parent(args: &[String]) -> DynResult<bool> {
         match a.as_str() {
             "--store" => store = Some(it.next().ok_or("--store needs a URL")?.clone()),
             "-h" | "--help" => {
-                println!("usage: demo [--store sqlite:///path/to/store.db]");
+                println!(
+                    "usage: demo [--store sqlite:///path/to/store.db | http://HOST:PORT | etcd://...]"
+                );
                 return Ok(true);
             }
             other => return Err(format!("unknown argument '{other}' (try --help)").into()),
@@ -137,9 +139,10 @@ async fn parent(args: &[String]) -> DynResult<bool> {
         .tempdir()?;
     let fresh = store.is_none();
     let url = store.unwrap_or_else(|| format!("sqlite://{}", tmp.path().join("demo.db").display()));
-    if !url.starts_with("sqlite://") {
+    if url.starts_with("mem://") {
         return Err(format!(
-            "the demo runs worker processes, so it needs a store shared by processes (sqlite://...), not '{url}'"
+            "the demo runs worker processes, so it needs a store shared by processes (sqlite://, \
+             http:// or etcd://), not '{url}'"
         )
         .into());
     }

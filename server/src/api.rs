@@ -111,6 +111,7 @@ pub fn router(state: AppState, options: &Options) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::scrape))
+        .merge(crate::dashboard::routes())
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

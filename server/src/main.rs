@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod cli;
+mod dashboard;
 mod metrics;
 mod rest;
 
@@ -223,6 +224,12 @@ async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), String> {
         },
     );
     println!("interlock: serving {} on http://{addr}", client.describe());
+    if !dashboard::has_package() {
+        eprintln!(
+            "interlock: warning: this binary was built without the WebAssembly package, so the \
+             dashboard at / cannot run; build it with scripts/build-wasm.sh, then rebuild"
+        );
+    }
     let shutdown = async move {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
