@@ -26,8 +26,8 @@ use interlock::http::wire::{
     KeepaliveReply, ReadReply, ReadRequest, RevokeReply, TtlReply, TtlRequest, WireEntry,
 };
 use interlock::{Client, Error, validate};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// The most reads, compares and ops one request may carry (etcd's `--max-txn-ops` in the test
 /// clusters; interlock's own transactions add a few to a user's 128).
@@ -72,6 +72,8 @@ pub struct Options {
     pub request_timeout: Duration,
 }
 
+/// The server's routes; every one is listed in `routes::ROUTES` and documented at
+/// `/openapi.json` (`openapi.rs`).
 pub fn router(state: AppState, options: &Options) -> Router {
     // Every route but the watch stream answers within the request timeout; a commit cut short
     // has an unknown outcome, and 504 tells the client so (it is Unavailable, retryable).
@@ -111,6 +113,7 @@ pub fn router(state: AppState, options: &Options) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::scrape))
+        .route("/openapi.json", get(crate::openapi::document))
         .merge(crate::dashboard::routes())
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -264,23 +267,65 @@ async fn unknown() -> ApiError {
     ApiError(Error::invalid("no such endpoint under /v1/"))
 }
 
+/// `GET /healthz`: `status` and, when the store answers, its index.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` (the reason is in the server's log).
+    #[schema(example = "ok")]
+    status: &'static str,
+    /// The store-wide index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    index: Option<u64>,
+}
+
+/// Whether the store answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "health",
+    tag = "server",
+    responses(
+        (status = 200, description = "The store answers", body = Health,
+            example = json!({"status": "ok", "index": 42})),
+        (status = 503, description = "The store does not answer", body = Health,
+            example = json!({"status": "unavailable"})),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.backend().read(Vec::new()).await {
-        Ok(r) => {
-            axum::Json(serde_json::json!({ "status": "ok", "index": r.index })).into_response()
-        }
+        Ok(r) => axum::Json(Health {
+            status: "ok",
+            index: Some(r.index),
+        })
+        .into_response(),
         Err(e) => {
             // The reason goes to the log, not to whoever asks (this route needs no token).
             tracing::warn!("healthz: the store is unavailable: {e}");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({ "status": "unavailable" })),
+                axum::Json(Health {
+                    status: "unavailable",
+                    index: None,
+                }),
             )
                 .into_response()
         }
     }
 }
 
+/// What the server serves: the store, its value size limit, the server's version.
+#[utoipa::path(
+    get,
+    path = "/v1/info",
+    operation_id = "info",
+    tag = "backend",
+    responses(
+        (status = 200, description = "The server", body = Info),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn info(State(state): State<AppState>) -> Reply {
     ok(Info {
         store: state.client.describe(),
@@ -329,6 +374,26 @@ fn read_items(reads: &[Read]) -> usize {
         .sum()
 }
 
+/// Reads at one store index: `{"keys": [...]}` gives those of the keys that exist, `{"range":
+/// {...}}` the keys under a prefix.
+#[utoipa::path(
+    post,
+    path = "/v1/backend/read",
+    operation_id = "backend_read",
+    tag = "backend",
+    request_body(content = ReadRequest, content_type = "application/json",
+        example = json!({"reads": [{"keys": ["config/a", "config/b"]},
+            {"range": {"prefix": "jobs/", "limit": 100}}]})),
+    responses(
+        (status = 200, description = "One result per read, all from one snapshot", body = ReadReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let request: ReadRequest = body(&bytes)?;
     let reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
@@ -338,6 +403,29 @@ async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
     ok(ReadReply::from(response))
 }
 
+/// One atomic transaction: compares, then ops, then reads. A compare that fails is a 200 with
+/// `succeeded: false`, every failed compare and nothing written.
+#[utoipa::path(
+    post,
+    path = "/v1/backend/commit",
+    operation_id = "backend_commit",
+    tag = "backend",
+    request_body(content = CommitRequest, content_type = "application/json",
+        example = json!({"compares": [{"key": "counter", "index": 0}],
+            "ops": [{"put": {"key": "counter", "value": 1}}],
+            "reads": [{"keys": ["counter"]}]})),
+    responses(
+        (status = 200, description = "The outcome (`succeeded`, or every failed compare)",
+            body = CommitReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::LeaseExpired),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn commit(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let request: CommitRequest = body(&bytes)?;
     let txn = request.into_txn()?;
@@ -365,6 +453,24 @@ async fn commit(State(state): State<AppState>, bytes: Bytes) -> Reply {
     ok(CommitReply::from(response))
 }
 
+/// Grants a lease; entries attached to it are deleted when it expires or is revoked.
+#[utoipa::path(
+    post,
+    path = "/v1/leases",
+    operation_id = "lease_grant",
+    tag = "backend",
+    request_body(content = GrantRequest, content_type = "application/json",
+        example = json!({"ttl": 10})),
+    responses(
+        (status = 200, description = "The lease", body = GrantReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn grant(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let request: GrantRequest = body(&bytes)?;
     let ttl = wire::seconds("ttl", request.ttl)?;
@@ -374,6 +480,22 @@ async fn grant(State(state): State<AppState>, bytes: Bytes) -> Reply {
     ok(GrantReply::from(grant))
 }
 
+/// Renews a lease for its TTL.
+#[utoipa::path(
+    post,
+    path = "/v1/leases/{id}/keepalive",
+    operation_id = "lease_keepalive",
+    tag = "backend",
+    params(("id" = String, Path, description = "The lease id (a 64-bit integer)")),
+    responses(
+        (status = 200, description = "The TTL renewed", body = KeepaliveReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::LeaseExpired),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn keepalive(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
     let id = wire::lease_id(&id)?;
     let ttl = state.backend().keepalive(id).await?;
@@ -382,6 +504,21 @@ async fn keepalive(State(state): State<AppState>, Path(id): Path<String>) -> Rep
     })
 }
 
+/// Revokes a lease, deleting the entries attached to it.
+#[utoipa::path(
+    delete,
+    path = "/v1/leases/{id}",
+    operation_id = "lease_revoke",
+    tag = "backend",
+    params(("id" = String, Path, description = "The lease id (a 64-bit integer)")),
+    responses(
+        (status = 200, description = "Whether a live lease was revoked", body = RevokeReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
     let id = wire::lease_id(&id)?;
     let revoked = state.backend().revoke(id).await?;
@@ -391,6 +528,25 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Reply 
     ok(RevokeReply { revoked })
 }
 
+/// The seconds left on each of some leases.
+#[utoipa::path(
+    post,
+    path = "/v1/leases/ttl",
+    operation_id = "lease_time_to_live",
+    tag = "backend",
+    request_body(content = TtlRequest, content_type = "application/json",
+        example = json!({"ids": ["7587862412337131010"]})),
+    responses(
+        (status = 200, description = "Per lease, in order: seconds left, or `null` when it is gone",
+            body = TtlReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn time_to_live(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let request: TtlRequest = body(&bytes)?;
     count(request.ids.len())?;
@@ -408,6 +564,24 @@ async fn time_to_live(State(state): State<AppState>, bytes: Bytes) -> Reply {
     })
 }
 
+/// The entry at a key (`get`).
+#[utoipa::path(
+    get,
+    path = "/v1/kv/{key}",
+    operation_id = "kv_get",
+    tag = "rest",
+    params(("key" = String, Path,
+        description = "The key; it may contain `/` (everything after `/v1/kv/` is the key)")),
+    responses(
+        (status = 200, description = "The entry", body = WireEntry),
+        (status = 404, description = "No entry at the key (`NotFound`)", body = ErrorReply,
+            example = json!({"error": {"kind": "NotFound", "message": "no entry at key 'users/1'"}})),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 async fn get_entry(State(state): State<AppState>, Path(key): Path<String>) -> Reply {
     match state.client.get(&key).await? {
         Some(entry) => ok(WireEntry::from(entry)),
@@ -421,19 +595,48 @@ async fn get_entry(State(state): State<AppState>, Path(key): Path<String>) -> Re
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct WatchQuery {
+    /// Watch keys starting with this (default: every key).
     #[serde(default)]
     prefix: String,
+    /// Also the reserved keys (`@...`: lock queues, sessions).
     #[serde(default)]
     include_reserved: bool,
+    /// The first index to report (default: the next write). Resuming a broken watch: the index
+    /// after the last event received, or the `ready` event's `from` if none came.
     from: Option<u64>,
 }
 
 /// Server-Sent Events: `ready` (`{"from": N}`, the first index the watch reports) once the
 /// watch is in place, then one `message` per event (its JSON), or one `error` and the end. The
 /// stream ends when the server shuts down.
+#[utoipa::path(
+    get,
+    path = "/v1/backend/watch",
+    operation_id = "backend_watch",
+    tag = "backend",
+    params(WatchQuery),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String,
+            description = "A stream of Server-Sent Events, in index order:\n\n\
+            - `event: ready`, first, once the watch is in place; its data is a `WatchReady` \
+            (`{\"from\": N}`): the first index the stream reports.\n\
+            - a message (no `event:` line) per change, its `id` the change's index and its data \
+            a `WatchEvent` (`{\"type\": \"put\"|\"delete\", \"key\", \"value\"?, \"index\"}`); \
+            deletions by lease expiry are events too.\n\
+            - `event: error`, whose data is an error's `{\"kind\", \"message\"}` (e.g. the \
+            history before `from` was compacted); the stream then ends.\n\n\
+            Comments are sent every 15 s to keep the connection alive. The stream ends when the \
+            server shuts down; resume from the index after the last event received.",
+            example = json!("event: ready\ndata: {\"from\":8}\n\nid: 8\ndata: {\"type\":\"put\",\"key\":\"jobs/1\",\"value\":{\"state\":\"queued\"},\"index\":8}\n\n")),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+)]
 async fn watch(
     State(state): State<AppState>,
     query: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
@@ -456,7 +659,8 @@ async fn watch(
     let ready = futures::stream::once(async move {
         Ok(SseEvent::default()
             .event("ready")
-            .data(serde_json::json!({ "from": from }).to_string()))
+            .json_data(crate::openapi::WatchReady { from })
+            .unwrap_or_else(|e| error_event(&Error::internal(e.to_string()))))
     });
     let events = events
         .scan(false, |failed, item| {

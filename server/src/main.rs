@@ -6,7 +6,10 @@ mod auth;
 mod cli;
 mod dashboard;
 mod metrics;
+mod openapi;
 mod rest;
+#[cfg(test)] // the list the tests check the router, the document and the metrics labels against
+mod routes;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

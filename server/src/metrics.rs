@@ -153,6 +153,17 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// `GET /metrics`, in Prometheus' text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "server",
+    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String,
+        description = "Prometheus' text format: `interlock_http_requests_total{route, method, \
+        status}`, `interlock_http_request_duration_seconds{route}`, `interlock_locks_held`, \
+        `interlock_lock_waiters`, `interlock_lock_leases`, `interlock_leases_granted_total`, \
+        `interlock_leases_revoked_total`")),
+)]
 pub async fn scrape(State(state): State<AppState>) -> Response {
     let mut range = RangeRead::prefix(LOCK_PREFIX);
     range.include_reserved = true;
@@ -184,4 +195,22 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         return crate::api::error_response(&interlock::Error::internal(e.to_string()));
     }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_of;
+
+    /// Every route has a label of its own, its path as the OpenAPI document writes it.
+    #[test]
+    fn every_route_is_labelled_by_its_pattern() {
+        for (method, pattern) in crate::routes::ROUTES {
+            let path = pattern
+                .replace("{key}", "a/b")
+                .replace("{id}", "42")
+                .replace("{name}", "nightly");
+            assert_eq!(route_of(&path), *pattern, "{method} {path}");
+        }
+        assert_eq!(route_of("/v1/nothing/here"), "other");
+    }
 }

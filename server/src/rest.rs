@@ -5,32 +5,37 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use interlock::backend::{Compare, Op, TxnRequest};
-use interlock::http::wire::{self, WireEntry};
+use interlock::http::wire::{self, ErrorReply, WireEntry};
 use interlock::{Error, PutOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{AppState, Reply, body, ok};
 
 /// `PUT /v1/kv/{key}`: `{"value": …, "index"?: N, "lease"?: "id"}`; without `index` the write
 /// is unconditional.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutBody {
+    /// Any JSON value.
     value: Value,
+    /// Write only if the key is at this index (`0`: only if absent).
     index: Option<u64>,
+    /// A lease id (as a string): the entry is deleted when the lease ends.
     lease: Option<String>,
 }
 
 /// The result of a put or delete (`successful: false` is a 200 too: a failed compare is a
 /// result, with the current index and value).
-#[derive(Serialize)]
-struct PutReply {
+#[derive(Serialize, ToSchema)]
+pub struct PutReply {
+    /// Whether the write was made (`false`: `index` did not hold).
     successful: bool,
+    /// Made: the write's index. Not made: the key's current index (`0`: absent).
     index: u64,
+    /// Made: the value written (`null` after a delete). Not made: the current value.
     value: Option<Value>,
 }
 
@@ -44,6 +49,28 @@ impl From<interlock::PutResult> for PutReply {
     }
 }
 
+/// Writes a value (`put` with `index`, else `set`). A failed compare is a 200 with
+/// `successful: false` and the current entry.
+#[utoipa::path(
+    put,
+    path = "/v1/kv/{key}",
+    operation_id = "kv_put",
+    tag = "rest",
+    params(("key" = String, Path,
+        description = "The key; it may contain `/` (everything after `/v1/kv/` is the key)")),
+    request_body(content = PutBody, content_type = "application/json",
+        example = json!({"value": {"name": "Ada"}, "index": 0})),
+    responses(
+        (status = 200, description = "Whether the write was made, and the entry", body = PutReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::LeaseExpired),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn put(State(state): State<AppState>, Path(key): Path<String>, bytes: Bytes) -> Reply {
     let b: PutBody = body(&bytes)?;
     let options = PutOptions {
@@ -55,12 +82,31 @@ pub async fn put(State(state): State<AppState>, Path(key): Path<String>, bytes: 
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct IndexQuery {
+    /// Delete only if the key is at this index.
     index: Option<u64>,
 }
 
+/// Deletes a key (`delete`), conditionally with `index`. A failed compare is a 200 with
+/// `successful: false` and the current entry.
+#[utoipa::path(
+    delete,
+    path = "/v1/kv/{key}",
+    operation_id = "kv_delete",
+    tag = "rest",
+    params(("key" = String, Path,
+        description = "The key; it may contain `/` (everything after `/v1/kv/` is the key)"), IndexQuery),
+    responses(
+        (status = 200, description = "Whether the delete was made, and the entry", body = PutReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path(key): Path<String>,
@@ -69,19 +115,26 @@ pub async fn delete(
     ok(PutReply::from(state.client.delete(&key, q.index).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Keys starting with this (default: every key).
     #[serde(default)]
     prefix: String,
+    /// Only keys after this one: the last key of the previous page.
     after: Option<String>,
+    /// The most entries to return (at most, and by default, 1000).
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
-struct PageReply {
+#[derive(Serialize, ToSchema)]
+pub struct PageReply {
+    /// In key order.
     entries: Vec<WireEntry>,
+    /// True when another page follows: pass the last key as `after`.
     more: bool,
+    /// The store index the page was read at.
     index: u64,
 }
 
@@ -89,6 +142,20 @@ struct PageReply {
 const MAX_PAGE: usize = 1000;
 
 /// `GET /v1/kv?prefix=&after=&limit=`: one page in key order, at most 1000 entries.
+#[utoipa::path(
+    get,
+    path = "/v1/kv",
+    operation_id = "kv_list",
+    tag = "rest",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = PageReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Reply {
     let limit = q.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
     let page = state
@@ -102,13 +169,37 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> 
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeysBody {
+    /// At most 1000.
     keys: Vec<String>,
 }
 
+/// The entries that exist, in the order of the keys asked for.
+#[derive(Serialize, ToSchema)]
+pub struct EntriesReply {
+    entries: Vec<WireEntry>,
+}
+
 /// `POST /v1/get-many`: the entries that exist among `keys`, from one snapshot.
+#[utoipa::path(
+    post,
+    path = "/v1/get-many",
+    operation_id = "kv_get_many",
+    tag = "rest",
+    request_body(content = KeysBody, content_type = "application/json",
+        example = json!({"keys": ["users/1", "users/2"]})),
+    responses(
+        (status = 200, description = "The entries that exist", body = EntriesReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn get_many(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let b: KeysBody = body(&bytes)?;
     if b.keys.len() > MAX_PAGE {
@@ -119,30 +210,54 @@ pub async fn get_many(State(state): State<AppState>, bytes: Bytes) -> Reply {
         .into());
     }
     let entries = state.client.get_many(&b.keys).await?;
-    ok(serde_json::json!({
-        "entries": entries.into_iter().map(WireEntry::from).collect::<Vec<_>>()
-    }))
+    ok(EntriesReply {
+        entries: entries.into_iter().map(WireEntry::from).collect(),
+    })
+}
+
+/// A store index: the store-wide one, or a transaction's.
+#[derive(Serialize, ToSchema)]
+pub struct IndexReply {
+    index: u64,
 }
 
 /// `GET /v1/index`: the store-wide index.
+#[utoipa::path(
+    get,
+    path = "/v1/index",
+    operation_id = "store_index",
+    tag = "rest",
+    responses(
+        (status = 200, description = "The index of the store's latest write", body = IndexReply),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn index(State(state): State<AppState>) -> Reply {
-    ok(serde_json::json!({ "index": state.client.index().await? }))
+    ok(IndexReply {
+        index: state.client.index().await?,
+    })
 }
 
-#[derive(Deserialize)]
+/// The key must be at `index` (`0`: absent).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TxnCheck {
     key: String,
     index: u64,
 }
 
-#[derive(Deserialize)]
+/// `{"put": {...}}` or `{"delete": {...}}`; an `index` is one more check, on the op's key.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TxnOp {
     Put {
         key: String,
+        /// Any JSON value.
         value: Value,
         index: Option<u64>,
+        /// A lease id, as a string.
         lease: Option<String>,
     },
     Delete {
@@ -151,7 +266,8 @@ pub enum TxnOp {
     },
 }
 
-#[derive(Deserialize)]
+/// At most 128 ops, one per key.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TxnBody {
     #[serde(default)]
@@ -162,6 +278,28 @@ pub struct TxnBody {
 
 /// `POST /v1/txn`: all checks hold → every op commits at one index (`{"index": N}`); otherwise
 /// 409 with every failed check in `error.conflicts`.
+#[utoipa::path(
+    post,
+    path = "/v1/txn",
+    operation_id = "txn",
+    tag = "rest",
+    request_body(content = TxnBody, content_type = "application/json",
+        example = json!({"checks": [{"key": "accounts/a", "index": 0}],
+            "ops": [{"put": {"key": "accounts/a", "value": {"balance": 10}}},
+                {"put": {"key": "accounts/b", "value": {"balance": 5}, "index": 0}},
+                {"delete": {"key": "accounts/old"}}]})),
+    responses(
+        (status = 200, description = "Every op committed, at this index", body = IndexReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::LeaseExpired),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn txn(State(state): State<AppState>, bytes: Bytes) -> Reply {
     let b: TxnBody = body(&bytes)?;
     let mut txn = state.client.txn();
@@ -187,21 +325,44 @@ pub async fn txn(State(state): State<AppState>, bytes: Bytes) -> Reply {
             }
         }
     }
-    ok(serde_json::json!({ "index": txn.commit().await? }))
+    ok(IndexReply {
+        index: txn.commit().await?,
+    })
 }
 
-#[derive(Serialize)]
-struct Waiter {
+/// A lock's holder or a waiter behind it.
+#[derive(Serialize, ToSchema)]
+pub struct Waiter {
+    /// Its entry in the lock's queue.
     key: String,
+    /// What the waiter said about itself when it queued (by default host and process).
     owner: Value,
+    /// Its fencing token (the index of its entry).
     token: u64,
+    /// Whether it holds the lock.
     holder: bool,
+    /// Its lease id, as a string.
     lease: Option<String>,
     /// Seconds left on the waiter's lease.
     ttl_left: Option<f64>,
 }
 
 /// `GET /v1/locks/{name}`: the holder and the waiters, holder first.
+#[utoipa::path(
+    get,
+    path = "/v1/locks/{name}",
+    operation_id = "lock_queue",
+    tag = "rest",
+    params(("name" = String, Path, description = "The lock's name")),
+    responses(
+        (status = 200, description = "The holder and the waiters, holder first (empty: free)",
+            body = Vec<Waiter>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn lock_queue(State(state): State<AppState>, Path(name): Path<String>) -> Reply {
     let queue = state.client.lock_queue(&name).await?;
     ok(queue
@@ -224,9 +385,41 @@ pub struct ForceQuery {
     token: Option<u64>,
 }
 
+/// The holder a force-release removed.
+#[derive(Serialize, ToSchema)]
+pub struct ReleaseReply {
+    released: bool,
+    /// The holder's entry, now deleted.
+    key: String,
+    /// The index of the delete.
+    index: u64,
+}
+
 /// `DELETE /v1/locks/{name}/holder?token=N`: removes the holder's entry if it still holds the
 /// lock with that fencing token, so the next waiter gets it. Its client finds out at its next
 /// fenced write (`txn().require(lock)`: `LockLost`), which is what keeps it off the resource.
+#[utoipa::path(
+    delete,
+    path = "/v1/locks/{name}/holder",
+    operation_id = "lock_force_release",
+    tag = "rest",
+    params(
+        ("name" = String, Path, description = "The lock's name"),
+        ("token" = u64, Query,
+            description = "The fencing token of the holder to remove (see `GET /v1/locks/{name}`)"),
+    ),
+    responses(
+        (status = 200, description = "The holder was removed; the next waiter gets the lock",
+            body = ReleaseReply),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 409, description = "The lock has no holder, or its holder has another token \
+            (in `error.conflicts`: expected the token given, actual the holder's)",
+            body = ErrorReply),
+        (status = 503, response = crate::openapi::Unavailable),
+        (status = 504, response = crate::openapi::GatewayTimeout),
+    ),
+)]
 pub async fn force_release(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -276,13 +469,11 @@ pub async fn force_release(
         }])
         .into());
     }
-    Ok((
-        StatusCode::OK,
-        axum::Json(
-            serde_json::json!({ "released": true, "key": holder.key, "index": response.index }),
-        ),
-    )
-        .into_response())
+    ok(ReleaseReply {
+        released: true,
+        key: holder.key,
+        index: response.index,
+    })
 }
 
 pub fn routes() -> axum::Router<AppState> {

@@ -20,6 +20,7 @@ use crate::model::{Entry, LeaseId};
 
 /// `GET /v1/info`: what the server serves.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Info {
     /// The store's description (its URL without credentials).
     pub store: String,
@@ -30,10 +31,14 @@ pub struct Info {
 
 /// An entry as it travels: the lease id as a string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WireEntry {
     pub key: String,
+    /// Any JSON value.
     pub value: Value,
+    /// The index of the write that last touched the entry.
     pub index: u64,
+    /// The lease the entry is attached to (a 64-bit id, as a string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<String>,
 }
@@ -71,6 +76,7 @@ pub fn lease_id(text: &str) -> Result<LeaseId> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WireOrder {
     #[default]
     Key,
@@ -79,23 +85,29 @@ pub enum WireOrder {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WireRange {
+    /// Keys starting with this (`""`: every key).
     pub prefix: String,
+    /// Only keys after this one, in key order (the last key of the previous page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// Only entries last written below this index.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub below_index: Option<u64>,
     #[serde(default)]
     pub order: WireOrder,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Also the reserved keys (those starting with `@`: lock queues, sessions).
     #[serde(default)]
     pub include_reserved: bool,
 }
 
-/// `{"keys": [...]}` or `{"range": {...}}`.
+/// `{"keys": [...]}` (those of the keys that exist) or `{"range": {...}}` (keys under a prefix).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WireRead {
     Keys(Vec<String>),
     Range(WireRange),
@@ -156,13 +168,16 @@ impl From<WireRead> for Read {
 /// `POST /v1/backend/read`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadRequest {
     pub reads: Vec<WireRead>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WireReadResult {
     pub entries: Vec<WireEntry>,
+    /// True when a range's limit cut it short.
     pub more: bool,
 }
 
@@ -189,8 +204,11 @@ impl WireReadResult {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadReply {
+    /// The store index the reads were made at.
     pub index: u64,
+    /// One per read, in order.
     pub results: Vec<WireReadResult>,
 }
 
@@ -218,18 +236,23 @@ impl ReadReply {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WireCompare {
     pub key: String,
+    /// The index the key must be at (`0`: absent).
     pub index: u64,
 }
 
 /// `{"put": {"key", "value", "lease"?}}` or `{"delete": {"key"}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WireOp {
     Put {
         key: String,
+        /// Any JSON value.
         value: Value,
+        /// A lease id (as a string) to attach the entry to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         lease: Option<String>,
     },
@@ -238,9 +261,12 @@ pub enum WireOp {
     },
 }
 
-/// `POST /v1/backend/commit`.
+/// `POST /v1/backend/commit`: if every compare holds, the ops are applied at one new index and
+/// the reads are made after them; otherwise nothing is written and every failed compare is
+/// reported.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitRequest {
     #[serde(default)]
     pub compares: Vec<WireCompare>,
@@ -309,21 +335,31 @@ impl CommitRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WireMismatch {
     pub key: String,
     pub expected: u64,
+    /// The key's index (`0`: absent).
     pub actual: u64,
+    /// The key's current value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommitReply {
+    /// Whether every compare held (and so the ops were applied).
     pub succeeded: bool,
+    /// The commit's index, or the store index when nothing was written.
     pub index: u64,
+    /// Whether anything was written.
     pub changed: bool,
+    /// Per op: whether it changed the store (a delete of an absent key did not).
     pub applied: Vec<bool>,
+    /// Every compare that did not hold.
     pub failed: Vec<WireMismatch>,
+    /// One per read, in order.
     pub reads: Vec<WireReadResult>,
 }
 
@@ -378,6 +414,7 @@ impl CommitReply {
 /// `POST /v1/leases`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantRequest {
     /// Seconds.
     pub ttl: f64,
@@ -385,7 +422,9 @@ pub struct GrantRequest {
 
 /// The reply of a grant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GrantReply {
+    /// The lease id: a 64-bit integer, as a string.
     pub id: String,
     /// Seconds, as the store will enforce it.
     pub ttl: f64,
@@ -411,12 +450,14 @@ impl GrantReply {
 
 /// `POST /v1/leases/{id}/keepalive`: the TTL renewed, in seconds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeepaliveReply {
     pub ttl: f64,
 }
 
 /// `DELETE /v1/leases/{id}`: whether a live lease was revoked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeReply {
     pub revoked: bool,
 }
@@ -424,12 +465,15 @@ pub struct RevokeReply {
 /// `POST /v1/leases/ttl`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TtlRequest {
+    /// Lease ids, as strings.
     pub ids: Vec<String>,
 }
 
 /// Seconds left per lease, `null` when it is gone.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TtlReply {
     pub ttls: Vec<Option<f64>>,
 }
@@ -446,16 +490,36 @@ pub fn seconds(what: &str, secs: f64) -> Result<Duration> {
 /// Every error reply: `{"error": {"kind", "message", "conflicts"}}` with an HTTP status that
 /// matches the kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorReply {
     pub error: ErrorDetail,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
+    /// `InvalidArgument`, `Conflict`, `LockTimeout`, `LockLost`, `LeaseExpired`, `Unavailable`,
+    /// `Unauthorized`, `Internal`, or `NotFound` (`GET /v1/kv/{key}` of an absent key).
     pub kind: String,
+    /// What was wrong, naming the key or value involved.
     pub message: String,
+    /// A `Conflict`'s failed checks: every one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<ConflictSchema>))]
     pub conflicts: Vec<Conflict>,
+}
+
+/// The schema of a [`Conflict`] in `error.conflicts`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = Conflict)]
+#[allow(dead_code)] // only its schema is used
+struct ConflictSchema {
+    key: String,
+    /// The index the request expected (`0`: absent).
+    expected: u64,
+    /// The key's index (`0`: absent).
+    actual: u64,
 }
 
 impl From<&Error> for ErrorDetail {
