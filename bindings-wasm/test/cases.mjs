@@ -11,9 +11,16 @@ function check(condition, message) {
   }
 }
 
+/** JSON text with object keys sorted, so that equal values compare equal. */
+function canonical(value) {
+  return JSON.stringify(value, (_, v) => (v && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
+    : v));
+}
+
 function equal(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
+  const a = canonical(actual);
+  const e = canonical(expected);
   check(a === e, `${what}: expected ${e}, got ${a}`);
 }
 
@@ -143,7 +150,7 @@ export const cases = {
       await new Promise((r) => setTimeout(r, 10));
     }
     const queue = await a.lockQueue(name);
-    equal(queue.map((w) => [w.owner, w.holder]), [['first', true], ['second', false]], 'the queue, holder first');
+    equal(queue.map((w) => [w.owner.owner, w.holder]), [['first', true], ['second', false]], 'the queue, holder first');
     check(queue[0].ttlLeft > 0 && queue[0].ttlLeft <= 10, 'the holder lease has time left');
     check(!granted, 'the second waits while the first holds');
     await first.release();

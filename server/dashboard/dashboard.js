@@ -36,6 +36,12 @@ function lockName(key) {
   return decodeURIComponent(escaped);
 }
 
+/** Who a waiter is: the owner description it was given (the rest is the client's id). */
+function ownerOf(waiter) {
+  const o = waiter.owner;
+  return typeof o?.owner === 'string' ? o.owner : JSON.stringify(o);
+}
+
 function secondsLeft(left, at) {
   return Math.max(0, left - (performance.now() - at) / 1000);
 }
@@ -149,7 +155,7 @@ function renderLocks() {
   const blocks = [...locks.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, { queue, at }]) => {
     const items = queue.map((w, i) => {
       const item = el('li', { className: w.holder ? 'waiter holder' : 'waiter' },
-        `${w.holder ? 'holder' : `waiter ${i}`}: ${typeof w.owner === 'string' ? w.owner : JSON.stringify(w.owner)} · token ${w.token} · lease ${w.lease ?? '-'} · TTL `,
+        `${w.holder ? 'holder' : `waiter ${i}`}: ${ownerOf(w)} · token ${w.token} · lease ${w.lease ?? '-'} · TTL `,
         el('span', { className: 'ttl' }));
       item.dataset.token = String(w.token);
       if (w.ttlLeft != null) {
@@ -177,7 +183,7 @@ function releaseForm(name, holder) {
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const given = input.value.trim();
-    if (!confirm(`Force-release lock '${name}' from ${JSON.stringify(holder.owner)} (token ${given})? ` +
+    if (!confirm(`Force-release lock '${name}' from ${ownerOf(holder)} (token ${given})? ` +
       'If that holder is still working, its fenced writes will fail from now on.')) return;
     const response = await fetch(`/v1/locks/${encodeURIComponent(name)}/holder?token=${encodeURIComponent(given)}`, {
       method: 'DELETE',
