@@ -126,7 +126,7 @@ test('force-release needs the holder\'s token, then hands the lock to the next w
   await form.locator('input').fill(String(before[0].token + 1000));
   await form.locator('button').click();
   await until('the refusal', async () => /Not released/.test(await page.textContent('#message')));
-  assert.equal((await rest("GET", "/v1/locks/reports")).body[0].owner, 'stuck');
+  assert.equal((await rest("GET", "/v1/locks/reports")).body[0].owner.owner, 'stuck');
 
   await page.locator('.lock[data-name="reports"] form.release input').fill(String(before[0].token));
   await page.locator('.lock[data-name="reports"] form.release button').click();

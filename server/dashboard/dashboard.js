@@ -12,6 +12,7 @@ let token;
 const values = new Map(); // key -> entry
 const locks = new Map(); // lock name -> { queue, at }
 const leases = new Map(); // lease id -> { left, at }
+const drafts = new Map(); // lock name -> the token typed in its force-release form
 let valuesWatch;
 
 function setStatus(text, state) {
@@ -152,6 +153,7 @@ async function refreshLock(name) {
 }
 
 function renderLocks() {
+  const focused = document.activeElement?.closest?.('.lock')?.dataset.name;
   const blocks = [...locks.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, { queue, at }]) => {
     const items = queue.map((w, i) => {
       const item = el('li', { className: w.holder ? 'waiter holder' : 'waiter' },
@@ -170,19 +172,25 @@ function renderLocks() {
     return block;
   });
   $('#locks').replaceChildren(...(blocks.length ? blocks : [el('p', { className: 'empty', textContent: 'No locks are held or waited for.' })]));
+  // Re-rendering must not lose what is being typed.
+  if (focused !== undefined) {
+    document.querySelector(`.lock[data-name="${CSS.escape(focused)}"] .release-token`)?.focus();
+  }
   tick();
   renderLeases();
 }
 
 /** Force-release: the holder's fencing token must be typed, then confirmed. */
 function releaseForm(name, holder) {
-  const input = el('input', { className: 'release-token', size: 8, placeholder: 'token', required: true });
+  const input = el('input', { className: 'release-token', size: 8, placeholder: 'token', required: true, value: drafts.get(name) ?? '' });
+  input.addEventListener('input', () => drafts.set(name, input.value));
   const form = el('form', { className: 'release' },
     el('label', {}, "Stuck holder? Its fencing token: ", input),
     el('button', { className: 'danger', textContent: 'Force release' }));
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     const given = input.value.trim();
+    drafts.delete(name);
     if (!confirm(`Force-release lock '${name}' from ${ownerOf(holder)} (token ${given})? ` +
       'If that holder is still working, its fenced writes will fail from now on.')) return;
     const response = await fetch(`/v1/locks/${encodeURIComponent(name)}/holder?token=${encodeURIComponent(given)}`, {
@@ -273,7 +281,10 @@ async function start() {
   setStatus(`live · ${db.describe()}`, 'live');
   await Promise.all([showValues($('#prefix').value), showLocks()]);
   setInterval(tick, 200);
-  setInterval(() => { leases.clear(); renderLeases(); }, 5000);
+  // Renewals write nothing either: re-read the leases' TTLs every second.
+  setInterval(() => void Promise.all([...leases.keys()].map(async (id) => {
+    leases.set(id, { left: await db.timeToLive(id), at: performance.now() });
+  })).then(renderLeases), 1000);
 }
 
 $('#login').addEventListener('submit', (event) => {
