@@ -2,8 +2,8 @@
 # The main job: builds interlock (the server with its dashboard and the WebAssembly package it
 # runs on), starts `interlock serve` on the embedded store (a fresh SQLite file, or --store URL),
 # prints the dashboard's URL, and runs the five scenarios of the design against the server with
-# real worker processes. In a terminal the server then keeps running for the dashboard until
-# Ctrl-C; otherwise it stops with the scenarios. Options: --store URL, --port N (default 7070).
+# real worker processes. In a terminal the server then keeps running for the dashboard, with two
+# workers taking turns on a lock, until Ctrl-C; otherwise it stops with the scenarios. Options: --store URL, --port N (default 7070).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -28,6 +28,7 @@ store=${store:-"sqlite://$work/demo.db"}
 token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 server_pid=""
 cleanup() {
+    jobs -p | xargs -r kill 2>/dev/null || true
     if [ -n "$server_pid" ]; then
         kill -TERM "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -66,8 +67,14 @@ status=0
 target/release/examples/demo --store "$url" || status=$?
 
 if [ -t 1 ] && [ "$status" -eq 0 ]; then
+    # Keep the dashboard lively: two workers (the WebAssembly package, in Node) take turns on a
+    # lock and record each turn, until Ctrl-C.
+    for id in worker-1 worker-2; do
+        INTERLOCK_URL="$url" node bindings-wasm/examples/worker.mjs cycle printer "$id" >/dev/null &
+    done
     echo
-    echo "The server keeps running for the dashboard: $url/#token=$token (Ctrl-C to stop)"
+    echo "The server keeps running, with two workers taking turns on lock 'printer'."
+    echo "Dashboard: $url/#token=$token (Ctrl-C to stop)"
     wait "$server_pid" || true
 fi
 exit "$status"

@@ -21,7 +21,7 @@ const pageErrors = [];
 
 /** Starts a worker; resolves once it has reported `event` (with its report). */
 function worker(role, name, id, event) {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./worker.mjs', import.meta.url)), role, name, id], {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../examples/worker.mjs', import.meta.url)), role, name, id], {
     env: { ...process.env, INTERLOCK_URL: server.url, INTERLOCK_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

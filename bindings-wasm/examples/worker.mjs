@@ -1,4 +1,4 @@
-// A real worker process for the dashboard test and the demo: connects to an interlock server
+// A worker process for the dashboard test and the demo (scripts/demo.sh): connects to an interlock server
 // (URL and INTERLOCK_TOKEN from the environment) with this package, and
 //   `cycle NAME ID`: takes lock NAME over and over, recording each turn at jobs/ID;
 //   `hold NAME ID`:  takes lock NAME once, writes `NAME/holder`, and keeps it until killed;
