@@ -95,6 +95,56 @@ async fn shutdown_ends_watches_and_leaves_leases_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_a_request_in_flight() {
+    use std::io::{Read, Write};
+    let store = Store::sqlite();
+    let mut server = Server::start(EXE, &store.url, &[]);
+    let request = interlock_tests::server::request(
+        "PUT",
+        "/v1/kv/in-flight",
+        None,
+        r#"{"value": {"sent": "across the shutdown"}}"#,
+    );
+    // The headers and most of the body, then SIGTERM, then the rest of the body.
+    let (first, rest) = request.split_at(request.len() - 8);
+    let mut stream =
+        std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(first.as_bytes()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.wait(Duration::ZERO).is_none(),
+        "the server exited with a request in flight:\n{}",
+        server.log()
+    );
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "{reply}\n{}",
+        server.log()
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.wait(Duration::from_secs(20));
+        (status, server)
+    });
+    let (status, server) = status.await.unwrap();
+    let status = status
+        .unwrap_or_else(|| panic!("the server did not exit after SIGTERM:\n{}", server.log()));
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    let direct = store.client().await;
+    assert_eq!(
+        direct.get("in-flight").await.unwrap().unwrap().value,
+        serde_json::json!({"sent": "across the shutdown"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_waiter_survives_its_server_being_killed_and_restarted() {
     let store = Store::sqlite();
     let mut server = Server::start(EXE, &store.url, &[]);
