@@ -62,8 +62,13 @@ pub struct Etcd {
 impl Etcd {
     /// Starts the cluster and waits for a leader (blocking).
     pub fn start() -> Res<Etcd> {
+        Etcd::start_members(MEMBERS)
+    }
+
+    /// [`Etcd::start`] with `members` members.
+    pub fn start_members(members: usize) -> Res<Etcd> {
         let cluster =
-            std::panic::catch_unwind(|| EtcdCluster::start(MEMBERS)).map_err(|p| panic_text(&p))?;
+            std::panic::catch_unwind(|| EtcdCluster::start(members)).map_err(|p| panic_text(&p))?;
         let member = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             cluster.wait_for_leader(Duration::from_secs(30))
         }))

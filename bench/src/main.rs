@@ -3,15 +3,19 @@
 //! raw SQLite write transaction and the raw etcd gateway requests they are compared against, and
 //! lock handoff latency across processes. Prints a Markdown table.
 //!
-//! Run it with `bash scripts/bench.sh [--quick] [--json PATH] [--only etcd]`.
+//! Run it with `bash scripts/bench.sh [--quick] [--json PATH] [--only etcd]`. The server's
+//! benchmark (`interlock-bench server …`, see `serve.rs`) runs with `bash scripts/bench-server.sh`.
 
 mod etcd;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod handoff;
 mod json;
+mod load;
 mod measure;
+mod overhead;
 mod report;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,6 +26,7 @@ pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const USAGE: &str = "usage: interlock-bench [--quick] [--json PATH] [--batches N] [--batch-ms MS]
                        [--rounds N] [--workers N]
+       interlock-bench server --help   (the benchmark of `interlock serve`)
   --quick       smoke run: a few hundred ops per measurement, finishes in seconds
   --json PATH   also write every result as JSON to PATH
   --batches N   timed batches per throughput measurement (median reported; default 5)
@@ -130,10 +135,10 @@ fn runtime() -> Res<tokio::runtime::Runtime> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some(handoff::WORKER_CMD) {
-        handoff::worker_main(&args[1..])
-    } else {
-        parse_args(&args).and_then(run)
+    let result = match args.first().map(String::as_str) {
+        Some(handoff::WORKER_CMD) => handoff::worker_main(&args[1..]),
+        Some(serve::CMD) => serve::main(&args[1..]),
+        _ => parse_args(&args).and_then(run),
     };
     if let Err(e) = result {
         eprintln!("interlock-bench: {e}");

@@ -206,7 +206,7 @@ fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "**MISS**" }
 }
 
-fn ns(n: f64) -> String {
+pub(crate) fn ns(n: f64) -> String {
     match n {
         n if n < 1e3 => format!("{n:.0} ns"),
         n if n < 1e6 => format!("{:.1} µs", n / 1e3),
@@ -215,7 +215,7 @@ fn ns(n: f64) -> String {
     }
 }
 
-fn rate(r: f64) -> String {
+pub(crate) fn rate(r: f64) -> String {
     if r >= 100.0 {
         format!("{r:.0}")
     } else {
