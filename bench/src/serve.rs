@@ -401,6 +401,10 @@ pub fn main(args: &[String]) -> Res<()> {
             let put = format!("/v1/kv/{LOAD_PUT_KEY}");
             match store.tag {
                 "full" => {
+                    targets.push(Target {
+                        single: true,
+                        ..target("GET /v1/kv/{key}", "GET", &kv, None, Some(2))
+                    });
                     targets.push(target("GET /v1/kv/{key}", "GET", &kv, None, Some(0)));
                     targets.push(target("GET /v1/index", "GET", "/v1/index", None, None));
                     targets.push(target(
@@ -420,10 +424,6 @@ pub fn main(args: &[String]) -> Res<()> {
                     None,
                 )),
                 _ => {
-                    targets.push(Target {
-                        single: true,
-                        ..target("GET /v1/index", "GET", "/v1/index", None, Some(2))
-                    });
                     targets.push(target("GET /v1/kv/{key}", "GET", &kv, None, Some(0)));
                     targets.push(target(
                         "PUT /v1/kv/{key} (set)",
