@@ -31,28 +31,36 @@ impl ToPy for Client {
     }
 }
 
-async fn open(url: Option<String>) -> interlock::Result<Client> {
-    let client = match url {
-        Some(url) => interlock::Client::connect(&url).await?,
-        None => interlock::Client::connect_default().await?,
+async fn open(url: Option<String>, token: Option<String>) -> interlock::Result<Client> {
+    let url = match url {
+        Some(url) => url,
+        None => interlock::default_url()?,
     };
+    // Servers (`http://`) take the token; the other stores have no use for it.
+    let options = interlock::ConnectOptions { token };
+    let client = interlock::Client::connect_with(&url, &options).await?;
     Ok(Client {
         inner: Owned::new(client),
     })
 }
 
-/// Connects to the store at `url` (`None`: `INTERLOCK_URL`, else the default SQLite file).
+/// Connects to the store at `url` (`None`: `INTERLOCK_URL`, else the default SQLite file), with
+/// the bearer token of an interlock server (`http://`; `None`: `INTERLOCK_TOKEN`, if set).
 #[pyfunction]
-#[pyo3(signature = (url=None))]
-pub fn connect(py: Python<'_>, url: Option<String>) -> PyResult<Py<PyAny>> {
-    wait(py, open(url))
+#[pyo3(signature = (url=None, token=None))]
+pub fn connect(py: Python<'_>, url: Option<String>, token: Option<String>) -> PyResult<Py<PyAny>> {
+    wait(py, open(url, token))
 }
 
 /// `connect` as an awaitable.
 #[pyfunction]
-#[pyo3(signature = (url=None))]
-pub fn connect_async(py: Python<'_>, url: Option<String>) -> PyResult<Bound<'_, PyAny>> {
-    awaitable(py, open(url))
+#[pyo3(signature = (url=None, token=None))]
+pub fn connect_async(
+    py: Python<'_>,
+    url: Option<String>,
+    token: Option<String>,
+) -> PyResult<Bound<'_, PyAny>> {
+    awaitable(py, open(url, token))
 }
 
 /// The URL used when none is given.

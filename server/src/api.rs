@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +28,8 @@ use interlock::http::wire::{
 use interlock::{Client, Error, validate};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::extract::{Body, Path};
 
 /// The most reads, compares and ops one request may carry (etcd's `--max-txn-ops` in the test
 /// clusters; interlock's own transactions add a few to a user's 128).
@@ -98,6 +100,7 @@ pub fn router(state: AppState, options: &Options) -> Router {
         ));
     let v1 = unary
         .route("/backend/watch", get(watch))
+        .method_not_allowed_fallback(crate::extract::method_not_allowed)
         .fallback(unknown)
         // Layers added later run first: the token is checked before anything else.
         .layer(axum::middleware::from_fn(require_json))
@@ -394,7 +397,7 @@ fn read_items(reads: &[Read]) -> usize {
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
+async fn read(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: ReadRequest = body(&bytes)?;
     let reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
     count(read_items(&reads))?;
@@ -426,7 +429,7 @@ async fn read(State(state): State<AppState>, bytes: Bytes) -> Reply {
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-async fn commit(State(state): State<AppState>, bytes: Bytes) -> Reply {
+async fn commit(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: CommitRequest = body(&bytes)?;
     let txn = request.into_txn()?;
     count(txn.compares.len() + txn.ops.len() + read_items(&txn.reads))?;
@@ -471,7 +474,7 @@ async fn commit(State(state): State<AppState>, bytes: Bytes) -> Reply {
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-async fn grant(State(state): State<AppState>, bytes: Bytes) -> Reply {
+async fn grant(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: GrantRequest = body(&bytes)?;
     let ttl = wire::seconds("ttl", request.ttl)?;
     validate::ttl(ttl)?;
@@ -547,7 +550,7 @@ async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Reply 
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-async fn time_to_live(State(state): State<AppState>, bytes: Bytes) -> Reply {
+async fn time_to_live(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: TtlRequest = body(&bytes)?;
     count(request.ids.len())?;
     let ids = request

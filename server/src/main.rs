@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod cli;
 mod dashboard;
+mod extract;
 mod metrics;
 mod openapi;
 mod rest;

@@ -3,8 +3,7 @@
 //! transaction limits are checked as everywhere). Locks are taken by clients, which need the
 //! backend protocol; here a lock's queue can be read, and a stuck holder force-released.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use interlock::backend::{Compare, Op, TxnRequest};
 use interlock::http::wire::{self, ErrorReply, WireEntry};
 use interlock::{Error, PutOptions};
@@ -13,6 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{AppState, Reply, body, ok};
+use crate::extract::{Body, Path, Query};
 
 /// `PUT /v1/kv/{key}`: `{"value": …, "index"?: N, "lease"?: "id"}`; without `index` the write
 /// is unconditional.
@@ -71,7 +71,11 @@ impl From<interlock::PutResult> for PutReply {
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-pub async fn put(State(state): State<AppState>, Path(key): Path<String>, bytes: Bytes) -> Reply {
+pub async fn put(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Body(bytes): Body,
+) -> Reply {
     let b: PutBody = body(&bytes)?;
     let options = PutOptions {
         index: b.index,
@@ -200,7 +204,7 @@ pub struct EntriesReply {
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-pub async fn get_many(State(state): State<AppState>, bytes: Bytes) -> Reply {
+pub async fn get_many(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let b: KeysBody = body(&bytes)?;
     if b.keys.len() > MAX_PAGE {
         return Err(Error::invalid(format!(
@@ -300,7 +304,7 @@ pub struct TxnBody {
         (status = 504, response = crate::openapi::GatewayTimeout),
     ),
 )]
-pub async fn txn(State(state): State<AppState>, bytes: Bytes) -> Reply {
+pub async fn txn(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let b: TxnBody = body(&bytes)?;
     let mut txn = state.client.txn();
     for c in &b.checks {

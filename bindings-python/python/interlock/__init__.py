@@ -62,12 +62,15 @@ __all__ = [
 ]
 
 
-def connect(url: str | None = None, **options: Any) -> Client:
+def connect(url: str | None = None, *, token: str | None = None, **options: Any) -> Client:
     """Connects to a store: ``mem://``, ``sqlite:///path/app.db`` (``sync="normal"`` trades
-    durability on power loss for speed), ...; without a URL, ``INTERLOCK_URL`` or the default
-    SQLite file in the user's data directory. Keyword options become URL query parameters."""
+    durability on power loss for speed), ``etcd://host:2379``, ``http://host:port`` (an
+    ``interlock serve``); without a URL, ``INTERLOCK_URL`` or the default SQLite file in the
+    user's data directory. `token` is the bearer token of an interlock server (without it,
+    ``INTERLOCK_TOKEN``); it is sent in a header, never in the URL. Other keyword options
+    become URL query parameters."""
     resolved = resolve_url(url, options)
-    return Client(resolved, _native.connect(resolved))
+    return Client(resolved, _native.connect(resolved, token), token=token)
 
 
 _default: Client | None = None

@@ -28,8 +28,10 @@ class Client:
     """A connection to one store (see :func:`interlock.connect`). Thread-safe, and fork-safe:
     in a forked child it reconnects to the same store on first use."""
 
-    def __init__(self, url: str, native: _native.Client) -> None:
+    def __init__(self, url: str, native: _native.Client, *, token: str | None = None) -> None:
         self._url = url
+        # Kept for reconnecting after a fork; never part of the URL or the repr.
+        self._token = token
         self._pid = os.getpid()
         self._client: _native.Client | None = native
 
@@ -39,7 +41,7 @@ class Client:
         if self._pid != os.getpid():
             if self._url.startswith("mem:"):
                 raise forked_mem_error(self._url)
-            self._client = _native.connect(self._url)
+            self._client = _native.connect(self._url, self._token)
             self._pid = os.getpid()
         return self._client
 

@@ -43,17 +43,22 @@ __all__ = [
 T = TypeVar("T")
 
 
-async def connect(url: str | None = None, **options: Any) -> AsyncClient:
-    """Connects to a store (see :func:`interlock.connect`)."""
+async def connect(
+    url: str | None = None, *, token: str | None = None, **options: Any
+) -> AsyncClient:
+    """Connects to a store (see :func:`interlock.connect`); `token` is the bearer token of an
+    interlock server (without it, ``INTERLOCK_TOKEN``)."""
     resolved = resolve_url(url, options)
-    return AsyncClient(resolved, await _native.connect_async(resolved))
+    return AsyncClient(resolved, await _native.connect_async(resolved, token), token=token)
 
 
 class AsyncClient:
     """A connection to one store whose operations are awaitables."""
 
-    def __init__(self, url: str, native: _native.Client) -> None:
+    def __init__(self, url: str, native: _native.Client, *, token: str | None = None) -> None:
         self._url = url
+        # Kept for reconnecting after a fork; never part of the URL or the repr.
+        self._token = token
         self._pid = os.getpid()
         self._client: _native.Client | None = native
 
@@ -63,7 +68,7 @@ class AsyncClient:
         if self._pid != os.getpid():
             if self._url.startswith("mem:"):
                 raise forked_mem_error(self._url)
-            self._client = _native.connect(self._url)
+            self._client = _native.connect(self._url, self._token)
             self._pid = os.getpid()
         return self._client
 
