@@ -113,11 +113,25 @@ pub fn router(state: AppState, options: &Options) -> Router {
             state.clone(),
             require_loopback_host,
         ));
+    // `/v1` and `/v1/` themselves are no endpoint either, and need the token like every path
+    // under them (the nested router sees neither).
+    let v1_itself = Router::new()
+        .route("/v1", axum::routing::any(unknown))
+        .route("/v1/", axum::routing::any(unknown))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::require_token,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_loopback_host,
+        ));
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/openapi.json", get(crate::openapi::document))
         .merge(crate::dashboard::routes())
+        .merge(v1_itself)
         .nest("/v1", v1)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

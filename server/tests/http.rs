@@ -43,6 +43,8 @@ async fn without_the_token_every_v1_path_is_401_and_touches_nothing() {
         ("POST", "/v1/backend/commit", commit_body("x")),
         ("GET", "/v1/kv/existing", String::new()),
         ("GET", "/v1/no/such/endpoint", String::new()),
+        ("GET", "/v1", String::new()),
+        ("POST", "/v1/", commit_body("x")),
         ("POST", "/v1/leases", json!({ "ttl": 5 }).to_string()),
         ("DELETE", "/v1/leases/1", String::new()),
     ];
