@@ -6,7 +6,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not baked in when it is compiled: a compiled build script is
+    // reused by every checkout that shares the target directory.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+    let root = Path::new(&manifest_dir);
     let mut assets = String::from("&[\n");
     add(&mut assets, &root.join("dashboard"), "/");
     let wasm = root.join("../bindings-wasm/dist");
