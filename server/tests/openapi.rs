@@ -13,21 +13,20 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use interlock_tests::Store;
-use interlock_tests::server::{Server, request};
+use interlock_tests::server::{Reply, Server, exchange_to, request};
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_interlock");
 const TOKEN: &str = "s3cret-token";
 const METHODS: [&str; 5] = ["GET", "PUT", "POST", "DELETE", "PATCH"];
 
-/// A reply: its status, its head (lowercased) and its body.
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
+/// What the tests read from a reply.
+trait ReplyExt {
+    fn content_type(&self) -> Option<&str>;
+    fn json(&self) -> Value;
 }
 
-impl Reply {
+impl ReplyExt for Reply {
     /// The media type of the body, as sent.
     fn content_type(&self) -> Option<&str> {
         self.head
@@ -42,46 +41,8 @@ impl Reply {
     }
 }
 
-/// Sends `request` over a new connection; reads the reply to its declared length (or to the
-/// end of the connection).
 fn exchange(server: &Server, request: &str) -> Reply {
-    let mut stream = TcpStream::connect(server.url.trim_start_matches("http://")).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream.write_all(request.as_bytes()).expect("send");
-    let mut reply = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        if let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&reply[..end]).to_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if length.is_some_and(|n| reply.len() >= end + 4 + n) {
-                break;
-            }
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => reply.extend_from_slice(&buf[..n]),
-        }
-    }
-    let reply = String::from_utf8_lossy(&reply).into_owned();
-    let (head, body) = reply
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete head in {reply:?}"));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {reply:?}"));
-    Reply {
-        status,
-        head: head.to_lowercase(),
-        body: body.to_string(),
-    }
+    exchange_to(&server.url, request)
 }
 
 fn send(server: &Server, method: &str, path: &str, token: Option<&str>, body: &str) -> Reply {

@@ -115,6 +115,20 @@ pub fn raw(server: &Server, request: &str) -> (u16, String) {
 
 /// [`raw`] to the server at `url` (`http://host:port`).
 pub fn raw_to(url: &str, request: &str) -> (u16, String) {
+    let reply = exchange_to(url, request);
+    (reply.status, reply.body)
+}
+
+/// A reply read by [`exchange_to`]: its status, its head (lowercased) and its body.
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// Sends `request` as is over a new connection to the server at `url` and reads the reply to
+/// its declared length (or to the end of the connection).
+pub fn exchange_to(url: &str, request: &str) -> Reply {
     let addr = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
@@ -140,16 +154,17 @@ pub fn raw_to(url: &str, request: &str) -> (u16, String) {
         }
     }
     let reply = String::from_utf8_lossy(&reply).into_owned();
-    let status = reply
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status = head
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {reply:?}"));
-    let body = reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    Reply {
+        status,
+        head: head.to_lowercase(),
+        body: body.to_string(),
+    }
 }
 
 /// An HTTP/1.1 request with a JSON body, the bearer token `auth` if any, and `Connection: close`.
