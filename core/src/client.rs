@@ -2,10 +2,11 @@
 //! validate their input here, once, before any backend sees it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use crate::backend::{Backend, Compare, LeaseGrant, Op, RangeRead, Read, TxnRequest};
@@ -26,30 +27,99 @@ pub struct Client {
 
 pub(crate) struct ClientInner {
     pub(crate) backend: Arc<dyn Backend>,
-    /// Distinguishes this client's lock waiters from every other client's.
-    pub(crate) id: String,
-    waiter_seq: AtomicU64,
+    /// What belongs to the process using the client, made again in a forked child.
+    process: Mutex<PerProcess>,
+    /// Set by [`Client::close`]; watches and waits end when it changes.
+    closed: AtomicBool,
+    closed_tx: tokio::sync::watch::Sender<bool>,
+    /// The leases made by [`Client::lease`], revoked by [`Client::close`].
+    leases: Mutex<Vec<Weak<crate::lease::LeaseInner>>>,
+    pub(crate) spawner: crate::rt::Spawner,
+}
+
+/// A client's identity and lock state in one process. A forked child inherits the parent's copy
+/// of it, which must not be used there: the child would make the parent's waiter keys and attach
+/// its entries to leases only the parent keeps alive. So each use checks the pid first.
+struct PerProcess {
+    pid: u32,
+    /// Distinguishes this client's lock waiters from every other client's, in every process
+    /// and on every host: 128 random bits from the operating system.
+    id: String,
+    waiter_seq: u64,
     /// Waiter keys whose entries this client deleted itself, by lock queue prefix, for its next
-    /// acquires of the same lock (see [`Client::waiter_key`]).
-    idle_waiter_keys: std::sync::Mutex<HashMap<String, Vec<String>>>,
+    /// acquires of the same lock (see [`Client::waiter_key`]); at most [`IDLE_LOCKS`] locks.
+    idle_waiter_keys: HashMap<String, Vec<String>>,
     /// One kept-alive lease per TTL, shared by this client's locks (like an etcd session), so an
-    /// uncontended lock+unlock costs two writes.
-    shared_leases: tokio::sync::Mutex<HashMap<Duration, Lease>>,
+    /// uncontended lock+unlock costs two writes. Those no lock uses are dropped (and revoked)
+    /// beyond [`IDLE_SHARED_LEASES`].
+    shared_leases: HashMap<Duration, Lease>,
+    /// Held while a shared lease is granted.
+    granting: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Locks whose idle waiter keys a client keeps for reuse.
+const IDLE_LOCKS: usize = 1024;
+
+/// Shared leases a client keeps alive while no lock uses them, for the next lock with that TTL.
+const IDLE_SHARED_LEASES: usize = 16;
+
+impl PerProcess {
+    fn new() -> PerProcess {
+        PerProcess {
+            pid: current_pid(),
+            id: new_client_id(),
+            waiter_seq: 0,
+            idle_waiter_keys: HashMap::new(),
+            shared_leases: HashMap::new(),
+            granting: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn current_pid() -> u32 {
+    std::process::id()
+}
+
+/// One process, no fork.
+#[cfg(target_family = "wasm")]
+fn current_pid() -> u32 {
+    0
+}
+
+/// 128 bits from the operating system's random source, in hex. Never a user-space generator: a
+/// forked child inherits that generator's state, and would draw its parent's ids.
+pub(crate) fn new_client_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // No OS source (it never fails on Linux or in browsers): still unique per process.
+        let fallback = format!(
+            "{}-{:?}-{}",
+            current_pid(),
+            crate::clock::now(),
+            fastrand::u128(..)
+        );
+        for (i, b) in fallback.bytes().enumerate() {
+            bytes[i % 16] = bytes[i % 16].rotate_left(3) ^ b;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
-        let leases: Vec<Lease> = self
-            .shared_leases
-            .get_mut()
-            .drain()
-            .map(|(_, l)| l)
-            .collect();
+        let process = self.process.get_mut().unwrap_or_else(|p| p.into_inner());
+        if process.pid != current_pid() {
+            // The parent's leases, copied by fork: only the parent may end them.
+            std::mem::forget(std::mem::take(&mut process.shared_leases));
+            return;
+        }
+        let leases: Vec<Lease> = process.shared_leases.drain().map(|(_, l)| l).collect();
         if leases.is_empty() {
             return;
         }
         // Revoke so that waiters need not wait for the TTL; without a runtime the leases expire.
-        crate::rt::spawn_if_running(async move {
+        self.spawner.spawn(async move {
             for lease in leases {
                 let _ = lease.revoke().await;
             }
@@ -92,15 +162,94 @@ impl Client {
 
     /// A client over any backend.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Client {
-        let id = format!("{:012x}", fastrand::u64(..) & 0xffff_ffff_ffff);
         Client {
             inner: Arc::new(ClientInner {
                 backend,
-                id,
-                waiter_seq: AtomicU64::new(0),
-                idle_waiter_keys: std::sync::Mutex::new(HashMap::new()),
-                shared_leases: tokio::sync::Mutex::new(HashMap::new()),
+                process: Mutex::new(PerProcess::new()),
+                closed: AtomicBool::new(false),
+                closed_tx: tokio::sync::watch::channel(false).0,
+                leases: Mutex::new(Vec::new()),
+                spawner: crate::rt::Spawner::current(),
             }),
+        }
+    }
+
+    /// This client's state in the calling process; fresh in a forked child.
+    fn process(&self) -> MutexGuard<'_, PerProcess> {
+        let mut process = self.inner.process.lock().unwrap_or_else(|p| p.into_inner());
+        if process.pid != current_pid() {
+            let parent = std::mem::replace(&mut *process, PerProcess::new());
+            // Dropping the parent's leases would revoke them, or try to.
+            std::mem::forget(parent.shared_leases);
+        }
+        process
+    }
+
+    /// The id that tells this client's lock waiters apart from every other client's (it changes
+    /// in a forked child).
+    pub fn id(&self) -> String {
+        self.process().id.clone()
+    }
+
+    /// Closes the client: revokes its leases (its locks free at once, and holders see them as
+    /// lost), stops their renewals and its watches, and makes every further use of it, or of a
+    /// lock, lease or session made from it, fail with `InvalidArgument`. Idempotent.
+    pub async fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _ = self.inner.closed_tx.send(true);
+        let mut leases: Vec<Lease> = {
+            let mut process = self.process();
+            process.idle_waiter_keys.clear();
+            process.shared_leases.drain().map(|(_, l)| l).collect()
+        };
+        leases.extend(
+            std::mem::take(&mut *self.inner.leases.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .filter_map(|w| w.upgrade().map(Lease::from_inner)),
+        );
+        let revokes = leases.iter().map(|l| l.revoke());
+        let mut failed = None;
+        for outcome in futures::future::join_all(revokes).await {
+            if let Err(e) = outcome {
+                failed.get_or_insert(e);
+            }
+        }
+        match failed {
+            // The leases are marked lost either way; those not revoked expire with their TTL.
+            Some(e) => Err(e.prefix("closing the client: revoking its leases failed")),
+            None => Ok(()),
+        }
+    }
+
+    /// How many shared lock leases this client keeps alive (for tests of bounded state).
+    #[doc(hidden)]
+    pub fn shared_lease_count(&self) -> usize {
+        self.process().shared_leases.len()
+    }
+
+    /// True once [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// `InvalidArgument` once the client is closed.
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::invalid(format!(
+                "the client of {} is closed",
+                self.inner.backend.describe()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Resolves when the client is closed.
+    pub(crate) fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.closed_tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|closed| *closed).await;
         }
     }
 
@@ -121,29 +270,43 @@ impl Client {
     /// each acquire slower than the one before on a cluster that compacts rarely (or never,
     /// etcd's default). A key comes back only through [`Client::waiter_key_done`], after a delete
     /// that is known to have applied, so no removal still in flight can hit its next use.
+    ///
+    /// A new key is this client's id in this process plus a sequence number, so no other client,
+    /// thread, process or host ever makes the same key: a client may delete its own keys
+    /// whatever their index without touching anyone else's entry.
     pub(crate) fn waiter_key(&self, prefix: &str) -> String {
-        let idle = self
-            .inner
-            .idle_waiter_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(prefix)
-            .and_then(Vec::pop);
-        idle.unwrap_or_else(|| {
-            let n = self.inner.waiter_seq.fetch_add(1, Ordering::Relaxed);
-            format!("{prefix}{}{:08x}", self.inner.id, n & 0xffff_ffff)
-        })
+        let mut process = self.process();
+        if let Some(keys) = process.idle_waiter_keys.get_mut(prefix) {
+            let key = keys.pop();
+            if keys.is_empty() {
+                process.idle_waiter_keys.remove(prefix);
+            }
+            if let Some(key) = key {
+                return key;
+            }
+        }
+        let n = process.waiter_seq;
+        process.waiter_seq += 1;
+        format!("{prefix}{}{n:x}", process.id)
     }
 
     /// Returns a waiter key whose entry this client has deleted, with a definite outcome.
     pub(crate) fn waiter_key_done(&self, prefix: &str, key: String) {
         /// Idle keys kept per lock: as many as this client's concurrent waiters usually are.
         const KEEP: usize = 8;
-        let mut idle = self
-            .inner
-            .idle_waiter_keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut process = self.process();
+        if !key.starts_with(&format!("{prefix}{}", process.id)) {
+            // Made by this client in the process it was forked from.
+            return;
+        }
+        let idle = &mut process.idle_waiter_keys;
+        if !idle.contains_key(prefix) && idle.len() >= IDLE_LOCKS {
+            // Forget another lock's keys: a service locking per-entity names would otherwise
+            // keep every name it ever locked.
+            if let Some(other) = idle.keys().next().cloned() {
+                idle.remove(&other);
+            }
+        }
         let keys = idle.entry(prefix.to_string()).or_default();
         if keys.len() < KEEP && !keys.contains(&key) {
             keys.push(key);
@@ -153,6 +316,7 @@ impl Client {
     /// The entry at `key`, or `None`.
     pub async fn get(&self, key: &str) -> Result<Option<Entry>> {
         validate::key_shape(key)?;
+        self.check_open()?;
         let mut r = self
             .inner
             .backend
@@ -167,6 +331,7 @@ impl Client {
         for k in &keys {
             validate::key_shape(k)?;
         }
+        self.check_open()?;
         let mut r = self.inner.backend.read(vec![Read::Keys(keys)]).await?;
         Ok(r.results.pop().map(|r| r.entries).unwrap_or_default())
     }
@@ -184,6 +349,7 @@ impl Client {
         if limit == Some(0) {
             return Err(Error::invalid("list limit must be at least 1"));
         }
+        self.check_open()?;
         let range = RangeRead {
             after: after.map(str::to_string),
             limit,
@@ -200,6 +366,7 @@ impl Client {
 
     /// The store's current index.
     pub async fn index(&self) -> Result<u64> {
+        self.check_open()?;
         Ok(self.inner.backend.read(Vec::new()).await?.index)
     }
 
@@ -235,6 +402,7 @@ impl Client {
         let value = value.into();
         validate::writable_key(key)?;
         validate::value(key, &value, self.inner.backend.limits().max_value_bytes)?;
+        self.check_open()?;
         let compares = options
             .index
             .map(|index| Compare {
@@ -275,6 +443,7 @@ impl Client {
     /// index 0); without, unconditionally. `successful` says whether an entry was deleted.
     pub async fn delete(&self, key: &str, index: Option<u64>) -> Result<PutResult> {
         validate::writable_key(key)?;
+        self.check_open()?;
         let compares = index
             .map(|index| Compare {
                 key: key.to_string(),
@@ -321,52 +490,111 @@ impl Client {
     /// at the next commit. Resume after an event at index n with `from = n + 1`.
     pub async fn watch(&self, prefix: &str, from: Option<u64>) -> Result<WatchStream> {
         validate::prefix(prefix)?;
+        self.check_open()?;
         let stream = self
             .inner
             .backend
             .watch(RangeRead::prefix(prefix), from)
             .await?;
-        Ok(WatchStream::new(stream))
+        // Closing the client ends the stream.
+        Ok(WatchStream::new(Box::pin(stream.take_until(self.closed()))))
     }
 
     /// Grants a bare lease that nobody keeps alive (see [`Client::lease`] for one that is).
     pub async fn grant(&self, ttl: Duration) -> Result<LeaseGrant> {
         validate::ttl(ttl)?;
+        self.check_open()?;
         self.inner.backend.grant(ttl).await
     }
 
     /// Renews a lease once; `LeaseExpired` if it is unknown or has expired.
     pub async fn keepalive(&self, lease: LeaseId) -> Result<Duration> {
+        self.check_open()?;
         self.inner.backend.keepalive(lease).await
     }
 
     /// Revokes a lease and deletes its entries; false if it was unknown or had expired.
     pub async fn revoke(&self, lease: LeaseId) -> Result<bool> {
+        self.check_open()?;
         self.inner.backend.revoke(lease).await
     }
 
     /// Time left on each lease (`None`: unknown or expired).
     pub async fn time_to_live(&self, leases: &[LeaseId]) -> Result<Vec<Option<Duration>>> {
+        self.check_open()?;
         self.inner.backend.time_to_live(leases).await
     }
 
     /// Grants a lease and keeps it alive in the background until it is revoked or dropped.
     pub async fn lease(&self, ttl: Duration) -> Result<Lease> {
         validate::ttl(ttl)?;
-        Lease::grant(self.inner.backend.clone(), ttl).await
+        self.check_open()?;
+        let lease = Lease::grant(self.inner.backend.clone(), ttl).await?;
+        {
+            let mut leases = self.inner.leases.lock().unwrap_or_else(|p| p.into_inner());
+            if leases.len() >= 64 && leases.len().is_power_of_two() {
+                leases.retain(|w| w.strong_count() > 0);
+            }
+            leases.push(lease.downgrade());
+        }
+        if self.is_closed() {
+            // Closed while granting: close() did not see this lease.
+            let _ = lease.revoke().await;
+            self.check_open()?;
+        }
+        Ok(lease)
     }
 
     /// This client's shared lease for `ttl`, granted on first use and again after a loss.
     pub(crate) async fn shared_lease(&self, ttl: Duration) -> Result<Lease> {
-        let mut leases = self.inner.shared_leases.lock().await;
-        if let Some(l) = leases.get(&ttl) {
+        let granting = {
+            let process = self.process();
+            if let Some(l) = process.shared_leases.get(&ttl) {
+                if !l.is_lost() {
+                    return Ok(l.clone());
+                }
+            }
+            process.granting.clone()
+        };
+        // One grant at a time, so that concurrent first acquires share one lease.
+        let _granting = granting.lock().await;
+        if let Some(l) = self.process().shared_leases.get(&ttl) {
             if !l.is_lost() {
                 return Ok(l.clone());
             }
         }
-        let lease = self.lease(ttl).await?;
-        leases.insert(ttl, lease.clone());
+        self.check_open()?;
+        validate::ttl(ttl)?;
+        let lease = Lease::grant(self.inner.backend.clone(), ttl).await?;
+        {
+            let mut process = self.process();
+            if process.shared_leases.len() >= IDLE_SHARED_LEASES {
+                // Leases that no lock uses (the map holds the only handle) go, and are revoked.
+                process
+                    .shared_leases
+                    .retain(|_, l| l.handles() > 1 && !l.is_lost());
+            }
+            process.shared_leases.insert(ttl, lease.clone());
+        }
+        if self.is_closed() {
+            let _ = lease.revoke().await;
+            self.check_open()?;
+        }
         Ok(lease)
+    }
+
+    /// Forgets a shared lease the store no longer knows (revoked from elsewhere), so the next
+    /// lock gets a new one at once instead of at the keeper's next renewal.
+    pub(crate) fn shared_lease_dead(&self, lease: &Lease) {
+        lease.mark_lost();
+        let mut process = self.process();
+        if process
+            .shared_leases
+            .get(&lease.ttl_asked())
+            .is_some_and(|l| l.id() == lease.id())
+        {
+            process.shared_leases.remove(&lease.ttl_asked());
+        }
     }
 
     /// A fair lock with the default options (TTL 20 s).
@@ -381,6 +609,7 @@ impl Client {
 
     /// The holder and waiters of a lock, holder first.
     pub async fn lock_queue(&self, name: &str) -> Result<Vec<LockWaiter>> {
+        self.check_open()?;
         crate::lock::queue(self, name).await
     }
 

@@ -7,13 +7,22 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Read};
 use crate::clock;
 use crate::error::{ErrorKind, Result};
 use crate::model::LeaseId;
 use crate::rt;
 
 type Callback = Box<dyn FnOnce() + Send>;
+
+/// An entry attached to the lease whose removal by someone else (a force-release) its owner
+/// must learn of: see [`Lease::track`].
+struct Tracked {
+    id: u64,
+    key: String,
+    index: u64,
+    gone: Callback,
+}
 
 /// Longest sleep between checks of the boot clock (see [`Lease::lost`]).
 const CHECK_EVERY: Duration = Duration::from_millis(250);
@@ -24,12 +33,15 @@ pub struct Lease {
     inner: Arc<LeaseInner>,
 }
 
-struct LeaseInner {
+pub(crate) struct LeaseInner {
     id: LeaseId,
     ttl: Duration,
+    /// The TTL it was asked for (a store may round `ttl` up).
+    ttl_asked: Duration,
     backend: Arc<dyn Backend>,
     state: Mutex<State>,
     lost_tx: watch::Sender<bool>,
+    spawner: rt::Spawner,
 }
 
 struct State {
@@ -39,6 +51,8 @@ struct State {
     lost: bool,
     revoked: bool,
     callbacks: Vec<Callback>,
+    tracked: Vec<Tracked>,
+    next_tracked: u64,
 }
 
 impl std::fmt::Debug for Lease {
@@ -58,14 +72,18 @@ impl Lease {
         let inner = Arc::new(LeaseInner {
             id: grant.id,
             ttl: grant.ttl,
+            ttl_asked: ttl,
             backend,
             state: Mutex::new(State {
                 valid_until: sent + grant.ttl,
                 lost: false,
                 revoked: false,
                 callbacks: Vec::new(),
+                tracked: Vec::new(),
+                next_tracked: 0,
             }),
             lost_tx: watch::channel(false).0,
+            spawner: rt::Spawner::current(),
         });
         rt::spawn(keeper(Arc::downgrade(&inner)));
         Ok(Lease { inner })
@@ -73,6 +91,19 @@ impl Lease {
 
     pub fn id(&self) -> LeaseId {
         self.inner.id
+    }
+
+    pub(crate) fn from_inner(inner: Arc<LeaseInner>) -> Lease {
+        Lease { inner }
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<LeaseInner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    /// The TTL the lease was granted for, before any rounding by the store.
+    pub(crate) fn ttl_asked(&self) -> Duration {
+        self.inner.ttl_asked
     }
 
     pub fn ttl(&self) -> Duration {
@@ -129,6 +160,43 @@ impl Lease {
         self.inner.mark_lost();
         known
     }
+
+    /// Declares the lease lost now: the store refused it (it was revoked or expired there
+    /// before the keeper noticed).
+    pub(crate) fn mark_lost(&self) {
+        self.inner.mark_lost();
+    }
+
+    /// How many handles share this lease.
+    pub(crate) fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
+    /// Watches entry `key` at `index`, attached to this lease: after each renewal the keeper
+    /// checks that it still exists, and calls `gone` once if it does not (someone else deleted
+    /// it: a force-release). Returns an id for [`Lease::untrack`].
+    pub(crate) fn track(
+        &self,
+        key: String,
+        index: u64,
+        gone: impl FnOnce() + Send + 'static,
+    ) -> u64 {
+        let mut st = self.inner.state();
+        st.next_tracked += 1;
+        let id = st.next_tracked;
+        st.tracked.push(Tracked {
+            id,
+            key,
+            index,
+            gone: Box::new(gone),
+        });
+        id
+    }
+
+    /// Stops watching an entry: its owner is deleting it itself.
+    pub(crate) fn untrack(&self, id: u64) {
+        self.inner.state().tracked.retain(|t| t.id != id);
+    }
 }
 
 impl LeaseInner {
@@ -161,9 +229,51 @@ impl Drop for LeaseInner {
         // The last handle is gone: revoke rather than leave entries until the TTL runs out.
         let backend = self.backend.clone();
         let id = self.id;
-        rt::spawn_if_running(async move {
+        self.spawner.spawn(async move {
             let _ = backend.revoke(id).await;
         });
+    }
+}
+
+/// After a renewal: calls the `gone` callback of every tracked entry that no longer exists at
+/// its index. An entry untracked meanwhile (its owner deleted it) is left alone.
+async fn check_tracked(inner: &LeaseInner) {
+    let wanted: Vec<(u64, String, u64)> = inner
+        .state()
+        .tracked
+        .iter()
+        .map(|t| (t.id, t.key.clone(), t.index))
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let keys = wanted.iter().map(|(_, k, _)| k.clone()).collect();
+    let Ok(mut r) = inner.backend.read(vec![Read::Keys(keys)]).await else {
+        return;
+    };
+    let present = r.results.pop().map(|r| r.entries).unwrap_or_default();
+    let gone: Vec<u64> = wanted
+        .into_iter()
+        .filter(|(_, key, index)| {
+            !present
+                .iter()
+                .any(|e| &e.key == key && e.index == *index && e.lease == Some(inner.id))
+        })
+        .map(|(id, _, _)| id)
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    let callbacks: Vec<Callback> = {
+        let mut st = inner.state();
+        let (fire, keep) = std::mem::take(&mut st.tracked)
+            .into_iter()
+            .partition(|t| gone.contains(&t.id));
+        st.tracked = keep;
+        fire.into_iter().map(|t: Tracked| t.gone).collect()
+    };
+    for cb in callbacks {
+        cb();
     }
 }
 
@@ -200,11 +310,14 @@ async fn keeper(weak: Weak<LeaseInner>) {
         let outcome = rt::timeout(valid_until - sent, inner.backend.keepalive(inner.id)).await;
         match outcome {
             Ok(Ok(ttl)) => {
-                let mut st = inner.state();
-                if sent + ttl > st.valid_until {
-                    st.valid_until = sent + ttl;
+                {
+                    let mut st = inner.state();
+                    if sent + ttl > st.valid_until {
+                        st.valid_until = sent + ttl;
+                    }
                 }
                 due = sent + ttl / 3;
+                check_tracked(&inner).await;
             }
             Ok(Err(e)) if e.kind() == ErrorKind::LeaseExpired => {
                 inner.mark_lost();

@@ -116,6 +116,18 @@ struct LockInner {
     alive: tokio::sync::watch::Sender<()>,
 }
 
+/// A waiter created on `lease`, with the queue as the same commit read it.
+struct Enqueued {
+    key: String,
+    index: u64,
+    lease: Lease,
+    queue: Vec<Entry>,
+    queue_read: RangeRead,
+}
+
+/// The store refused this lease: it no longer knows it.
+struct Dead(Lease);
+
 /// What a waiter learned from the event that woke it.
 #[derive(PartialEq)]
 enum Wake {
@@ -136,6 +148,14 @@ struct Held {
     key: String,
     token: u64,
     lease: Lease,
+    /// The lease keeper's check that the entry still exists (see [`Lease::track`]).
+    tracked: u64,
+    /// True once this acquisition is lost: its lease ended, its entry was deleted by someone
+    /// else (a force-release), or its client was closed.
+    lost: tokio::sync::watch::Sender<bool>,
+    lost_marked: bool,
+    /// A release failed with an unknown outcome: its delete may have been applied.
+    release_unknown: bool,
 }
 
 impl std::fmt::Debug for Lock {
@@ -170,7 +190,15 @@ impl Lock {
     /// Waits for the lock, up to `timeout` (`None`: forever), and returns the fencing token.
     /// On timeout the waiter entry is removed and the error is `LockTimeout`.
     pub async fn acquire(&self, timeout: Option<Duration>) -> Result<u64> {
-        let deadline = timeout.map(|t| rt::Instant::now() + t);
+        let deadline = match timeout {
+            None => None,
+            Some(t) => Some(rt::Instant::now().checked_add(t).ok_or_else(|| {
+                Error::invalid(format!(
+                    "lock timeout {} s is too long; omit it to wait without a limit",
+                    t.as_secs()
+                ))
+            })?),
+        };
         match self.acquire_until(deadline, true).await? {
             Some(token) => Ok(token),
             None => Err(Error::new(
@@ -224,7 +252,21 @@ impl Lock {
                         self.inner.alive.subscribe(),
                     ));
                 }
-                *st = State::Held(Held { key, token, lease });
+                let weak = Arc::downgrade(&self.inner);
+                let tracked = lease.track(key.clone(), token, move || {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.acquisition_lost(token);
+                    }
+                });
+                *st = State::Held(Held {
+                    key,
+                    token,
+                    lease,
+                    tracked,
+                    lost: tokio::sync::watch::channel(false).0,
+                    lost_marked: false,
+                    release_unknown: false,
+                });
                 Ok(Some(token))
             }
             Ok(None) => {
@@ -240,8 +282,8 @@ impl Lock {
 
     fn validate(&self) -> Result<()> {
         validate::key_shape(&self.inner.name).map_err(|e| e.prefix("invalid lock name"))?;
-        // The waiter key adds a 20-character unique id.
-        validate::key_shape(&format!("{}{:020}", self.inner.prefix, 0)).map_err(|_| {
+        // The waiter key adds the client's 32-character id and a sequence number.
+        validate::key_shape(&format!("{}{:048}", self.inner.prefix, 0)).map_err(|_| {
             Error::invalid(format!(
                 "lock name '{}' is too long: its queue key would exceed {} bytes",
                 self.inner.name,
@@ -265,12 +307,20 @@ impl Lock {
         }
     }
 
+    fn closed_while_waiting(&self) -> Error {
+        Error::invalid(format!(
+            "the client of {} was closed while waiting for lock '{}'",
+            self.inner.client.describe(),
+            self.inner.name
+        ))
+    }
+
     fn owner(&self) -> Value {
         let owner = match &self.inner.options.owner {
             Some(o) => o.clone(),
             None => default_owner(),
         };
-        json!({ "owner": owner, "client": self.inner.client.inner.id })
+        json!({ "owner": owner, "client": self.inner.client.id() })
     }
 
     /// One round trip creates the waiter and reads the queue; then wait for each predecessor.
@@ -281,13 +331,51 @@ impl Lock {
         deadline: Option<rt::Instant>,
         bounded: bool,
     ) -> Result<Option<(String, u64, Lease)>> {
+        self.inner.client.check_open()?;
+        let mut retried = false;
+        loop {
+            match self.enqueue_on_lease(deadline, bounded).await {
+                // The client's shared lease was revoked from elsewhere (an operator, a
+                // force-release) before its keeper noticed: it is lost (its other holders learn
+                // it now), and one new lease is granted for this acquire.
+                Err(Dead(lease)) if !retried && self.inner.options.lease.is_none() => {
+                    self.inner.client.shared_lease_dead(&lease);
+                    retried = true;
+                }
+                Err(Dead(lease)) => {
+                    lease.mark_lost();
+                    return Err(Error::new(
+                        ErrorKind::LeaseExpired,
+                        format!(
+                            "the lease for lock '{}' (lease {}) is unknown to the store: it expired or was revoked",
+                            self.inner.name,
+                            lease.id()
+                        ),
+                    ));
+                }
+                Ok(outcome) => return self.wait_in_queue(outcome?, deadline).await,
+            }
+        }
+    }
+
+    /// Gets the lease and creates the waiter, reading the queue in the same round trip.
+    /// `Err(Dead)` when the store does not know the lease.
+    async fn enqueue_on_lease(
+        &self,
+        deadline: Option<rt::Instant>,
+        bounded: bool,
+    ) -> std::result::Result<Result<Option<Enqueued>>, Dead> {
         let backend = self.inner.client.backend().clone();
         let lease = match deadline.filter(|_| bounded) {
             Some(d) => match rt::timeout_at(d, self.lease()).await {
-                Ok(lease) => lease?,
-                Err(_) => return Ok(None),
+                Ok(Ok(lease)) => lease,
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(_) => return Ok(Ok(None)),
             },
-            None => self.lease().await?,
+            None => match self.lease().await {
+                Ok(lease) => lease,
+                Err(e) => return Ok(Err(e)),
+            },
         };
         let key = self.inner.client.waiter_key(&self.inner.prefix);
         let queue_read = RangeRead {
@@ -318,55 +406,73 @@ impl Lock {
             })),
             backend: backend.clone(),
             key: key.clone(),
+            spawner: self.inner.client.inner.spawner.clone(),
         };
         let outcome = match deadline.filter(|_| bounded) {
             Some(d) => match rt::timeout_at(d, &mut commit).await {
                 Ok(o) => o,
-                Err(_) => return Ok(None),
+                Err(_) => return Ok(Ok(None)),
             },
             None => (&mut commit).await,
         };
-        let response = outcome
-            .inspect_err(|e| {
+        let response = match outcome {
+            Ok(response) => response,
+            Err(e) if e.kind() == ErrorKind::LeaseExpired => return Err(Dead(lease)),
+            Err(e) => {
                 // The store may have created the waiter before failing to answer; an orphan
-                // would block the lock for as long as the shared lease is kept alive.
+                // would block the lock for as long as the shared lease is kept alive. The key is
+                // this client's own and is never used again, so deleting it whatever its index
+                // deletes nobody else's entry.
                 if e.is_retryable() {
                     rt::spawn(remove_waiter(backend.clone(), key.clone(), 0));
                 }
-            })
-            .map_err(|e| {
-                if e.kind() == ErrorKind::LeaseExpired {
-                    Error::new(
-                        ErrorKind::LeaseExpired,
-                        format!(
-                            "the lease for lock '{}' expired before the waiter was created: {}",
-                            self.inner.name,
-                            e.message()
-                        ),
-                    )
-                } else {
-                    e
-                }
-            })?;
+                return Ok(Err(e));
+            }
+        };
         if !response.succeeded {
-            return Err(Error::internal(format!(
+            return Ok(Err(Error::internal(format!(
                 "waiter key '{key}' already existed"
-            )));
+            ))));
         }
-        let mine = response.index;
+        Ok(Ok(Some(Enqueued {
+            key,
+            index: response.index,
+            lease,
+            queue: response
+                .reads
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+                .entries,
+            queue_read,
+        })))
+    }
+
+    /// Waits until the waiter is first in the queue, the deadline passes, or the waiter is lost.
+    async fn wait_in_queue(
+        &self,
+        enqueued: Option<Enqueued>,
+        deadline: Option<rt::Instant>,
+    ) -> Result<Option<(String, u64, Lease)>> {
+        let Some(Enqueued {
+            key,
+            index: mine,
+            lease,
+            mut queue,
+            queue_read,
+        }) = enqueued
+        else {
+            return Ok(None);
+        };
+        let backend = self.inner.client.backend().clone();
         let mut guard = WaiterGuard {
             backend: backend.clone(),
             key: key.clone(),
             index: mine,
             armed: true,
+            spawner: self.inner.client.inner.spawner.clone(),
         };
-        let mut queue: Vec<Entry> = response
-            .reads
-            .into_iter()
-            .next()
-            .unwrap_or_default()
-            .entries;
-        let mut snapshot = response.index;
+        let mut snapshot = mine;
         loop {
             let Some(pos) = queue.iter().position(|e| e.key == key) else {
                 guard.armed = false;
@@ -457,10 +563,14 @@ impl Lock {
                         return Ok(None);
                     }
                     _ = lease.lost() => {
+                        if self.inner.client.is_closed() {
+                            return Err(self.closed_while_waiting());
+                        }
                         return Err(Error::new(ErrorKind::LeaseExpired, format!(
                             "the lease behind the waiter for lock '{}' was lost while waiting",
                             self.inner.name)));
                     }
+                    _ = self.inner.client.closed() => return Err(self.closed_while_waiting()),
                 }
             }
             // The holder's delete was seen after every earlier event of the queue, and this
@@ -484,11 +594,16 @@ impl Lock {
         }
     }
 
-    /// Releases the lock. If its lease was lost while held, the error is `LockLost`: another
-    /// holder may have had the lock in the meantime.
+    /// Releases the lock. If it was lost while held (its lease ended, someone force-released
+    /// it, or its client was closed), the error is `LockLost`: another holder may have had the
+    /// lock in the meantime.
     pub async fn release(&self) -> Result<()> {
-        let (key, token, lease) = match &*self.inner.state() {
-            State::Held(h) => (h.key.clone(), h.token, h.lease.clone()),
+        let (key, token, lease, release_unknown) = match &*self.inner.state() {
+            State::Held(h) => {
+                // From now on this lock's own delete may remove the entry: not a force-release.
+                h.lease.untrack(h.tracked);
+                (h.key.clone(), h.token, h.lease.clone(), h.release_unknown)
+            }
             _ => {
                 return Err(Error::invalid(format!(
                     "lock '{}' is not held by this lock object",
@@ -496,7 +611,17 @@ impl Lock {
                 )));
             }
         };
-        let lost = lease.is_lost();
+        if self.inner.client.is_closed() {
+            self.inner.set_idle(token);
+            return Err(Error::new(
+                ErrorKind::LockLost,
+                format!(
+                    "lock '{}' (fencing token {token}) was released when its client was closed",
+                    self.inner.name
+                ),
+            ));
+        }
+        let lost = lease.is_lost() || self.inner.acquisition_is_lost(token);
         let response = self
             .inner
             .client
@@ -512,17 +637,22 @@ impl Lock {
             .await;
         if let (Err(e), false) = (&response, lost) {
             // Still held: the caller may retry the release.
+            if let State::Held(h) = &mut *self.inner.state() {
+                if h.token == token {
+                    h.release_unknown = true;
+                }
+            }
             return Err(Error::new(e.kind(), e.message()).prefix(format!(
                 "releasing lock '{}' failed; it is still held",
                 self.inner.name
             )));
         }
-        // The waiter entry is already gone. If an earlier release of this lock failed with an
-        // unknown outcome, its delete may have been applied: then the lease is still alive (only
-        // its end or this lock's own release deletes the entry), and the lock was released, not
-        // lost.
+        // The waiter entry is already gone. Only this lock's own release, its lease's end or
+        // someone else's delete (a force-release) removes it. If an earlier release of this
+        // acquisition failed with an unknown outcome, its delete may have been applied: then the
+        // lease is still alive, and the lock was released, not lost.
         let released_before = match &response {
-            Ok(r) if !r.succeeded && !lost && r.failed.iter().all(|m| m.actual == 0) => {
+            Ok(r) if !r.succeeded && !lost && release_unknown => {
                 // More than a second left: a store that reports whole seconds (etcd) may show a
                 // lease that has just expired as having one left.
                 matches!(
@@ -537,20 +667,19 @@ impl Lock {
             }
             _ => false,
         };
-        {
-            let mut st = self.inner.state();
-            if matches!(&*st, State::Held(h) if h.token == token) {
-                *st = State::Idle;
-            }
+        let gone = matches!(&response, Ok(r) if !r.succeeded && !released_before);
+        if gone {
+            self.inner.acquisition_lost(token);
         }
+        self.inner.set_idle(token);
         if matches!(&response, Ok(r) if r.succeeded) {
             self.inner.client.waiter_key_done(&self.inner.prefix, key);
         }
-        if lost || matches!(&response, Ok(r) if !r.succeeded && !released_before) {
+        if lost || gone {
             return Err(Error::new(
                 ErrorKind::LockLost,
                 format!(
-                    "lock '{}' was lost while held (fencing token {token}): its lease expired, so another holder may have had it",
+                    "lock '{}' was lost while held (fencing token {token}): its lease expired or its entry was deleted (a force-release), so another holder may have had it",
                     self.inner.name
                 ),
             ));
@@ -571,22 +700,29 @@ impl Lock {
         matches!(&*self.inner.state(), State::Held(_))
     }
 
-    /// True when the lock is held but its lease was lost: the holder must stop.
+    /// True when the lock is held but was lost (its lease ended, or its entry was deleted by
+    /// someone else): the holder must stop.
     pub fn is_lost(&self) -> bool {
         match &*self.inner.state() {
-            State::Held(h) => h.lease.is_lost(),
+            State::Held(h) => h.lease.is_lost() || h.lost_marked,
             _ => false,
         }
     }
 
-    /// Resolves when the held lock's lease is lost (never, if the lock is not held).
+    /// Resolves when the current acquisition is lost (never, if the lock is not held).
     pub async fn lost(&self) {
-        let lease = match &*self.inner.state() {
-            State::Held(h) => Some(h.lease.clone()),
+        // Set by every kind of loss (a lease's end is passed on by `fire_on_loss`), after the
+        // lost callbacks ran.
+        let lost = match &*self.inner.state() {
+            State::Held(h) => Some(h.lost.subscribe()),
             _ => None,
         };
-        match lease {
-            Some(lease) => lease.lost().await,
+        match lost {
+            Some(mut lost) => {
+                if lost.wait_for(|lost| *lost).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
             None => std::future::pending().await,
         }
     }
@@ -613,6 +749,41 @@ impl LockInner {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Back to idle, if still held with `token`.
+    fn set_idle(&self, token: u64) {
+        let mut st = self.state();
+        if matches!(&*st, State::Held(h) if h.token == token) {
+            *st = State::Idle;
+        }
+    }
+
+    fn acquisition_is_lost(&self, token: u64) -> bool {
+        matches!(&*self.state(), State::Held(h) if h.token == token && h.lost_marked)
+    }
+
+    /// The acquisition with `token` is lost: marks it, and calls the lost callbacks once.
+    fn acquisition_lost(&self, token: u64) {
+        let signal = match &mut *self.state() {
+            State::Held(h) if h.token == token && !h.lost_marked => {
+                h.lost_marked = true;
+                Some(h.lost.clone())
+            }
+            _ => None,
+        };
+        if let Some(signal) = signal {
+            // The callbacks run before `lost()` resolves, so whoever awaited it sees them done.
+            let callbacks: Vec<Callback> = self
+                .callbacks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            for cb in callbacks {
+                cb();
+            }
+            signal.send_replace(true);
+        }
+    }
 }
 
 impl Drop for LockInner {
@@ -620,11 +791,13 @@ impl Drop for LockInner {
         // A lock object dropped while held releases in the background.
         let state = std::mem::replace(&mut *self.state(), State::Idle);
         if let State::Held(h) = state {
+            h.lease.untrack(h.tracked);
             let guard = WaiterGuard {
                 backend: self.client.backend().clone(),
                 key: h.key,
                 index: h.token,
                 armed: true,
+                spawner: self.client.inner.spawner.clone(),
             };
             drop(guard);
         }
@@ -648,6 +821,7 @@ struct WaiterGuard {
     key: String,
     index: u64,
     armed: bool,
+    spawner: rt::Spawner,
 }
 
 impl WaiterGuard {
@@ -670,7 +844,7 @@ impl Drop for WaiterGuard {
         if !self.armed {
             return;
         }
-        rt::spawn_if_running(remove_waiter(
+        self.spawner.spawn(remove_waiter(
             self.backend.clone(),
             self.key.clone(),
             self.index,
@@ -687,6 +861,7 @@ struct DetachedOnDrop {
     commit: Option<Commit>,
     backend: Arc<dyn Backend>,
     key: String,
+    spawner: rt::Spawner,
 }
 
 impl Future for DetachedOnDrop {
@@ -713,7 +888,7 @@ impl Drop for DetachedOnDrop {
             return;
         };
         let (backend, key) = (self.backend.clone(), std::mem::take(&mut self.key));
-        rt::spawn_if_running(async move {
+        self.spawner.spawn(async move {
             match commit.await {
                 Ok(response) if response.succeeded => {
                     remove_waiter(backend, key, response.index).await;
@@ -779,16 +954,12 @@ async fn fire_on_loss(
     }
     drop(lease);
     let Some(lock) = lock.upgrade() else { return };
-    let held = matches!(&*lock.state(), State::Held(h) if h.lease.id() == id);
-    if held {
-        let cbs: Vec<Callback> = lock
-            .callbacks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for cb in cbs {
-            cb();
-        }
+    let token = match &*lock.state() {
+        State::Held(h) if h.lease.id() == id => Some(h.token),
+        _ => None,
+    };
+    if let Some(token) = token {
+        lock.acquisition_lost(token);
     }
 }
 

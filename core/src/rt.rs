@@ -25,23 +25,46 @@ pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(task: F) {
     wasm_bindgen_futures::spawn_local(task);
 }
 
-/// Runs `task` in the background if a runtime is at hand (for clean-ups in `Drop`, which can run
-/// anywhere). False when it cannot run: what it would have cleaned up then expires on its own.
-pub(crate) fn spawn_if_running<F: Future<Output = ()> + Send + 'static>(task: F) -> bool {
+/// Where clean-ups that run in `Drop` are spawned: the runtime that was current when the object
+/// was made. A drop can run anywhere (a garbage collector's finalizer, a thread of the host
+/// language, after the runtime ended), so it cannot rely on finding a runtime of its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Spawner {
     #[cfg(not(target_family = "wasm"))]
-    {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(task);
-                true
-            }
-            Err(_) => false,
+    handle: Option<tokio::runtime::Handle>,
+}
+
+impl Spawner {
+    /// The runtime running the caller, if any.
+    pub(crate) fn current() -> Spawner {
+        Spawner {
+            #[cfg(not(target_family = "wasm"))]
+            handle: tokio::runtime::Handle::try_current().ok(),
         }
     }
-    #[cfg(target_family = "wasm")]
-    {
-        wasm_bindgen_futures::spawn_local(task);
-        true
+
+    /// Runs `task` in the background: on the current runtime if there is one, else on the one
+    /// this spawner remembers. False when neither can run it (what it would have cleaned up then
+    /// expires on its own). A runtime that has shut down drops the task without running it.
+    pub(crate) fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) -> bool {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            match tokio::runtime::Handle::try_current()
+                .ok()
+                .or_else(|| self.handle.clone())
+            {
+                Some(handle) => {
+                    handle.spawn(task);
+                    true
+                }
+                None => false,
+            }
+        }
+        #[cfg(target_family = "wasm")]
+        {
+            wasm_bindgen_futures::spawn_local(task);
+            true
+        }
     }
 }
 

@@ -182,6 +182,7 @@ impl Txn {
     /// On a failed check, nothing is written and the error lists every failed check.
     pub async fn commit(&self) -> Result<u64> {
         let request = self.request()?;
+        self.client.check_open()?;
         let response = self.client.backend().commit(request).await?;
         if response.succeeded {
             return Ok(response.index);

@@ -57,6 +57,15 @@ macro_rules! conformance_suite {
             watch::watch_delivers_in_order_and_resumes,
             watch::watch_filters_by_prefix_and_reports_deletes,
             watch::watch_reports_expiry_deletes,
+            lifecycle::close_frees_held_locks_and_refuses_further_use,
+            lifecycle::close_ends_a_waiting_acquire,
+            lifecycle::lock_dropped_outside_a_runtime_is_released,
+            lifecycle::revoked_shared_lease_is_replaced_at_once,
+            lifecycle::force_release_is_seen_by_the_holder,
+            lifecycle::release_after_force_release_is_lock_lost,
+            lifecycle::out_of_range_durations_are_refused,
+            lifecycle::client_ids_are_unique,
+            lifecycle::per_name_and_per_ttl_state_is_reclaimed,
         );
     };
     (@each $store:expr; $($module:ident :: $name:ident),* $(,)?) => {

@@ -4,6 +4,7 @@
 pub mod input;
 pub mod kv;
 pub mod lease;
+pub mod lifecycle;
 pub mod lock;
 pub mod session;
 pub mod txn;
