@@ -400,8 +400,10 @@ pub struct ReleaseReply {
 }
 
 /// `DELETE /v1/locks/{name}/holder?token=N`: removes the holder's entry if it still holds the
-/// lock with that fencing token, so the next waiter gets it. Its client finds out at its next
-/// fenced write (`txn().require(lock)`: `LockLost`), which is what keeps it off the resource.
+/// lock with that fencing token, so the next waiter gets it. Its client finds out at once at its
+/// next fenced write (`txn().require(lock)`: `LockLost`), which is what keeps it off the
+/// resource, and at its lease's next renewal (a third of the TTL) its lock reports the loss
+/// (`lost`, `on_lost`; `release()` fails with `LockLost`).
 #[utoipa::path(
     delete,
     path = "/v1/locks/{name}/holder",

@@ -319,3 +319,35 @@ fn signals_reach_the_command_and_a_waiter_leaves_the_queue_at_once() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "TERM");
     assert!(queue(&db).is_empty(), "the lock was not released");
 }
+
+/// Out-of-range numbers get a usage error naming the option, never a panic (exit 101) or a
+/// backtrace.
+#[test]
+fn out_of_range_timeouts_and_ttls_are_usage_errors() {
+    let store = Store::sqlite();
+    let url = store.url.as_str();
+    for args in [
+        &["lock", "--timeout", "1e19", "range", "--", "true"][..],
+        &["lock", "--timeout", "1e300", "range", "--", "true"],
+        &["lock", "--timeout=-1", "range", "--", "true"],
+        &["lock", "--timeout", "NaN", "range", "--", "true"],
+        &["lock", "--ttl", "1e19", "range", "--", "true"],
+        &["lock", "--ttl", "0", "range", "--", "true"],
+    ] {
+        let out = run(url, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("timeout") || err.contains("ttl") || err.contains("TTL"),
+            "{args:?}: {err}"
+        );
+    }
+    // The queue was left empty.
+    let ls = run(url, &["ls", "@lock/"]);
+    assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
+    assert!(json_lines(&ls).is_empty(), "{:?}", json_lines(&ls));
+}
