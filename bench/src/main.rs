@@ -16,6 +16,7 @@ mod measure;
 mod overhead;
 mod report;
 mod serve;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 const USAGE: &str = "usage: interlock-bench [--quick] [--json PATH] [--batches N] [--batch-ms MS]
                        [--rounds N] [--workers N]
        interlock-bench server --help   (the benchmark of `interlock serve`)
+       interlock-bench soak --help     (the memory soak: many lock names and TTLs)
   --quick       smoke run: a few hundred ops per measurement, finishes in seconds
   --json PATH   also write every result as JSON to PATH
   --batches N   timed batches per throughput measurement (median reported; default 5)
@@ -138,6 +140,7 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some(handoff::WORKER_CMD) => handoff::worker_main(&args[1..]),
         Some(serve::CMD) => serve::main(&args[1..]),
+        Some(soak::CMD) => soak::main(&args[1..]),
         _ => parse_args(&args).and_then(run),
     };
     if let Err(e) = result {
