@@ -12,8 +12,20 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::model::{Entry, Event, LeaseId};
 
-/// A stream of events in index order.
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event>> + Send>>;
+/// What a backend's watch yields, in index order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WatchItem {
+    /// A change.
+    Event(Event),
+    /// The store has confirmed that every event of this watch with an index up to this one has
+    /// been delivered: a watch resumed from this index + 1 misses nothing. A quiet watch learns
+    /// from these how far it may move its resume index, so that compaction of history it has no
+    /// events in does not make it fail. Never below the index of an event already delivered.
+    Progress(u64),
+}
+
+/// A watch's stream: events and progress, in index order.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<WatchItem>> + Send>>;
 
 /// The order of a range read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +203,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn time_to_live(&self, leases: &[LeaseId]) -> Result<Vec<Option<Duration>>>;
 
     /// Events for keys matching `range` (only `prefix` and `include_reserved` apply), from index
-    /// `from` inclusive, or from the next commit when `None`.
+    /// `from` inclusive, or from the next commit when `None`. A backend may also report
+    /// [`WatchItem::Progress`] when it knows that a quiet watch has seen everything up to some
+    /// index; consumers that need only the events skip it.
     async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream>;
 }

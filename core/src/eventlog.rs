@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use crate::backend::{EventStream, RangeRead};
+use crate::backend::{EventStream, RangeRead, WatchItem};
 use crate::error::{Error, Result};
 use crate::model::Event;
 
@@ -43,7 +43,7 @@ struct WatchState {
     log: Arc<dyn EventLog>,
     rx: watch::Receiver<u64>,
     next: u64,
-    buf: VecDeque<Event>,
+    buf: VecDeque<WatchItem>,
     range: RangeRead,
     done: bool,
     _listening: ListenGuard,
@@ -98,12 +98,18 @@ pub(crate) async fn watch_log(
                 if let Some(last) = batch.events.last() {
                     st.next = last.index + 1;
                     let range = &st.range;
-                    st.buf.extend(
-                        batch
-                            .events
-                            .into_iter()
-                            .filter(|e| range.matches(&e.key, e.index)),
-                    );
+                    let mut delivered = 0;
+                    for e in batch.events {
+                        if range.matches(&e.key, e.index) {
+                            delivered = e.index;
+                            st.buf.push_back(WatchItem::Event(e));
+                        }
+                    }
+                    // The log holds every index: the events of this watch up to the last one
+                    // read have all been delivered, even where none matched.
+                    if delivered < st.next - 1 {
+                        st.buf.push_back(WatchItem::Progress(st.next - 1));
+                    }
                     continue;
                 }
                 if st.rx.changed().await.is_err() {

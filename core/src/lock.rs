@@ -15,7 +15,7 @@ use futures::StreamExt;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use crate::backend::{Backend, Compare, Op, Order, RangeRead, Read, TxnRequest};
+use crate::backend::{Backend, Compare, Op, Order, RangeRead, Read, TxnRequest, WatchItem};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::Lease;
@@ -541,14 +541,16 @@ impl Lock {
             loop {
                 tokio::select! {
                     event = events.next() => match event {
-                        Some(Ok(e)) if e.kind == EventKind::Delete && e.key == predecessor => {
+                        Some(Ok(WatchItem::Event(e)))
+                            if e.kind == EventKind::Delete && e.key == predecessor => {
                             if second {
                                 wake = Wake::First;
                             }
                             break;
                         }
                         // This waiter's own entry is gone: the read below reports it.
-                        Some(Ok(e)) if e.kind == EventKind::Delete && e.key == key => break,
+                        Some(Ok(WatchItem::Event(e)))
+                            if e.kind == EventKind::Delete && e.key == key => break,
                         Some(Ok(_)) => continue,
                         // The history was compacted: read the queue as it is now.
                         Some(Err(e)) if e.is_compacted() => break,

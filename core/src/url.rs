@@ -273,6 +273,9 @@ fn etcd_options(
     if let Some(v) = query.remove("failover_timeout") {
         options.failover_timeout = seconds("failover_timeout", v)?;
     }
+    if let Some(v) = query.remove("watch_refresh") {
+        options.watch_refresh = seconds("watch_refresh", v)?;
+    }
     if let Some(v) = query.remove("max_txn_ops") {
         options.max_txn_ops = v.parse().map_err(|_| {
             Error::invalid(format!(

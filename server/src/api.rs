@@ -20,10 +20,11 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use futures::{Stream, StreamExt};
-use interlock::backend::{Backend, Read};
+use interlock::backend::{Backend, EventStream, Read, WatchItem};
 use interlock::http::wire::{
     self, CommitReply, CommitRequest, ErrorDetail, ErrorReply, GrantReply, GrantRequest, Info,
-    KeepaliveReply, ReadReply, ReadRequest, RevokeReply, TtlReply, TtlRequest, WireEntry,
+    KeepaliveReply, ReadReply, ReadRequest, RevokeReply, TtlReply, TtlRequest, WatchProgress,
+    WireEntry,
 };
 use interlock::{Client, Error, validate};
 use serde::de::DeserializeOwned;
@@ -38,6 +39,8 @@ const MAX_REQUEST_ITEMS: usize = 1024;
 /// more, but the store's own limit on a commit's size is what binds; 16 MiB bounds the memory a
 /// request can take.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// A watch reports the store's progress past its last event at most this often.
+const WATCH_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct AppState {
@@ -623,13 +626,14 @@ struct WatchQuery {
     #[serde(default)]
     include_reserved: bool,
     /// The first index to report (default: the next write). Resuming a broken watch: the index
-    /// after the last event received, or the `ready` event's `from` if none came.
+    /// after the last event or `progress` received, or the `ready` event's `from` if none came.
     from: Option<u64>,
 }
 
 /// Server-Sent Events: `ready` (`{"from": N}`, the first index the watch reports) once the
-/// watch is in place, then one `message` per event (its JSON), or one `error` and the end. The
-/// stream ends when the server shuts down.
+/// watch is in place, then one `message` per event (its JSON) and now and then a `progress`
+/// (`{"index": N}`: every event up to N has been sent), or one `error` and the end. The stream
+/// ends when the server shuts down.
 #[utoipa::path(
     get,
     path = "/v1/backend/watch",
@@ -644,11 +648,16 @@ struct WatchQuery {
             - a message (no `event:` line) per change, its `id` the change's index and its data \
             a `WatchEvent` (`{\"type\": \"put\"|\"delete\", \"key\", \"value\"?, \"index\"}`); \
             deletions by lease expiry are events too.\n\
+            - `event: progress`, at most every 5 s while the store has moved on without an event \
+            for this watch; its data is a `WatchProgress` (`{\"index\": N}`): every event up to \
+            index N has been sent. Clients may ignore it; one that resumes from N + 1 rather \
+            than from its last event + 1 asks for less history, which the store may have \
+            compacted meanwhile.\n\
             - `event: error`, whose data is an error's `{\"kind\", \"message\"}` (e.g. the \
             history before `from` was compacted); the stream then ends.\n\n\
             Comments are sent every 15 s to keep the connection alive. The stream ends when the \
-            server shuts down; resume from the index after the last event received.",
-            example = json!("event: ready\ndata: {\"from\":8}\n\nid: 8\ndata: {\"type\":\"put\",\"key\":\"jobs/1\",\"value\":{\"state\":\"queued\"},\"index\":8}\n\n")),
+            server shuts down; resume from the index after the last event or progress received.",
+            example = json!("event: ready\ndata: {\"from\":8}\n\nid: 8\ndata: {\"type\":\"put\",\"key\":\"jobs/1\",\"value\":{\"state\":\"queued\"},\"index\":8}\n\nevent: progress\ndata: {\"index\":12}\n\n")),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
@@ -679,28 +688,66 @@ async fn watch(
             .json_data(crate::openapi::WatchReady { from })
             .unwrap_or_else(|e| error_event(&Error::internal(e.to_string()))))
     });
-    let events = events
-        .scan(false, |failed, item| {
-            if *failed {
-                return futures::future::ready(None);
-            }
-            let sse = match item {
-                Ok(event) => SseEvent::default()
-                    .id(event.index.to_string())
-                    .json_data(&event)
-                    .unwrap_or_else(|e| error_event(&Error::internal(e.to_string()))),
-                Err(e) => {
-                    *failed = true;
-                    error_event(&e)
-                }
-            };
-            futures::future::ready(Some(Ok(sse)))
-        })
+    let events = watch_events(events, WATCH_PROGRESS_EVERY)
+        .map(Ok)
         .take_until(Box::pin(stopped));
     Ok(
         Sse::new(ready.chain(events))
             .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
     )
+}
+
+/// The SSE events of a watch: one per event, an error and the end, and the newest progress the
+/// store reported past the last event, at most once per `every`.
+fn watch_events(events: EventStream, every: Duration) -> impl Stream<Item = SseEvent> {
+    struct Feed {
+        events: EventStream,
+        tick: tokio::time::Interval,
+        /// Progress not sent yet: no event has been sent since the store reported it.
+        progress: Option<u64>,
+        failed: bool,
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = Feed {
+        events,
+        tick,
+        progress: None,
+        failed: false,
+    };
+    futures::stream::unfold(feed, |mut feed| async move {
+        if feed.failed {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                item = feed.events.next() => match item? {
+                    Ok(WatchItem::Event(event)) => {
+                        feed.progress = None;
+                        let sse = SseEvent::default()
+                            .id(event.index.to_string())
+                            .json_data(&event)
+                            .unwrap_or_else(|e| error_event(&Error::internal(e.to_string())));
+                        return Some((sse, feed));
+                    }
+                    Ok(WatchItem::Progress(index)) => feed.progress = Some(index),
+                    Err(e) => {
+                        feed.failed = true;
+                        return Some((error_event(&e), feed));
+                    }
+                },
+                _ = feed.tick.tick() => {
+                    if let Some(index) = feed.progress.take() {
+                        let sse = SseEvent::default()
+                            .event("progress")
+                            .json_data(WatchProgress { index })
+                            .unwrap_or_else(|e| error_event(&Error::internal(e.to_string())));
+                        return Some((sse, feed));
+                    }
+                }
+            }
+        }
+    })
 }
 
 fn error_event(e: &Error) -> SseEvent {

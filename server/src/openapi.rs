@@ -57,7 +57,7 @@ const BEARER: &str = "bearer";
         crate::rest::force_release,
     ),
     components(
-        schemas(WatchReady, WatchEvent, wire::ErrorReply),
+        schemas(WatchReady, WatchEvent, wire::WatchProgress, wire::ErrorReply),
         responses(
             BadRequest,
             Unauthorized,

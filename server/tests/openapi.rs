@@ -681,10 +681,13 @@ fn the_documented_transaction_and_error_shapes_are_what_the_server_speaks() {
 
     // The watch's events are the documented ones.
     let watch_path = "/v1/backend/watch?prefix=jobs/";
-    let (status, _, events) = watch(&server, watch_path, 3, || {
+    let mut elsewhere = 0;
+    let (status, _, events) = watch(&server, watch_path, 4, || {
         rt.block_on(db.set("jobs/1", json!({ "state": "queued" })))
             .unwrap();
         rt.block_on(db.delete("jobs/1", None)).unwrap();
+        // A write outside the prefix: the watch reports its progress past it.
+        elsewhere = rt.block_on(db.set("other/1", 1)).unwrap();
     });
     assert_eq!(status, 200);
     let schemas = &doc["components"]["schemas"];
@@ -695,7 +698,12 @@ fn the_documented_transaction_and_error_shapes_are_what_the_server_speaks() {
         &serde_json::from_str(&events[0].data).unwrap(),
         "ready",
     );
-    for event in &events[1..] {
+    let progress = &events[3];
+    assert_eq!(progress.event, "progress", "{events:?}");
+    let data: Value = serde_json::from_str(&progress.data).unwrap();
+    assert_fits(&doc, &schemas["WatchProgress"], &data, "progress");
+    assert_eq!(data, json!({ "index": elsewhere }));
+    for event in &events[1..3] {
         assert_eq!(event.event, "message", "{event:?}");
         let data: Value = serde_json::from_str(&event.data).unwrap();
         assert_fits(&doc, &schemas["WatchEvent"], &data, "a watch event");
@@ -704,7 +712,7 @@ fn the_documented_transaction_and_error_shapes_are_what_the_server_speaks() {
             Some(data["index"].to_string().as_str())
         );
     }
-    let kinds: Vec<Value> = events[1..]
+    let kinds: Vec<Value> = events[1..3]
         .iter()
         .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["type"].clone())
         .collect();

@@ -190,3 +190,32 @@ async fn a_lock_waiter_survives_its_server_being_killed_and_restarted() {
     waiter.release().await.unwrap();
     assert!(direct.lock_queue("printer").await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_watch_resumes_past_compaction_when_its_server_restarts() {
+    use interlock_tests::quiet::{
+        expect_put, progress_cluster, wait_for_progress, write_elsewhere,
+    };
+    let cluster = progress_cluster(&[]);
+    let store = cluster.url("app/");
+    let mut server = Server::start(EXE, &store, &[]);
+    let listen = server.url.trim_start_matches("http://").to_string();
+    let db = Client::connect(&server.url).await.unwrap();
+    let direct = Client::connect(&store).await.unwrap();
+    let mut watch = db.watch("quiet/", None).await.unwrap();
+    let last = write_elsewhere(&direct, 200).await;
+    // The server passes etcd's progress on (at most every 5 s) as `progress` events.
+    wait_for_progress(&mut watch, last, Duration::from_secs(30)).await;
+    cluster
+        .post(
+            0,
+            "/v3/kv/compaction",
+            &serde_json::json!({ "revision": last, "physical": true }),
+        )
+        .expect("compaction");
+    // A new server on the same address: the client's stream breaks and it reconnects.
+    server.kill();
+    let _server = Server::start_on(EXE, &store, &listen, &[]);
+    let index = direct.set("quiet/a", "after").await.unwrap();
+    expect_put(&mut watch, "quiet/a", index).await;
+}

@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod etcd;
 mod fixture;
 pub mod linearizability;
+pub mod quiet;
 pub mod server;
 pub mod workload;
 

@@ -55,6 +55,9 @@ pub struct EtcdOptions {
     /// The cluster's `--max-txn-ops`.
     pub max_txn_ops: usize,
     pub max_value_bytes: usize,
+    /// How long a watch connection may stay silent, with its member serving, before it is
+    /// reopened anyway (a proxy or a half-open connection could hold it without delivering).
+    pub watch_refresh: Duration,
 }
 
 impl std::fmt::Debug for EtcdOptions {
@@ -70,6 +73,7 @@ impl std::fmt::Debug for EtcdOptions {
             .field("failover_timeout", &self.failover_timeout)
             .field("max_txn_ops", &self.max_txn_ops)
             .field("max_value_bytes", &self.max_value_bytes)
+            .field("watch_refresh", &self.watch_refresh)
             .finish()
     }
 }
@@ -87,6 +91,7 @@ impl EtcdOptions {
             failover_timeout: Duration::from_secs(15),
             max_txn_ops: DEFAULT_MAX_TXN_OPS,
             max_value_bytes: crate::validate::DEFAULT_MAX_VALUE_BYTES,
+            watch_refresh: Duration::from_secs(30),
         }
     }
 }
@@ -104,6 +109,7 @@ pub struct EtcdBackend {
     max_txn_ops: usize,
     limits: Limits,
     describe: String,
+    watch_refresh: Duration,
 }
 
 impl EtcdBackend {
@@ -189,6 +195,7 @@ impl EtcdBackend {
                 max_value_bytes: options.max_value_bytes,
             },
             describe,
+            watch_refresh: options.watch_refresh,
         })
     }
 

@@ -7,6 +7,42 @@
 //! meanwhile (or the watch asked for a compacted revision to begin with), the stream yields one
 //! error naming the oldest revision still available and ends: the reader reads the current
 //! state and watches from its index + 1.
+//!
+//! # Why a quiet watch survives compaction
+//!
+//! A watch on a quiet range sees no events, so the events alone would leave its resume revision
+//! where the watch began while the rest of the cluster writes on; once a compaction (such as
+//! `--auto-compaction-retention`) passes it, reopening from there fails although nothing was
+//! missed. So the resume revision also moves on etcd's word that nothing is owed:
+//!
+//! - Every watch is created with `progress_notify`. etcd then sends, each
+//!   `--experimental-watch-progress-notify-interval` (10 minutes by default) in which the
+//!   watch had no events, an empty response whose header revision R is the store's revision.
+//!   etcd sends it only to a *synced* watcher (one that has been sent every event up to the
+//!   current revision, `watchableStore.progress`), through the same per-watcher channel as its
+//!   events, under the store lock that a write holds while it both notifies the synced
+//!   watchers and raises the revision. So when it arrives, every event of the range up to R has
+//!   arrived before it, and the watch may resume from R + 1: the stream moves `next` to
+//!   `max(next, R + 1)` and yields [`WatchItem::Progress`]`(R)`.
+//! - Nothing else moves `next` but events (to the last one's revision + 1). Not the header of
+//!   the `created` response: it is the revision when the watch was created, and a watcher
+//!   created from an older revision is unsynced and still catching up. Not the header of an
+//!   events response: a watcher catching up on many revisions gets them in batches that each
+//!   carry the current revision. And not a `progress_request` answer, which etcd before 3.4.25
+//!   and 3.5.8 sends on the stream's control channel, where it can overtake events still
+//!   queued (etcd issue 15220); over the gateway's HTTP/1.1 POST the request could not be sent
+//!   mid-stream anyway (the body is the one create request).
+//! - A silent connection to a member that still serves is reopened now and then
+//!   ([`EtcdOptions::watch_refresh`](super::EtcdOptions::watch_refresh), 30 s by default), in
+//!   case a proxy or a half-open connection holds it without delivering. Before that, the
+//!   quiet-period probe (a linearizable read of one key at revision `next - 1`) tells whether
+//!   `next` has been compacted. If it has, reopening could only fail, so the connection is
+//!   kept: its member serves and nothing says it lost anything, and its next progress
+//!   notification moves `next` past the compaction. Only if it then stays silent for longer
+//!   than a healthy one could ([`STALLED`], beyond etcd's default progress interval) is it
+//!   reopened, and the watch ends with the compaction error. A member that stops serving or a connection that
+//!   breaks is left at once, and reopening from `next` then fails only if etcd compacted
+//!   events the watch may really have missed.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -18,7 +54,7 @@ use futures::stream::BoxStream;
 use super::transport::{Failure, Transport};
 use super::wire::{self, b64};
 use super::{Codec, EtcdBackend, prefix_end};
-use crate::backend::{EventStream, RangeRead};
+use crate::backend::{EventStream, RangeRead, WatchItem};
 use crate::error::{Error, Result};
 use crate::model::{Event, EventKind};
 use crate::validate::RESERVED_PREFIX;
@@ -27,9 +63,11 @@ use crate::validate::RESERVED_PREFIX;
 /// serves linearizable reads.
 const QUIET: Duration = Duration::from_secs(2);
 
-/// After this many quiet periods in a row (about 30 s) the watch is reopened from the next
-/// revision even when the member answers.
-const REOPEN_AFTER_QUIET: u32 = 15;
+/// A connection that the member keeps serving, silent this long while its resume revision is
+/// compacted (so it cannot be reopened), is given up on: with progress notifications on, etcd
+/// sends something on a healthy watch at least every progress interval (10 minutes by default,
+/// plus up to a tenth of jitter).
+const STALLED: Duration = Duration::from_secs(15 * 60);
 
 /// How long that question may take.
 const PROBE: Duration = Duration::from_secs(1);
@@ -49,13 +87,23 @@ struct WatchState {
     /// The open stream and the member serving it.
     body: Option<(usize, Body)>,
     buffer: Vec<u8>,
-    pending: VecDeque<Event>,
+    pending: VecDeque<WatchItem>,
     done: bool,
     /// Connections that broke in a row, and since when.
     broken: u32,
     broken_since: Option<tokio::time::Instant>,
-    /// Quiet periods in a row on the current connection.
-    quiet: u32,
+    /// When the current connection was opened or last delivered a message.
+    heard: tokio::time::Instant,
+    /// How long a silent connection to a serving member is kept before it is reopened.
+    refresh: Duration,
+}
+
+/// What a quiet-period probe found out about the member serving the watch.
+enum Probe {
+    /// It does not answer a linearizable read.
+    Down,
+    /// It answers; `compacted`: it has compacted the revision the watch would resume from.
+    Serves { compacted: bool },
 }
 
 /// Why reading the next message stopped.
@@ -86,7 +134,8 @@ pub(crate) async fn open(
         done: false,
         broken: 0,
         broken_since: None,
-        quiet: 0,
+        heard: tokio::time::Instant::now(),
+        refresh: backend.watch_refresh,
     };
     // Connect before returning, so that "from the next commit" means from now.
     state.connect().await?;
@@ -97,10 +146,10 @@ pub(crate) async fn open(
 }
 
 impl WatchState {
-    async fn next_event(&mut self) -> Option<Result<Event>> {
+    async fn next_event(&mut self) -> Option<Result<WatchItem>> {
         loop {
-            if let Some(e) = self.pending.pop_front() {
-                return Some(Ok(e));
+            if let Some(item) = self.pending.pop_front() {
+                return Some(Ok(item));
             }
             if self.done {
                 return None;
@@ -114,7 +163,7 @@ impl WatchState {
             match self.read_message(QUIET).await {
                 Ok(message) => {
                     self.broken = 0;
-                    self.quiet = 0;
+                    self.heard = tokio::time::Instant::now();
                     if let Err(e) = self.absorb(message) {
                         self.done = true;
                         return Some(Err(e));
@@ -122,12 +171,20 @@ impl WatchState {
                 }
                 Err(Stop::Quiet) => {
                     let at = self.body.as_ref().map_or(0, |(at, _)| *at);
-                    self.quiet += 1;
-                    // A silent connection to a healthy member is reopened now and then anyway:
-                    // a proxy or a half-open TCP connection could hold it without delivering.
-                    if self.quiet >= REOPEN_AFTER_QUIET || !self.member_serves(at).await {
-                        self.quiet = 0;
-                        self.drop_member();
+                    let silent = self.heard.elapsed();
+                    match self.probe(at).await {
+                        Probe::Down => self.drop_member(),
+                        // A silent connection to a healthy member is reopened now and then
+                        // anyway: a proxy or a half-open TCP connection could hold it without
+                        // delivering. Not while `next` is compacted: reopening would fail for
+                        // no reason, and a progress notification will move `next` on.
+                        // Silent for longer than a healthy connection could be: reopen, which
+                        // reports the compaction.
+                        Probe::Serves { compacted } => {
+                            if silent >= if compacted { STALLED } else { self.refresh } {
+                                self.drop_member();
+                            }
+                        }
                     }
                 }
                 Err(Stop::Broken) => {
@@ -170,7 +227,10 @@ impl WatchState {
         loop {
             let at = self.transport.current();
             let error = match self.connect_to(at).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.heard = tokio::time::Instant::now();
+                    return Ok(());
+                }
                 Err(Failure::Final(e)) => return Err(e),
                 Err(Failure::StaleToken(e)) => {
                     // Authenticate again on the next attempt.
@@ -202,6 +262,7 @@ impl WatchState {
                 key: self.key.clone(),
                 range_end: self.range_end.clone(),
                 start_revision: self.next,
+                progress_notify: true,
             },
         };
         let body = serde_json::to_vec(&request)
@@ -332,8 +393,21 @@ impl WatchState {
             self.drop_member();
             return Ok(());
         }
-        if r.created && self.next == 0 {
-            self.next = r.header.revision + 1;
+        if r.created {
+            if self.next == 0 {
+                self.next = r.header.revision + 1;
+            }
+            return Ok(());
+        }
+        if r.events.is_empty() {
+            // A progress notification: etcd sends it only to a watcher that has been sent every
+            // event up to the header revision (see the module's documentation).
+            let revision = r.header.revision;
+            if revision > 0 && revision + 1 > self.next {
+                self.next = revision + 1;
+                self.pending.push_back(WatchItem::Progress(revision as u64));
+            }
+            return Ok(());
         }
         for event in r.events {
             let key = self.codec.user_key(&event.kv.key)?;
@@ -351,37 +425,48 @@ impl WatchState {
                 let value = self.codec.value(&key, &event.kv.value)?;
                 (EventKind::Put, Some(value))
             };
-            self.pending.push_back(Event {
+            self.pending.push_back(WatchItem::Event(Event {
                 kind,
                 key,
                 value,
                 index: index as u64,
-            });
+            }));
         }
         Ok(())
     }
 
-    /// Whether member `at` still answers a linearizable read (it has a leader and a quorum).
-    fn member_serves(&self, at: usize) -> impl Future<Output = bool> + Send + 'static {
+    /// Whether member `at` still answers a linearizable read (it has a leader and a quorum), and
+    /// whether it has compacted the revision the watch would resume from: the read is at
+    /// revision `next - 1`, which etcd refuses as compacted exactly when a watch from `next`
+    /// would be (or, when the compaction is at `next` itself, one revision early).
+    fn probe(&self, at: usize) -> impl Future<Output = Probe> + Send + 'static {
         let transport = self.transport.clone();
         let probe = wire::RangeRequest {
             key: self.key.clone(),
             count_only: true,
+            revision: (self.next - 1).max(0),
             ..Default::default()
         };
         async move {
             let Ok(body) = serde_json::to_vec(&probe) else {
-                return false;
+                return Probe::Down;
             };
             // An expired token says nothing about the member: renew it and ask once more.
             for _ in 0..2 {
                 match transport.attempt(at, "/v3/kv/range", &body, PROBE).await {
-                    Ok(_) => return true,
+                    Ok(_) => return Probe::Serves { compacted: false },
                     Err(Failure::StaleToken(_)) => transport.forget_token().await,
-                    Err(_) => return false,
+                    // etcd answers these only after the linearizable wait, so the member serves.
+                    Err(Failure::Final(e)) if e.message().contains("has been compacted") => {
+                        return Probe::Serves { compacted: true };
+                    }
+                    Err(Failure::Final(e)) if e.message().contains("future revision") => {
+                        return Probe::Serves { compacted: false };
+                    }
+                    Err(_) => return Probe::Down,
                 }
             }
-            false
+            Probe::Down
         }
     }
 }

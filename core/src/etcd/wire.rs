@@ -189,6 +189,10 @@ pub(crate) struct WatchCreate {
     pub range_end: String,
     #[serde(skip_serializing_if = "is_zero")]
     pub start_revision: i64,
+    /// Ask for progress notifications: empty responses whose header revision says that every
+    /// event up to it has been sent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub progress_notify: bool,
 }
 
 #[derive(Debug, Serialize)]

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::backend::{
     Backend, EventStream, LeaseGrant, Limits, RangeRead, Read, ReadResponse, TxnRequest,
-    TxnResponse,
+    TxnResponse, WatchItem,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Event, LeaseId};
@@ -315,9 +315,9 @@ struct WatchState {
 }
 
 impl WatchState {
-    /// The next event; on a broken connection, reconnects from where it was (for up to
-    /// [`WATCH_RECONNECT`]). `None` after an error has been reported.
-    async fn next_event(&mut self) -> Option<Result<Event>> {
+    /// The next event or progress; on a broken connection, reconnects from where it was (for
+    /// up to [`WATCH_RECONNECT`]). `None` after an error has been reported.
+    async fn next_event(&mut self) -> Option<Result<WatchItem>> {
         loop {
             let events = self.events.as_mut()?;
             match events.next().await {
@@ -330,7 +330,30 @@ impl WatchState {
                             Ok(event) => self.next = event.index + 1,
                             Err(_) => self.events = None,
                         }
-                        return Some(item);
+                        return Some(item.map(WatchItem::Event));
+                    }
+                    // The server has sent every event up to `index`: a reconnect resumes after
+                    // it, so that a quiet watch does not ask for history compacted meanwhile.
+                    "progress" => {
+                        let index = serde_json::from_str::<wire::WatchProgress>(&e.data)
+                            .map(|p| p.index)
+                            .map_err(|err| {
+                                Error::internal(format!(
+                                    "{}: a malformed progress event: {err}",
+                                    self.what
+                                ))
+                            });
+                        match index {
+                            Ok(index) if index >= self.next => {
+                                self.next = index + 1;
+                                return Some(Ok(WatchItem::Progress(index)));
+                            }
+                            Ok(_) => continue,
+                            Err(e) => {
+                                self.events = None;
+                                return Some(Err(e));
+                            }
+                        }
                     }
                     "error" => {
                         self.events = None;

@@ -495,6 +495,15 @@ pub struct ErrorReply {
     pub error: ErrorDetail,
 }
 
+/// The data of a watch's `progress` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WatchProgress {
+    /// Every event of the watch up to this index has been sent: a watch resumed from this
+    /// index + 1 misses nothing.
+    pub index: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
