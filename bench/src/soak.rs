@@ -43,7 +43,10 @@ pub fn main(args: &[String]) -> Res<()> {
     let mut store = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
             "--names" => names = value()?.parse()?,
             "--ttls" => ttls = value()?.parse()?,
