@@ -20,6 +20,10 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_STORE: u8 = 3;
 pub const EXIT_LOCK_TIMEOUT: u8 = 4;
 pub const EXIT_LOCK_LOST: u8 = 5;
+/// `lock`: the command was not found (as shells report it).
+pub const EXIT_NOT_FOUND: u8 = 127;
+/// `lock`: the command was found but could not be run.
+pub const EXIT_CANNOT_RUN: u8 = 126;
 
 /// Where the verbs connect.
 #[derive(Args, Clone)]
@@ -206,20 +210,85 @@ impl Signals {
     }
 }
 
-fn signal_child(child: &tokio::process::Child, signal: nix::sys::signal::Signal) {
+/// Signals the command's whole process group (it leads one of its own), so that the processes a
+/// wrapper script started stop too, not only the script.
+fn signal_group(child: &tokio::process::Child, signal: nix::sys::signal::Signal) {
     if let Some(pid) = child.id() {
-        // The child is not reaped yet, so the pid is still its own.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal);
+        // The child is not reaped yet, so its pid, which is also its group's id, is still its own.
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), signal);
     }
+}
+
+/// How long a command that lost its lock has to stop after SIGTERM before it gets SIGKILL.
+const LOST_GRACE: Duration = Duration::from_secs(10);
+
+/// The terminal on stdin, if `interlock` runs in its foreground: the command's process group is
+/// made the foreground while it runs (as a shell does for a job), so that it reads the terminal
+/// and gets Ctrl-C from it, once, as it would without `interlock`.
+fn foreground_terminal() -> Option<std::os::fd::BorrowedFd<'static>> {
+    let stdin = std::io::stdin();
+    // SAFETY: stdin stays open for the life of the process.
+    let fd =
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(&stdin)) };
+    // SAFETY: tcgetpgrp only reads the terminal's foreground group of an open descriptor.
+    let group = unsafe { nix::libc::tcgetpgrp(std::os::fd::AsRawFd::as_raw_fd(&fd)) };
+    (group > 0 && group == nix::unistd::getpgrp().as_raw()).then_some(fd)
+}
+
+/// Takes the terminal's foreground back for `interlock`'s own group once the command is done.
+fn reclaim_terminal(fd: std::os::fd::BorrowedFd<'_>) {
+    use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+    // A background group may set the foreground only with SIGTTOU blocked.
+    let mut ttou = SigSet::empty();
+    ttou.add(Signal::SIGTTOU);
+    let mut old = SigSet::empty();
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old)).is_ok() {
+        // SAFETY: tcsetpgrp on an open descriptor, with our own group.
+        unsafe {
+            nix::libc::tcsetpgrp(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                nix::unistd::getpgrp().as_raw(),
+            )
+        };
+        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    }
+}
+
+/// Resolves when the holder's own waiter entry is deleted by someone else (a force-release), so
+/// the command is stopped at once rather than at the lease's next renewal. Pending forever if
+/// the entry cannot be found or watched: the lease keeper still reports the loss.
+async fn entry_deleted(db: &Client, name: &str, token: u64) {
+    let key = match db.lock_queue(name).await {
+        Ok(queue) => queue.into_iter().find(|w| w.token == token).map(|w| w.key),
+        Err(_) => None,
+    };
+    let Some(key) = key else {
+        return std::future::pending().await;
+    };
+    let Ok(mut events) = db.watch(&key, Some(token + 1)).await else {
+        return std::future::pending().await;
+    };
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(e) if e.key == key && e.kind == interlock::EventKind::Delete => return,
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    std::future::pending().await
 }
 
 /// Runs the command while holding the lock, with `INTERLOCK_FENCING_TOKEN` in its environment.
 ///
 /// The lock is held on a lease of its own, so that a signal while waiting can take the waiter
-/// out at once (by revoking the lease). SIGINT, SIGTERM and SIGHUP while the command runs are
-/// passed on to it; once it has exited the lock is released and `lock` exits with 128 + the
-/// signal. The command gets SIGKILL if `interlock` itself is killed outright, so it never runs
-/// on without the lock's keeper.
+/// out at once (by revoking the lease). The command runs in a process group of its own (the
+/// terminal's foreground while it runs, when `interlock` had it). SIGINT, SIGTERM and SIGHUP
+/// sent to `interlock` while the command runs are passed on to that group; once the command has
+/// exited the lock is released and `lock` exits with 128 + the signal. If the lock is lost (its
+/// lease ended, or it was force-released) the group gets SIGTERM, and SIGKILL after
+/// [`LOST_GRACE`]. The command gets SIGKILL if `interlock` itself is killed outright, so it
+/// never runs on without the lock's keeper (processes it started in the background are not
+/// reached in that case).
 pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
     let Some((program, rest)) = args.command.split_first() else {
         return Err(fail(
@@ -253,47 +322,87 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
             ));
         }
     };
+    let terminal = foreground_terminal();
+    let terminal_fd = terminal.map(|fd| std::os::fd::AsRawFd::as_raw_fd(&fd));
     let mut command = tokio::process::Command::new(program);
     command
         .args(rest)
         .env("INTERLOCK_FENCING_TOKEN", token.to_string())
+        .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: between fork and exec the closure makes only the prctl system call.
+    // SAFETY: between fork and exec the closure makes only system calls (prctl, sigprocmask,
+    // tcsetpgrp, getpgrp), which are async-signal-safe, and allocates nothing.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)
+                .map_err(std::io::Error::from)?;
+            if let Some(fd) = terminal_fd {
+                use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+                let mut ttou = SigSet::empty();
+                ttou.add(Signal::SIGTTOU);
+                let mut old = SigSet::empty();
+                sigprocmask(SigmaskHow::SIG_BLOCK, Some(&ttou), Some(&mut old))?;
+                nix::libc::tcsetpgrp(fd, nix::unistd::getpgrp().as_raw());
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
+            }
+            Ok(())
         });
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
+            if let Some(fd) = terminal {
+                reclaim_terminal(fd);
+            }
             let _ = lock.release().await;
             let _ = lease.revoke().await;
-            return Err(fail(EXIT_USAGE, format!("cannot run {program:?}: {e}")));
+            // As shells report them: 127 not found, 126 found but not runnable.
+            let code = match e.kind() {
+                std::io::ErrorKind::NotFound => EXIT_NOT_FOUND,
+                _ => EXIT_CANNOT_RUN,
+            };
+            return Err(fail(code, format!("cannot run {program:?}: {e}")));
         }
     };
     let mut interrupted = None;
+    let deleted = entry_deleted(db, &args.name, token);
+    tokio::pin!(deleted);
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
             signal = signals.next() => {
-                signal_child(&child, signal);
+                signal_group(&child, signal);
                 interrupted = Some(signal);
             }
-            _ = lock.lost() => {
-                signal_child(&child, nix::sys::signal::Signal::SIGTERM);
-                let _ = child.wait().await;
+            _ = async { tokio::select! { _ = lock.lost() => {}, _ = &mut deleted => {} } } => {
+                signal_group(&child, nix::sys::signal::Signal::SIGTERM);
+                let killed = tokio::select! {
+                    _ = child.wait() => false,
+                    _ = tokio::time::sleep(LOST_GRACE) => true,
+                    _ = signals.next() => true,
+                };
+                if killed {
+                    signal_group(&child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = child.wait().await;
+                }
+                if let Some(fd) = terminal {
+                    reclaim_terminal(fd);
+                }
+                let _ = lease.revoke().await;
+                let how = if killed { "SIGTERM, then SIGKILL" } else { "SIGTERM" };
                 return Err(fail(
                     EXIT_LOCK_LOST,
                     format!(
-                        "lost the lock '{}' (fencing token {token}) while {program:?} ran; it was sent SIGTERM",
+                        "lost the lock '{}' (fencing token {token}) while {program:?} ran; its process group was sent {how}",
                         args.name
                     ),
                 ));
             }
         }
     };
+    if let Some(fd) = terminal {
+        reclaim_terminal(fd);
+    }
     let status = status.map_err(|e| fail(EXIT_STORE, format!("waiting for {program:?}: {e}")))?;
     let released = lock.release().await;
     let _ = lease.revoke().await;

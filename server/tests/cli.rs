@@ -351,3 +351,144 @@ fn out_of_range_timeouts_and_ttls_are_usage_errors() {
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     assert!(json_lines(&ls).is_empty(), "{:?}", json_lines(&ls));
 }
+
+/// SIGTERM to `interlock lock` reaches the whole process group of the command: a wrapper
+/// script's own child stops too, so nothing of the first holder's work runs after the next
+/// holder starts.
+#[test]
+fn a_signal_reaches_the_processes_a_wrapper_script_started() {
+    let store = Store::sqlite();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(store.client());
+    let queue = |db: &interlock::Client| rt.block_on(db.lock_queue("wrapped")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // The wrapper runs the real work as a child of its own and waits for it.
+    let job = |who: &str| {
+        format!(
+            "sh -c 'echo {who} start >> {log}; sleep 3; echo {who} end >> {log}'; echo {who} wrapper done >> {log}",
+            log = log.display()
+        )
+    };
+    let first = Command::new(EXE)
+        .args([
+            "lock",
+            "wrapped",
+            "--ttl",
+            "30",
+            "--",
+            "sh",
+            "-c",
+            &job("A"),
+        ])
+        .env("INTERLOCK_URL", &store.url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("A starting", || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("A start"))
+    });
+    let second = Command::new(EXE)
+        .args([
+            "lock",
+            "wrapped",
+            "--ttl",
+            "30",
+            "--",
+            "sh",
+            "-c",
+            &job("B"),
+        ])
+        .env("INTERLOCK_URL", &store.url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("B queueing", || queue(&db).len() == 2);
+    send(&first, nix::sys::signal::Signal::SIGTERM);
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let out = second.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::thread::sleep(Duration::from_secs(1));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !log.contains("A end"),
+        "A's work went on after SIGTERM:\n{log}"
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines,
+        ["A start", "B start", "B end", "B wrapper done"],
+        "{log}"
+    );
+}
+
+/// A force-release stops the command at once (not at the lease's next renewal), and a command
+/// that ignores SIGTERM (so does its `sleep`, which inherits that) gets SIGKILL after the grace
+/// period; `interlock` exits 5.
+#[test]
+fn a_force_release_stops_the_command_at_once_even_one_that_ignores_sigterm() {
+    let store = Store::sqlite();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(store.client());
+    let dir = tempfile::tempdir().unwrap();
+    let late = dir.path().join("late");
+    let script = format!(
+        "trap '' TERM; echo started; sleep 20; echo late > {}",
+        late.display()
+    );
+    let holder = Command::new(EXE)
+        .args(["lock", "forced", "--ttl", "600", "--", "sh", "-c", &script])
+        .env("INTERLOCK_URL", &store.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the holder taking the lock", || {
+        rt.block_on(db.lock_queue("forced")).unwrap().len() == 1
+    });
+    let holder_entry = rt.block_on(db.lock_queue("forced")).unwrap().remove(0);
+    let started = Instant::now();
+    let r = rt
+        .block_on(db.backend().commit(interlock::backend::TxnRequest {
+            compares: vec![interlock::backend::Compare {
+                key: holder_entry.key.clone(),
+                index: holder_entry.token,
+            }],
+            ops: vec![interlock::backend::Op::Delete {
+                key: holder_entry.key,
+            }],
+            reads: Vec::new(),
+        }))
+        .unwrap();
+    assert!(r.succeeded);
+    let out = holder.wait_with_output().unwrap();
+    // Its lease renews only every 200 s: anything under a minute was the watch of its entry.
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the command ran on for {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SIGKILL"), "{}", stderr(&out));
+    assert!(!late.exists(), "the command ran on after SIGKILL");
+}
+
+/// A command that cannot be run exits as shells report it: 127 not found, 126 not runnable.
+#[test]
+fn a_command_that_cannot_run_exits_127_or_126() {
+    let store = Store::sqlite();
+    let url = store.url.as_str();
+    let out = run(url, &["lock", "exec", "--", "no-such-command-anywhere"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-command-anywhere"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(url, &["lock", "exec", "--", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    let ls = run(url, &["ls", "@lock/"]);
+    assert!(json_lines(&ls).is_empty(), "the lock was released");
+}
