@@ -330,14 +330,16 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
         .env("INTERLOCK_FENCING_TOKEN", token.to_string())
         .process_group(0)
         .kill_on_drop(true);
-    // SAFETY: between fork and exec the closure makes only system calls (prctl, sigprocmask,
-    // tcsetpgrp, getpgrp), which are async-signal-safe, and allocates nothing.
+    // SAFETY: between fork and exec the closure makes only system calls (prctl, setpgid,
+    // sigprocmask, tcsetpgrp, getpgrp), which are async-signal-safe, and allocates nothing.
     unsafe {
         command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .map_err(std::io::Error::from)?;
             if let Some(fd) = terminal_fd {
                 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+                // Its own group first (`process_group` may apply only after this closure).
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0))?;
                 let mut ttou = SigSet::empty();
                 ttou.add(Signal::SIGTTOU);
                 let mut old = SigSet::empty();

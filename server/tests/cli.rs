@@ -492,3 +492,60 @@ fn a_command_that_cannot_run_exits_127_or_126() {
     let ls = run(url, &["ls", "@lock/"]);
     assert!(json_lines(&ls).is_empty(), "the lock was released");
 }
+
+/// Run from a terminal (a real pseudo-terminal, driven by Python's `pty`), the command reads it,
+/// and Ctrl-C reaches the command once: a Python program's cleanup after KeyboardInterrupt is
+/// not interrupted by a second SIGINT.
+#[test]
+fn an_interactive_command_reads_the_terminal_and_gets_ctrl_c_once() {
+    let store = Store::sqlite();
+    let driver = r#"
+import os, pty, select, sys, time
+exe, args, inputs = sys.argv[1], sys.argv[2].split("\x1f"), sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(exe, [exe] + args)
+out = b""
+def pump(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                data = os.read(fd, 1000)
+            except OSError:
+                return
+            if not data:
+                return
+            out += data
+pump(1.5)
+os.write(fd, inputs.encode())
+pump(4)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+print(out.decode(errors="replace"))
+"#;
+    let drive = |args: &[&str], input: &str| {
+        let out = Command::new("python3")
+            .args(["-c", driver, EXE, &args.join("\x1f"), input])
+            .env("INTERLOCK_URL", &store.url)
+            .output()
+            .expect("python3 runs the terminal driver");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let read = drive(
+        &["lock", "tty", "--", "sh", "-c", "read a; echo got:$a"],
+        "hello\n",
+    );
+    assert!(read.starts_with("0\n"), "{read}");
+    assert!(read.contains("got:hello"), "{read}");
+    let cleanup = "import sys, time\ntry:\n    time.sleep(100)\nexcept KeyboardInterrupt:\n    print('cleaning', flush=True)\n    time.sleep(1)\n    print('clean done', flush=True)\n    sys.exit(0)\n";
+    let ctrl_c = drive(&["lock", "tty", "--", "python3", "-c", cleanup], "\x03");
+    assert!(ctrl_c.contains("clean done"), "{ctrl_c}");
+    assert!(
+        ctrl_c.starts_with("0\n"),
+        "the command's own status: {ctrl_c}"
+    );
+    assert!(!ctrl_c.contains("Traceback"), "{ctrl_c}");
+}
