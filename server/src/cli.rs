@@ -173,10 +173,12 @@ pub struct LockArgs {
 
 fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(s).map_err(|_| {
-        fail(
-            EXIT_USAGE,
-            format!("--{what} must be a non-negative number of seconds"),
-        )
+        let problem = if s.is_nan() || s < 0.0 {
+            "must be a non-negative number of seconds".to_string()
+        } else {
+            format!("of {s} seconds is too long")
+        };
+        fail(EXIT_USAGE, format!("--{what} {problem}"))
     })
 }
 

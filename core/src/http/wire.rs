@@ -481,9 +481,13 @@ pub struct TtlReply {
 /// A duration sent as seconds.
 pub fn seconds(what: &str, secs: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(secs).map_err(|_| {
-        Error::invalid(format!(
-            "{what} must be a non-negative number of seconds, not {secs}"
-        ))
+        if secs.is_nan() || secs < 0.0 {
+            Error::invalid(format!(
+                "{what} must be a non-negative number of seconds, not {secs}"
+            ))
+        } else {
+            Error::invalid(format!("{what} of {secs} seconds is too long"))
+        }
     })
 }
 
