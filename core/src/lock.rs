@@ -353,7 +353,16 @@ impl Lock {
                         ),
                     ));
                 }
-                Ok(outcome) => return self.wait_in_queue(outcome?, deadline).await,
+                Ok(outcome) => {
+                    // Whatever a wait ended by close() ran into first (its entry deleted by the
+                    // revoke, its lease lost), the cause is the close.
+                    return self.wait_in_queue(outcome?, deadline).await.map_err(|e| {
+                        match self.inner.client.is_closed() {
+                            true => self.closed_while_waiting(),
+                            false => e,
+                        }
+                    });
+                }
             }
         }
     }
@@ -476,6 +485,10 @@ impl Lock {
         loop {
             let Some(pos) = queue.iter().position(|e| e.key == key) else {
                 guard.armed = false;
+                if self.inner.client.is_closed() {
+                    // close() revoked the lease: that deleted the entry.
+                    return Err(self.closed_while_waiting());
+                }
                 return Err(Error::new(
                     ErrorKind::LeaseExpired,
                     format!(
@@ -486,6 +499,9 @@ impl Lock {
             };
             if pos == 0 {
                 if lease.is_lost() {
+                    if self.inner.client.is_closed() {
+                        return Err(self.closed_while_waiting());
+                    }
                     return Err(Error::new(
                         ErrorKind::LeaseExpired,
                         format!(
