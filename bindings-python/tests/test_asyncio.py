@@ -287,7 +287,7 @@ def test_async_with_lock_gives_a_fencing_token_and_releases(url: str) -> None:
             queue = await db.lock_queue("printer/first-floor")
             assert len(queue) == 1
             assert queue[0].holder and queue[0].token == token
-            assert await db.lock("printer/first-floor").acquire(blocking=False) is None
+            assert await db.lock("printer/first-floor").acquire(blocking=False) is False
         assert not held.held
         assert held.fencing_token is None
         assert await db.lock_queue("printer/first-floor") == []
@@ -310,7 +310,8 @@ def test_lock_is_released_when_the_body_raises(url: str) -> None:
 def test_waiter_gets_the_lock_when_the_holder_releases(url: str) -> None:
     async def test(db: AsyncClient) -> None:
         holder = db.lock("res")
-        first = await holder.acquire()
+        assert await holder.acquire()
+        first = holder.fencing_token
         waiter = db.lock("res")
         task = asyncio.create_task(waiter.acquire(timeout=DEADLINE))
 
@@ -320,7 +321,8 @@ def test_waiter_gets_the_lock_when_the_holder_releases(url: str) -> None:
         await eventually(queued, "the waiter to queue")
         assert not task.done()
         await holder.release()
-        second = await task
+        assert await task is True
+        second = waiter.fencing_token
         assert first is not None and second is not None and second > first
         assert waiter.held and waiter.fencing_token == second
         await waiter.release()
@@ -349,7 +351,8 @@ def test_cancelling_a_waiting_acquire_removes_its_waiter(url: str) -> None:
         assert not waiter.held
         await holder.release()
         third = db.lock("printer")
-        token = await third.acquire(blocking=False)
+        assert await third.acquire(blocking=False)
+        token = third.fencing_token
         assert token is not None, "a cancelled waiter still blocks the lock"
         await third.release()
 
@@ -368,20 +371,29 @@ def test_wait_for_timeout_around_acquire_removes_its_waiter(url: str) -> None:
 
         await eventually(one_left, "the abandoned waiter entry to go", 5)
         await holder.release()
-        assert await db.lock("printer").acquire(blocking=False) is not None
+        assert await db.lock("printer").acquire(blocking=False) is True
 
     run(url, test)
 
 
-def test_acquire_timeout_raises_lock_timeout_and_leaves_no_waiter(url: str) -> None:
+def test_acquire_timeout_returns_false_and_leaves_no_waiter(url: str) -> None:
+    """Like threading.Lock and asyncio.Lock users expect: acquire returns False when its timeout
+    passes; ``async with`` raises LockTimeout (also a TimeoutError) instead."""
+
     async def test(db: AsyncClient) -> None:
         holder = db.lock("printer")
-        token = await holder.acquire()
+        assert await holder.acquire()
+        token = holder.fencing_token
         loser = db.lock("printer")
-        with pytest.raises(LockTimeout) as raised:
-            await loser.acquire(timeout=0.2)
-        assert isinstance(raised.value, TimeoutError)
+        assert await loser.acquire(timeout=0.2) is False
         assert not loser.held
+        assert await loser.try_acquire() is False
+        with pytest.raises(LockTimeout) as raised:
+            async with db.lock("printer", timeout=0.2):
+                pytest.fail("the body ran without the lock")
+        assert isinstance(raised.value, TimeoutError)
+        # The timeout given to client.lock is acquire()'s default too.
+        assert await db.lock("printer", timeout=0.2).acquire() is False
         queue = await db.lock_queue("printer")
         assert [(w.holder, w.token) for w in queue] == [(True, token)]
         await holder.release()

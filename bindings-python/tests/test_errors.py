@@ -76,7 +76,8 @@ def test_lock_timeout_from_the_store_is_a_timeout_error(db: Client) -> None:
     holder.acquire()
     try:
         with pytest.raises(TimeoutError) as raised:
-            db.lock("printer").acquire(timeout=0.2)
+            with db.lock("printer", timeout=0.2):
+                pytest.fail("the body ran without the lock")
         assert isinstance(raised.value, interlock.LockTimeout)
         assert "printer" in str(raised.value)
     finally:

@@ -97,7 +97,8 @@ def test_sqlite_client_made_before_fork_works_in_child_and_parent(sqlite_url: st
             assert event is not None and (event.key, event.index) == ("events/from-child", index)
         # Locks and leases work in the child.
         lock = db.lock("printer", ttl=5)
-        token = lock.acquire(timeout=10)
+        assert lock.acquire(timeout=10)
+        token = lock.fencing_token
         assert token is not None and lock.held
         assert [(w.holder, w.token) for w in db.lock_queue("printer")] == [(True, token)]
         lock.release()
@@ -156,7 +157,8 @@ def test_fork_while_threads_are_busy_gives_a_working_child(sqlite_url: str) -> N
     lease = db.lease(1)  # its keeper renews every third of a second
     leased = db.set("leased", "parent", lease=lease)
     lock = db.lock("parent-lock", lease=lease)
-    token = lock.acquire()
+    assert lock.acquire()
+    token = lock.fencing_token
     stop = threading.Event()
     puts = [0]
     errors: list[BaseException] = []
@@ -236,7 +238,8 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
     parent: dict[str, Any] = {"client": interlock.connect(sqlite_url)}
     parent["lease"] = parent["client"].lease(5)
     parent["lock"] = parent["client"].lock("printer", ttl=5, owner="parent")
-    token = parent["lock"].acquire()
+    assert parent["lock"].acquire()
+    token = parent["lock"].fencing_token
     leased = parent["client"].set("leased", "parent", lease=parent["lease"])
 
     def child() -> None:
@@ -250,7 +253,7 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
             _ = parent["lease"].lost
         mine = interlock.connect(sqlite_url)
         assert [(w.holder, w.token) for w in mine.lock_queue("printer")] == [(True, token)]
-        assert mine.lock("printer").acquire(blocking=False) is None
+        assert mine.lock("printer").acquire(blocking=False) is False
         # Dropping the copies must not release the lock nor revoke the lease.
         del lock
         parent.clear()

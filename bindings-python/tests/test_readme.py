@@ -72,7 +72,7 @@ def test_the_readme_python_example_runs_and_does_what_it_says(tmp_path: Path) ->
     try:
         assert default.lock("printer/first-floor").queue() == []
         lock = default.lock("printer/first-floor", ttl=5)
-        assert lock.acquire(blocking=False) is not None
+        assert lock.acquire(blocking=False) is True
         lock.release()
     finally:
         default.close()
