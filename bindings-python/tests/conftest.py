@@ -4,12 +4,15 @@ etcd cluster, which the whole session shares."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from etcd_cluster import EtcdCluster, EtcdClusterError
+from servers import Server, start_server, stop_server
 
 import interlock
 
@@ -58,6 +61,54 @@ def db(url: str) -> Iterator[interlock.Client]:
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite store, for tests about processes sharing a file."""
     return f"sqlite://{tmp_path / 'shared.db'}"
+
+
+SERVER_TOKEN = f"py-suite-token-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real ``interlock serve`` (with a token) for the session, started by the first test
+    that needs it."""
+    server = start_server(tmp_path_factory.mktemp("server"), SERVER_TOKEN)
+    try:
+        yield server
+    finally:
+        stop_server(server.process)
+
+
+@dataclass
+class Store:
+    """A store several processes share: its URL and the token an ``http://`` store needs (None
+    for the others)."""
+
+    kind: str
+    url: str
+    token: str | None
+    # Key and lock names of this test start with it (a server's store is shared by the session).
+    prefix: str = ""
+
+    def env(self) -> dict[str, str]:
+        """The environment of a child process that connects with ``interlock.connect()``."""
+        env = {k: v for k, v in os.environ.items() if k != "INTERLOCK_TOKEN"}
+        env["INTERLOCK_URL"] = self.url
+        if self.token is not None:
+            env["INTERLOCK_TOKEN"] = self.token
+        return env
+
+
+@pytest.fixture(params=["sqlite", "etcd", "http"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """A fresh store that processes share: a real SQLite file, a fresh key prefix of the real
+    etcd cluster, or a fresh key prefix of a real server's store."""
+    if request.param == "sqlite":
+        return Store("sqlite", f"sqlite://{tmp_path / 'shared.db'}", None)
+    if request.param == "etcd":
+        cluster: EtcdCluster = request.getfixturevalue("etcd_cluster")
+        cluster.revoke_all_leases()
+        return Store("etcd", cluster.url(f"test-{uuid.uuid4().hex}/"), None)
+    server: Server = request.getfixturevalue("http_server")
+    return Store("http", server.url, SERVER_TOKEN, f"test-{uuid.uuid4().hex}/")
 
 
 def pytest_report_header() -> str:

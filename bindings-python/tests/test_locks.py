@@ -14,7 +14,7 @@ import pytest
 from waiting import DEADLINE, wait_until
 
 import interlock
-from interlock import Client, InterlockError, LockLost, LockTimeout
+from interlock import Client, InterlockError, InvalidArgument, LockLost, LockTimeout
 
 
 def queue_length(db: Client, name: str, n: int) -> Callable[[], bool]:
@@ -417,3 +417,73 @@ def test_module_level_lock_uses_the_default_store(
     with interlock.connect(url) as other:
         assert other.lock_queue("printer/first-floor") == []
     assert interlock.default_client() is interlock.default_client()
+
+
+# acquire() as threading.Lock users expect
+
+
+def test_acquire_true_blocks_until_the_lock_is_free(db: Client) -> None:
+    """``acquire(True)`` means "block", as with threading.Lock (it once read True as a
+    timeout of one second)."""
+    holder = db.lock("printer", ttl=10)
+    assert holder.acquire()
+    waiter = db.lock("printer")
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(waiter.acquire(True)))
+    thread.start()
+    wait_until(lambda: len(db.lock_queue("printer")) == 2, "the waiter to queue")
+    thread.join(2.5)  # well past the old one-second reading of True
+    assert thread.is_alive() and outcome == []
+    holder.release()
+    thread.join(DEADLINE)
+    assert outcome == [True]
+    assert waiter.held and waiter.fencing_token is not None
+    waiter.release()
+
+
+def test_acquire_returns_booleans_and_keeps_the_token_on_the_lock(db: Client) -> None:
+    lock = db.lock("printer", ttl=10)
+    assert lock.acquire() is True
+    token = lock.fencing_token
+    assert isinstance(token, int) and token > 0
+    other = db.lock("printer")
+    assert other.acquire(False) is False
+    assert other.acquire(blocking=False) is False
+    assert other.try_acquire() is False
+    assert other.acquire(timeout=0.1) is False
+    assert other.acquire(True, 0.1) is False
+    assert other.fencing_token is None and not other.held
+    lock.release()
+    assert other.acquire(False) is True
+    assert other.fencing_token is not None and other.fencing_token > token
+    other.release()
+    assert other.try_acquire() is True
+    other.release()
+
+
+def test_acquire_refuses_ambiguous_arguments(db: Client) -> None:
+    lock = db.lock("printer", ttl=10)
+    # A timeout passed where `blocking` goes (the old argument order) is refused, not read
+    # as a flag.
+    with pytest.raises(InvalidArgument, match="blocking"):
+        lock.acquire(5)  # type: ignore[arg-type]
+    # As with threading.Lock, a non-blocking acquire takes no timeout.
+    with pytest.raises(InvalidArgument, match="non-blocking"):
+        lock.acquire(False, 1)
+    assert db.lock_queue("printer") == []
+
+
+def test_the_locks_timeout_is_the_default_of_acquire_and_with(db: Client) -> None:
+    holder = db.lock("printer", ttl=10)
+    assert holder.acquire()
+    impatient = db.lock("printer", timeout=0.2)
+    assert impatient.acquire() is False
+    with pytest.raises(LockTimeout):
+        with impatient:
+            pytest.fail("the body ran without the lock")
+    # An explicit timeout overrides it.
+    assert impatient.acquire(timeout=0.1) is False
+    assert [w.holder for w in db.lock_queue("printer")] == [True]
+    holder.release()
+    assert impatient.acquire() is True
+    impatient.release()

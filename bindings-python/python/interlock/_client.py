@@ -13,7 +13,6 @@ from . import _native
 from ._common import (
     DEFAULT_TTL,
     check_blocking,
-    check_seconds,
     check_timeout,
     check_ttl,
     check_unsigned,
@@ -431,7 +430,7 @@ class Lock:
         check_blocking(blocking, timeout)
         if not blocking:
             return self.try_acquire()
-        wait = self._timeout if timeout is None else check_seconds(timeout, "timeout")
+        wait = self._timeout if timeout is None else check_timeout(timeout)
         self._check_not_inherited()
         try:
             self._handle().acquire(wait)

@@ -75,9 +75,23 @@ def check_ttl(value: object) -> float:
     return ttl
 
 
+MAX_TIMEOUT = 1e10
+"""The longest timeout accepted, in seconds (over 300 years); None waits without a limit."""
+
+
 def check_timeout(value: object) -> float | None:
-    """A wait's timeout: None (no limit) or a duration in seconds."""
-    return None if value is None else check_seconds(value, "timeout")
+    """A wait's timeout: None (no limit) or a duration in seconds up to MAX_TIMEOUT."""
+    if value is None:
+        return None
+    timeout = check_seconds(value, "timeout")
+    if timeout > MAX_TIMEOUT:
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(
+            f"timeout of {value} seconds is too long (at most {MAX_TIMEOUT:.0e}; None waits "
+            "without a limit)"
+        )
+    return timeout
 
 
 def check_blocking(blocking: object, timeout: object) -> None:

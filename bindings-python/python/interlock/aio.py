@@ -22,7 +22,6 @@ from . import _native
 from ._common import (
     DEFAULT_TTL,
     check_blocking,
-    check_seconds,
     check_timeout,
     check_ttl,
     check_unsigned,
@@ -468,7 +467,7 @@ class AsyncLock:
         check_blocking(blocking, timeout)
         if not blocking:
             return await self.try_acquire()
-        wait = self._timeout if timeout is None else check_seconds(timeout, "timeout")
+        wait = self._timeout if timeout is None else check_timeout(timeout)
         try:
             await self._handle().acquire_async(wait)
         except LockTimeout:
