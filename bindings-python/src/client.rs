@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use crate::convert::{ToPy, seconds, to_json};
 use crate::lease::Lease;
 use crate::lock::Lock;
-use crate::runtime::{Owned, awaitable, register_client, wait};
+use crate::runtime::{Owned, awaitable, close_dropped, register_client, wait};
 use crate::session::Session;
 use crate::txn::Txn;
 use crate::watch::Watch;
@@ -23,6 +23,12 @@ pub struct Client {
 impl Client {
     fn handle(&self) -> PyResult<interlock::Client> {
         Ok((**self.inner).clone())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        close_dropped(&self.inner);
     }
 }
 

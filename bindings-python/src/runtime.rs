@@ -160,6 +160,29 @@ pub fn register_client(_py: Python<'_>, client: &Arc<Owned<interlock::Client>>) 
     clients.push(Arc::downgrade(client));
 }
 
+/// Closings of clients that were dropped (garbage collected) while open, for the exit hook to
+/// wait for. Changed only with the GIL held.
+static CLOSING: Mutex<Vec<tokio::task::JoinHandle<()>>> = Mutex::new(Vec::new());
+
+/// Closes a client that Python dropped while it was open: nothing made from it is left (every
+/// lock, lease, watch and session object of the package keeps its client alive), so its leases
+/// are revoked and its locks free at once instead of at their TTL. (Python frees objects with
+/// the GIL held; a client result dropped undelivered is dropped while exiting, and left to the
+/// exit hook.)
+pub fn close_dropped(client: &Owned<interlock::Client>) {
+    if !client.is_mine() || client.is_closed() || EXITING.load(Ordering::SeqCst) {
+        return;
+    }
+    let Some(rt) = get() else { return };
+    let client = (**client).clone();
+    let closing = rt.spawn(async move {
+        let _ = client.close().await;
+    });
+    let mut pending = CLOSING.lock().unwrap_or_else(|p| p.into_inner());
+    pending.retain(|h| !h.is_finished());
+    pending.push(closing);
+}
+
 /// The package's atexit hook: closes every open client of this process (each revokes its
 /// leases, so the locks it holds free at once and its waits end), then keeps interlock's
 /// threads out of the interpreter for good and waits for those inside to leave.
@@ -178,11 +201,17 @@ pub fn exit_hook(py: Python<'_>) {
             .map(|c| (**c).clone())
             .collect()
     };
+    let dropped = std::mem::take(&mut *CLOSING.lock().unwrap_or_else(|p| p.into_inner()));
     py.detach(move || {
-        if let (false, Some(rt)) = (clients.is_empty(), get()) {
+        if let (false, Some(rt)) = (clients.is_empty() && dropped.is_empty(), get()) {
             let closing: Vec<_> = clients
                 .into_iter()
-                .map(|c| rt.spawn(async move { c.close().await }))
+                .map(|c| {
+                    rt.spawn(async move {
+                        let _ = c.close().await;
+                    })
+                })
+                .chain(dropped)
                 .collect();
             rt.block_on(async {
                 let _ = tokio::time::timeout(EXIT_CLOSE, async {

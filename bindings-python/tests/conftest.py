@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from etcd_cluster import EtcdCluster, EtcdClusterError
@@ -120,3 +121,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     source = Path(__file__).resolve().parent.parent / "python"
     if source in Path(interlock.__file__).resolve().parents:
         raise pytest.UsageError("interlock was imported from the source tree; install it first")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Reports how many cells of the lifecycle matrix (test_lifecycle.py) ran, and passed."""
+    ran = passed = 0
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "test_lifecycle.py::test_cell[" in getattr(report, "nodeid", ""):
+                if getattr(report, "when", "call") == "call" or outcome == "error":
+                    ran += 1
+                    passed += outcome == "passed"
+    if ran:
+        terminalreporter.write_line(f"lifecycle matrix: {passed} of {ran} cells passed")
