@@ -10,6 +10,7 @@ import asyncio
 import gc
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -20,6 +21,9 @@ import interlock.aio
 from interlock import InvalidArgument, LockLost
 
 API, CELL, TTL = sys.argv[1], sys.argv[2], float(sys.argv[3])
+if CELL == "sigterm_exit":
+    # What bindings-python/README.md recommends: SIGTERM as a normal exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 PREFIX = os.environ.get("LIFECYCLE_PREFIX", "")
 LOCK, COUNTER = f"{PREFIX}lock", f"{PREFIX}counter"
 # How long a run waits for the lock: far below the TTL of the cells whose locks must free
@@ -127,7 +131,7 @@ def sync_main() -> None:
         raise RuntimeError("boom")
     elif CELL == "sys_exit":
         sys.exit(3)
-    elif CELL in ("sigterm", "sigint", "sigkill"):
+    elif CELL in ("sigterm", "sigterm_exit", "sigint", "sigkill"):
         time.sleep(120)
     elif CELL == "wait_at_exit":
         # A daemon thread still waits for the lock (of another client) when the process ends.
@@ -204,7 +208,7 @@ async def aio_main() -> interlock.aio.AsyncClient | None:
         raise RuntimeError("boom")
     elif CELL == "sys_exit":
         sys.exit(3)
-    elif CELL in ("sigterm", "sigint", "sigkill"):
+    elif CELL in ("sigterm", "sigterm_exit", "sigint", "sigkill"):
         await asyncio.sleep(120)
     elif CELL == "wait_at_exit":
         # The loop ends while a lock is held and another client's acquire still waits

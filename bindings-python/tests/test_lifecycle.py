@@ -17,6 +17,8 @@ Cells (each for the sync and the asyncio API, on sqlite, etcd and http: CELLS x 
   for one lock whose TTL is far above how long a run waits for it: a lock left to expire fails
   the next run. The counter they increment under the lock is exact.
 - sigint: Ctrl-C (KeyboardInterrupt, unhandled) frees the lock far below its TTL.
+- sigterm_exit: with the handler bindings-python/README.md recommends (SIGTERM as sys.exit),
+  SIGTERM frees the lock far below its TTL.
 - sigterm, sigkill: Python's default SIGTERM, like SIGKILL, ends the process without running
   exit hooks; the lock frees when its lease expires, within its TTL (plus the time a waiter
   needs to notice).
@@ -53,6 +55,7 @@ CELLS = [
     "sys_exit",
     "wait_at_exit",
     "sigint",
+    "sigterm_exit",
     "sigterm",
     "sigkill",
 ]
@@ -196,16 +199,21 @@ def run_cell(c: Cell) -> None:
             assert all("RuntimeError: boom" in r.stderr for r in runs)
         assert c.counter() == RUNS
         assert c.free_within(PROMPT)
-    elif cell == "sigint":
+    elif cell in ("sigint", "sigterm_exit"):
         proc = c.start(LONG_TTL)
         assert read_line(proc).startswith("held")
-        proc.send_signal(signal.SIGINT)
-        # KeyboardInterrupt ends the program through the exit hooks: the lock frees at once.
+        proc.send_signal(signal.SIGINT if cell == "sigint" else signal.SIGTERM)
+        # KeyboardInterrupt, or SystemExit from the handler, ends the program through the exit
+        # hooks: the lock frees at once.
         assert c.free_within(PROMPT)
         code, _, err = finish(proc, go=False)
         no_crash(err)
-        assert code == -signal.SIGINT, err
-        assert "KeyboardInterrupt" in err
+        if cell == "sigint":
+            assert code == -signal.SIGINT, err
+            assert "KeyboardInterrupt" in err
+        else:
+            assert code == 143, err
+        assert c.counter() == 1
     else:  # sigterm, sigkill
         sig = signal.SIGTERM if cell == "sigterm" else signal.SIGKILL
         proc = c.start(SHORT_TTL)
