@@ -235,3 +235,30 @@ def test_dropping_a_held_async_lock_frees_it_promptly(url: str) -> None:
         await other.close()
 
     run(url, test)
+
+
+def test_close_while_waiting_raises_invalid_argument_every_time() -> None:
+    """The waiter may see its entry vanish (its lease revoked) before it sees the close; it
+    still reports the close. (Before this was handled, a third of these runs raised
+    LeaseExpired.)"""
+    for n in range(200):
+        url = f"mem://close-race-{n}"
+        db, holder = interlock.connect(url), interlock.connect(url)
+        held = holder.lock("printer", ttl=TTL)
+        assert held.acquire()
+        outcome: list[BaseException | bool] = []
+
+        def wait(db: Client = db, outcome: list[BaseException | bool] = outcome) -> None:
+            try:
+                outcome.append(db.lock("printer").acquire())
+            except BaseException as e:
+                outcome.append(e)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        wait_until(lambda h=holder: len(h.lock_queue("printer")) == 2, "the waiter to queue")
+        db.close()
+        waiter.join(PROMPT)
+        assert not waiter.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], InvalidArgument), (n, outcome)
+        holder.close()

@@ -417,6 +417,13 @@ class Lock:
         native = self._mine()
         return native is not None and native.lost
 
+    def _raise_closed_instead(self, error: InterlockError) -> None:
+        """For the error of a wait that its client's close() ended (the wait may see its
+        waiter entry vanish before it sees the close), raises InvalidArgument naming the
+        closed client instead."""
+        if self._client.closed:
+            raise closed_error(self._client.url) from error
+
     def _held_here(self) -> bool:
         return self._held_by == os.getpid()
 
@@ -436,13 +443,21 @@ class Lock:
             self._handle().acquire(wait)
         except LockTimeout:
             return False
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
         self._held_by = os.getpid()
         return True
 
     def try_acquire(self) -> bool:
         """Takes the lock only if it is free now; True if it did (``acquire(False)``)."""
         self._check_not_inherited()
-        if self._handle().try_acquire() is None:
+        try:
+            token = self._handle().try_acquire()
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+        if token is None:
             return False
         self._held_by = os.getpid()
         return True
@@ -479,7 +494,13 @@ class Lock:
     def __enter__(self) -> Lock:
         """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
         self._check_not_inherited()
-        self._handle().acquire(self._timeout)
+        try:
+            self._handle().acquire(self._timeout)
+        except LockTimeout:
+            raise
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
         self._held_by = os.getpid()
         return self
 

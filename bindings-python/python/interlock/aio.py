@@ -472,11 +472,25 @@ class AsyncLock:
             await self._handle().acquire_async(wait)
         except LockTimeout:
             return False
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
         return True
 
     async def try_acquire(self) -> bool:
         """Takes the lock only if it is free now; True if it did."""
-        return await self._handle().try_acquire_async() is not None
+        try:
+            return await self._handle().try_acquire_async() is not None
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+
+    def _raise_closed_instead(self, error: InterlockError) -> None:
+        """For the error of a wait that its client's close() ended (the wait may see its
+        waiter entry vanish before it sees the close), raises InvalidArgument naming the
+        closed client instead."""
+        if self._client.closed:
+            raise closed_error(self._client.url) from error
 
     async def release(self) -> None:
         """Releases the lock; LockLost if its lease was lost while held (also when its client
@@ -500,7 +514,13 @@ class AsyncLock:
 
     async def __aenter__(self) -> AsyncLock:
         """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
-        await self._handle().acquire_async(self._timeout)
+        try:
+            await self._handle().acquire_async(self._timeout)
+        except LockTimeout:
+            raise
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
         return self
 
     async def __aexit__(
