@@ -1,5 +1,6 @@
 //! `Client`: the store connection and every single-call operation of DESIGN §3–§4.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use interlock::{LockOptions, PutOptions, SessionOptions};
@@ -8,7 +9,7 @@ use pyo3::prelude::*;
 use crate::convert::{ToPy, seconds, to_json};
 use crate::lease::Lease;
 use crate::lock::Lock;
-use crate::runtime::{Owned, awaitable, wait};
+use crate::runtime::{Owned, awaitable, close_dropped, register_client, wait};
 use crate::session::Session;
 use crate::txn::Txn;
 use crate::watch::Watch;
@@ -16,17 +17,25 @@ use crate::watch::Watch;
 /// A connection to one store. Cheap to share between threads.
 #[pyclass(frozen, module = "interlock._native")]
 pub struct Client {
-    inner: Owned<interlock::Client>,
+    inner: Arc<Owned<interlock::Client>>,
 }
 
 impl Client {
     fn handle(&self) -> PyResult<interlock::Client> {
-        Ok((*self.inner).clone())
+        Ok((**self.inner).clone())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        close_dropped(&self.inner);
     }
 }
 
 impl ToPy for Client {
     fn to_py(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        // Closed by the exit hook if still open then.
+        register_client(py, &self.inner);
         Ok(Py::new(py, self)?.into_any())
     }
 }
@@ -40,7 +49,7 @@ async fn open(url: Option<String>, token: Option<String>) -> interlock::Result<C
     let options = interlock::ConnectOptions { token };
     let client = interlock::Client::connect_with(&url, &options).await?;
     Ok(Client {
-        inner: Owned::new(client),
+        inner: Arc::new(Owned::new(client)),
     })
 }
 
@@ -69,11 +78,41 @@ pub fn default_url() -> PyResult<String> {
     interlock::default_url().map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))
 }
 
+/// A lease or lock TTL, checked as the store will check it.
 fn ttl(secs: f64) -> PyResult<Duration> {
-    seconds("ttl", secs)
+    let ttl = seconds("ttl", secs)?;
+    interlock::validate::ttl(ttl).map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))?;
+    Ok(ttl)
+}
+
+/// Checks a TTL in seconds (InvalidArgument if the stores would refuse it), so that objects
+/// taking one can refuse a bad one when they are made.
+#[pyfunction]
+pub fn check_ttl(ttl_secs: f64) -> PyResult<()> {
+    ttl(ttl_secs).map(|_| ())
 }
 
 operations! { Client {
+    /// Whether `close` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Closes the client: revokes its leases (its locks free at once; their holders see them as
+    /// lost), ends its waits and watches; every later call fails. A forked child's copy of a
+    /// parent's client closes nothing of the parent's.
+    fn close(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let (c, mine) = (self.handle()?, self.inner.is_mine());
+        wait(py, async move { if mine { c.close().await } else { Ok(()) } })
+    }
+
+    /// `close` as an awaitable.
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (c, mine) = (self.handle()?, self.inner.is_mine());
+        awaitable(py, async move { if mine { c.close().await } else { Ok(()) } })
+    }
+
     /// What the client is connected to.
     fn describe(&self) -> String {
         self.inner.describe()

@@ -188,11 +188,14 @@ impl<T: ToPy> ToPy for Vec<T> {
     }
 }
 
-/// Seconds from Python (int or float) as a duration; `what` names the argument in errors.
+/// Seconds from Python (int or float) as a duration; `what` names the argument in errors. NaN,
+/// infinities, negative numbers and durations too large to represent are InvalidArgument.
 pub fn seconds(what: &str, secs: f64) -> PyResult<std::time::Duration> {
-    std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
-        errors::invalid(format!(
-            "{what} must be a non-negative number of seconds, not {secs}"
-        ))
-    })
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(errors::invalid(format!(
+            "{what} must be a finite, non-negative number of seconds, not {secs}"
+        )));
+    }
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| errors::invalid(format!("{what} of {secs} seconds is too large")))
 }

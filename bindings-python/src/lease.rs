@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 
 use crate::convert::{ToPy, seconds};
-use crate::runtime::Owned;
+use crate::runtime::{Owned, with_python};
 
 /// A lease that interlock renews at ttl/3 until it is revoked or lost.
 #[pyclass(frozen, module = "interlock._native")]
@@ -36,7 +36,7 @@ impl ToPy for Lease {
 
 /// Runs a Python callable on a thread of its own when called from the runtime, so that the
 /// callback may block (even call interlock) without stalling lease renewals. Exceptions go to
-/// `sys.unraisablehook`.
+/// `sys.unraisablehook`. Not called once the interpreter is exiting.
 pub fn python_callback(callback: Py<PyAny>) -> impl Fn() + Send + Sync + 'static {
     let callback = std::sync::Arc::new(callback);
     move || {
@@ -44,11 +44,11 @@ pub fn python_callback(callback: Py<PyAny>) -> impl Fn() + Send + Sync + 'static
         let spawned = std::thread::Builder::new()
             .name("interlock-callback".into())
             .spawn(move || {
-                Python::attach(|py| {
+                with_python(|py| {
                     if let Err(e) = callback.call0(py) {
                         e.write_unraisable(py, Some(callback.bind(py)));
                     }
-                })
+                });
             });
         if let Err(e) = spawned {
             eprintln!("interlock: cannot start a thread for a lost-lease callback: {e}");

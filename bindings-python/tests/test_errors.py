@@ -76,7 +76,8 @@ def test_lock_timeout_from_the_store_is_a_timeout_error(db: Client) -> None:
     holder.acquire()
     try:
         with pytest.raises(TimeoutError) as raised:
-            db.lock("printer").acquire(timeout=0.2)
+            with db.lock("printer", timeout=0.2):
+                pytest.fail("the body ran without the lock")
         assert isinstance(raised.value, interlock.LockTimeout)
         assert "printer" in str(raised.value)
     finally:
@@ -530,3 +531,143 @@ def test_unicode_keys_and_values_round_trip_through_list_and_watch(db: Client) -
         entry = db.get(key)
         assert entry is not None and entry.value == {"name": key[::-1]}
     watch.close()
+
+
+# Durations and flags from Python: every one is checked where it is given, and nothing reaches
+# the native layer that could make it panic (a PanicException is a BaseException, which
+# pytest.raises(InvalidArgument) would not catch).
+
+BAD_SECONDS = [
+    float("nan"),
+    float("inf"),
+    float("-inf"),
+    -1,
+    -0.5,
+    1e19,
+    1e300,
+    10**400,
+    True,
+    False,
+    "5",
+]
+BAD_SECONDS_IDS = [
+    "nan",
+    "inf",
+    "-inf",
+    "-1",
+    "-0.5",
+    "1e19",
+    "1e300",
+    "10**400",
+    "True",
+    "False",
+    "str",
+]
+
+
+@pytest.mark.parametrize("seconds", BAD_SECONDS, ids=BAD_SECONDS_IDS)
+def test_bad_timeouts_are_invalid_and_name_the_parameter(db: Client, seconds: Any) -> None:
+    holder = db.lock("printer", ttl=5)
+    assert holder.acquire()
+    lease = db.lease(5)
+    watch = db.watch("w/")
+    calls: list[Callable[[], object]] = [
+        lambda: db.lock("printer", timeout=seconds),  # refused when the lock is made
+        lambda: interlock.Client.lock(db, "printer", timeout=seconds),
+        lambda: db.lock("printer").acquire(timeout=seconds),
+        lambda: db.lock("printer").acquire(True, seconds),
+        lambda: lease.wait_lost(seconds),
+        lambda: watch.next(seconds),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidArgument, match="timeout"):
+            call()
+    # Nothing was queued, and the holder is untouched.
+    assert [w.holder for w in db.lock_queue("printer")] == [True]
+    holder.release()
+    lease.revoke()
+    watch.close()
+
+
+@pytest.mark.parametrize(
+    "seconds", [*BAD_SECONDS, 0, 0.5, 1e10], ids=[*BAD_SECONDS_IDS, "0", "0.5", "1e10"]
+)
+def test_bad_ttls_are_invalid_when_given(db: Client, seconds: Any) -> None:
+    start = db.index()
+    calls: list[Callable[[], object]] = [
+        lambda: db.lock("printer", ttl=seconds),  # refused when the lock is made
+        lambda: db.grant(seconds),
+        lambda: db.lease(seconds),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidArgument, match=r"(?i)ttl"):
+            call()
+    assert db.lock_queue("printer") == []
+    assert db.index() == start
+
+
+def test_a_huge_acquire_timeout_is_invalid_not_a_panic(db: Client) -> None:
+    holder = db.lock("printer", ttl=5)
+    assert holder.acquire()
+    with pytest.raises(InvalidArgument, match="timeout"):
+        db.lock("printer").acquire(timeout=1e19)
+    with pytest.raises(InvalidArgument, match="timeout"):
+        db.lock("printer", timeout=1e19).acquire()
+    assert [w.holder for w in db.lock_queue("printer")] == [True]
+    holder.release()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda db: db.put("k", 1, index=True),
+        lambda db: db.put("k", 1, index=False),
+        lambda db: db.delete("k", index=True),
+        lambda db: db.txn().check("k", True),
+        lambda db: db.txn().put("k", 1, index=True),
+        lambda db: db.list("", limit=True),
+        lambda db: db.watch("", from_index=True),
+        lambda db: db.session().put_compare_exchange("k", 1, True),
+        lambda db: db.retry(lambda: None, attempts=True),
+    ],
+    ids=["put", "put-False", "delete", "txn-check", "txn-put", "list", "watch", "session", "retry"],
+)
+def test_bools_are_not_numbers(db: Client, call: Callable[[Client], object]) -> None:
+    start = db.index()
+    with pytest.raises(InvalidArgument):
+        call(db)
+    assert db.get("k") is None
+    assert db.index() == start
+
+
+def test_a_lock_refuses_a_bad_lease_when_made(db: Client) -> None:
+    with pytest.raises(InvalidArgument, match="lease"):
+        db.lock("printer", lease="not a lease")
+
+
+def test_async_durations_are_checked_when_given(url: str) -> None:
+    import asyncio
+
+    import interlock.aio
+
+    async def main() -> None:
+        db = await interlock.aio.connect(url)
+        try:
+            for bad in (float("nan"), -1, True, 1e300):
+                with pytest.raises(InvalidArgument, match=r"(?i)ttl"):
+                    db.lock("printer", ttl=bad)
+                with pytest.raises(InvalidArgument, match="timeout"):
+                    db.lock("printer", timeout=bad)
+                with pytest.raises(InvalidArgument, match="timeout"):
+                    await db.lock("printer").acquire(timeout=bad)
+                with pytest.raises(InvalidArgument, match=r"(?i)ttl"):
+                    await db.lease(bad)
+            with pytest.raises(InvalidArgument, match="timeout"):
+                await db.lock("printer").acquire(timeout=1e19)
+            with pytest.raises(InvalidArgument):
+                await db.put("k", 1, index=True)
+            assert await db.lock_queue("printer") == []
+        finally:
+            await db.close()
+
+    asyncio.run(main())

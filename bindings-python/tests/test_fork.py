@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Callable
 
 import pytest
+from conftest import Store
 
 import interlock
 from interlock import Client, InterlockError
@@ -97,7 +98,8 @@ def test_sqlite_client_made_before_fork_works_in_child_and_parent(sqlite_url: st
             assert event is not None and (event.key, event.index) == ("events/from-child", index)
         # Locks and leases work in the child.
         lock = db.lock("printer", ttl=5)
-        token = lock.acquire(timeout=10)
+        assert lock.acquire(timeout=10)
+        token = lock.fencing_token
         assert token is not None and lock.held
         assert [(w.holder, w.token) for w in db.lock_queue("printer")] == [(True, token)]
         lock.release()
@@ -156,7 +158,8 @@ def test_fork_while_threads_are_busy_gives_a_working_child(sqlite_url: str) -> N
     lease = db.lease(1)  # its keeper renews every third of a second
     leased = db.set("leased", "parent", lease=lease)
     lock = db.lock("parent-lock", lease=lease)
-    token = lock.acquire()
+    assert lock.acquire()
+    token = lock.fencing_token
     stop = threading.Event()
     puts = [0]
     errors: list[BaseException] = []
@@ -236,7 +239,8 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
     parent: dict[str, Any] = {"client": interlock.connect(sqlite_url)}
     parent["lease"] = parent["client"].lease(5)
     parent["lock"] = parent["client"].lock("printer", ttl=5, owner="parent")
-    token = parent["lock"].acquire()
+    assert parent["lock"].acquire()
+    token = parent["lock"].fencing_token
     leased = parent["client"].set("leased", "parent", lease=parent["lease"])
 
     def child() -> None:
@@ -250,7 +254,7 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
             _ = parent["lease"].lost
         mine = interlock.connect(sqlite_url)
         assert [(w.holder, w.token) for w in mine.lock_queue("printer")] == [(True, token)]
-        assert mine.lock("printer").acquire(blocking=False) is None
+        assert mine.lock("printer").acquire(blocking=False) is False
         # Dropping the copies must not release the lock nor revoke the lease.
         del lock
         parent.clear()
@@ -274,3 +278,111 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
     assert db.lock_queue("printer") == []
     parent["lease"].revoke()
     assert db.get("leased") is None
+
+
+def take_the_counter_lock(store: Store, results: Any) -> None:
+    """The target of a prefork worker: connects on its own, takes the shared lock once and
+    increments the counter under it (a plain read then write: only the lock keeps it exact)."""
+    try:
+        db = interlock.connect(store.url, token=store.token)
+        with db.lock(f"{store.prefix}counter-lock", ttl=10, timeout=DEADLINE * 3) as held:
+            entry = db.get(f"{store.prefix}counter")
+            count = 0 if entry is None else entry.value
+            db.set(f"{store.prefix}counter", count + 1)
+            results.put(("ok", held.fencing_token))
+        db.close()
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+        raise
+
+
+def test_prefork_workers_each_take_one_lock(shared_store: Store) -> None:
+    """A web app's pattern: the parent connects (and works) before its 8 prefork workers start;
+    each worker connects and takes one lock. Every worker must get it (their lock waiters must
+    not collide), and the counter they increment under it must be exact."""
+    parent = interlock.connect(shared_store.url, token=shared_store.token)
+    parent.set(f"{shared_store.prefix}counter", 0)
+    with parent.lock(f"{shared_store.prefix}counter-lock", ttl=10):
+        pass
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    workers = [
+        ctx.Process(target=take_the_counter_lock, args=(shared_store, results)) for _ in range(8)
+    ]
+    for w in workers:
+        w.start()
+    reports = [results.get(timeout=DEADLINE * 4) for _ in workers]
+    for w in workers:
+        w.join(DEADLINE)
+        if w.is_alive():
+            w.kill()
+            w.join()
+    failures = [r[1] for r in reports if r[0] != "ok"]
+    assert not failures, "\n".join(failures)
+    assert [w.exitcode for w in workers] == [0] * 8
+    tokens = sorted(r[1] for r in reports)
+    assert len(set(tokens)) == 8, tokens
+    entry = parent.get(f"{shared_store.prefix}counter")
+    assert entry is not None and entry.value == 8
+    assert parent.lock_queue(f"{shared_store.prefix}counter-lock") == []
+    parent.close()
+
+
+@pytest.mark.parametrize("client", ["inherited", "new"])
+def test_child_uses_locks_leases_watches_and_sessions(shared_store: Store, client: str) -> None:
+    """A child of a process that used the package works with the client it inherited and with
+    a new one: locks, leases, watches and sessions; the parent's own objects keep working."""
+    p = shared_store.prefix
+    db = interlock.connect(shared_store.url, token=shared_store.token)
+    db.set(f"{p}accounts/1", {"funds": 10})
+    parent_lease = db.lease(5)
+    db.set(f"{p}parent-leased", True, lease=parent_lease)
+    parent_lock = db.lock(f"{p}parent-lock", ttl=5)
+    assert parent_lock.acquire()
+    with db.session() as s:
+        s.load(f"{p}accounts/1")["funds"] += 1
+        s.save_changes()
+
+    def child() -> dict[str, Any]:
+        mine = (
+            db
+            if client == "inherited"
+            else interlock.connect(shared_store.url, token=shared_store.token)
+        )
+        with mine.lock(f"{p}printer", ttl=5, timeout=DEADLINE) as held:
+            token = held.fencing_token
+            assert token is not None and held.held
+        lock = mine.lock(f"{p}printer", ttl=5)
+        assert lock.try_acquire() and lock.held
+        lock.release()
+        assert mine.lock(f"{p}parent-lock").try_acquire() is False  # still the parent's
+        lease = mine.lease(3)
+        mine.set(f"{p}child-leased", os.getpid(), lease=lease)
+        assert lease.revoke()
+        assert mine.get(f"{p}child-leased") is None
+        with mine.watch(f"{p}events/") as watch:
+            index = mine.set(f"{p}events/from-child", "hello")
+            event = watch.next(timeout=DEADLINE)
+            assert event is not None and (event.key, event.index) == (
+                f"{p}events/from-child",
+                index,
+            )
+        with mine.session() as s:
+            s.load(f"{p}accounts/1")["funds"] += 1
+            s.store(f"{p}accounts/2", {"funds": 0})
+            s.save_changes()
+        mine.close()
+        return {"token": token}
+
+    report = in_fork(child)
+    # The parent's lease, leased key and lock outlived the child and its close().
+    assert not parent_lease.lost and parent_lock.held and not parent_lock.lost
+    assert db.get(f"{p}parent-leased") is not None
+    account = db.get(f"{p}accounts/1")
+    assert account is not None and account.value == {"funds": 12}
+    assert db.get(f"{p}accounts/2") is not None
+    with db.lock(f"{p}printer", ttl=5, timeout=DEADLINE) as again:
+        assert again.fencing_token is not None and again.fencing_token > report["token"]
+    parent_lock.release()
+    parent_lease.revoke()
+    db.close()

@@ -47,7 +47,8 @@ def test_other_threads_run_while_acquire_blocks(db: Client) -> None:
     releasing.start()
     try:
         waiter = db.lock("printer")
-        token = waiter.acquire(timeout=DEADLINE)
+        assert waiter.acquire(timeout=DEADLINE)
+        token = waiter.fencing_token
     finally:
         stop.set()
         counting.join(DEADLINE)
@@ -92,7 +93,8 @@ def block_until_interrupted(url: str, results: Any, proceed: Any) -> None:
         return
     # Stay alive, so that the waiter entry must have gone without the process exiting.
     proceed.wait(DEADLINE)
-    token = lock.acquire(timeout=DEADLINE)
+    assert lock.acquire(timeout=DEADLINE)
+    token = lock.fencing_token
     results.put(("reacquired", token))
     lock.release()
 
@@ -101,7 +103,8 @@ def test_ctrl_c_interrupts_a_blocked_acquire(sqlite_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     db = interlock.connect(sqlite_url)
     holder = db.lock("printer")
-    held = holder.acquire()
+    assert holder.acquire()
+    held = holder.fencing_token
     results = ctx.Queue()
     proceed = ctx.Event()
     child = ctx.Process(target=block_until_interrupted, args=(sqlite_url, results, proceed))

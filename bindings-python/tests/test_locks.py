@@ -14,7 +14,7 @@ import pytest
 from waiting import DEADLINE, wait_until
 
 import interlock
-from interlock import Client, InterlockError, LockLost, LockTimeout
+from interlock import Client, InterlockError, InvalidArgument, LockLost, LockTimeout
 
 
 def queue_length(db: Client, name: str, n: int) -> Callable[[], bool]:
@@ -33,7 +33,8 @@ class Waiter(threading.Thread):
 
     def run(self) -> None:
         try:
-            token = self.lock.acquire(timeout=DEADLINE)
+            assert self.lock.acquire(timeout=DEADLINE)
+            token = self.lock.fencing_token
             assert token is not None
             self.grants.append((self.label, token))
             self.lock.release()
@@ -46,7 +47,8 @@ class Waiter(threading.Thread):
 
 def test_waiters_are_granted_in_arrival_order(db: Client) -> None:
     holder = db.lock("printer/first-floor")
-    first = holder.acquire()
+    assert holder.acquire()
+    first = holder.fencing_token
     assert first is not None
     grants: list[tuple[int, int]] = []
     waiters = []
@@ -73,13 +75,15 @@ def test_fencing_tokens_strictly_increase_across_grants(db: Client) -> None:
     other = db.lock("res")
     tokens = []
     for round in range(5):
-        token = lock.acquire()
+        assert lock.acquire()
+        token = lock.fencing_token
         assert token is not None and lock.fencing_token == token
         tokens.append(token)
         lock.release()
         # Unrelated writes and other holders in between do not break the order.
         db.set(f"noise/{round}", round)
-        token = other.acquire()
+        assert other.acquire()
+        token = other.fencing_token
         assert token is not None
         tokens.append(token)
         other.release()
@@ -92,7 +96,8 @@ def test_fencing_token_is_none_when_not_held(db: Client) -> None:
     lock = db.lock("res")
     assert lock.fencing_token is None
     assert not lock.held
-    token = lock.acquire()
+    assert lock.acquire()
+    token = lock.fencing_token
     assert lock.fencing_token == token and lock.held
     lock.release()
     assert lock.fencing_token is None
@@ -104,30 +109,41 @@ def test_fencing_token_is_none_when_not_held(db: Client) -> None:
 
 def test_try_acquire_returns_none_when_held_and_a_token_when_free(db: Client) -> None:
     holder = db.lock("res")
-    token = holder.acquire(blocking=False)
+    assert holder.acquire(blocking=False)
+    token = holder.fencing_token
     assert isinstance(token, int) and token > 0
     assert holder.held
     other = db.lock("res")
-    assert other.acquire(blocking=False) is None
+    assert other.acquire(blocking=False) is False
     assert not other.held
     # A failed try leaves no waiter behind.
     assert [(w.holder, w.token) for w in db.lock_queue("res")] == [(True, token)]
     holder.release()
-    second = other.acquire(blocking=False)
+    assert other.acquire(blocking=False)
+    second = other.fencing_token
     assert second is not None and second > token
     assert other.held and other.fencing_token == second
     other.release()
     assert db.lock_queue("res") == []
 
 
-def test_acquire_timeout_raises_lock_timeout_and_removes_the_waiter(db: Client) -> None:
+def test_acquire_timeout_returns_false_and_removes_the_waiter(db: Client) -> None:
+    """acquire(timeout=...) returns False when the timeout passes (as threading.Lock does);
+    ``with`` raises LockTimeout, since its body must not run without the lock."""
     holder = db.lock("printer")
-    token = holder.acquire()
+    assert holder.acquire()
+    token = holder.fencing_token
     loser = db.lock("printer")
     started = time.monotonic()
-    with pytest.raises(LockTimeout) as raised:
-        loser.acquire(timeout=0.2)
+    assert loser.acquire(timeout=0.2) is False
     assert time.monotonic() - started >= 0.2
+    assert not loser.held and loser.fencing_token is None
+    assert [(w.holder, w.token) for w in db.lock_queue("printer")] == [(True, token)]
+    # The timeout given to client.lock is acquire()'s default, and with's.
+    assert db.lock("printer", timeout=0.2).acquire() is False
+    with pytest.raises(LockTimeout) as raised:
+        with db.lock("printer", timeout=0.2):
+            pytest.fail("the body ran without the lock")
     assert isinstance(raised.value, TimeoutError)
     assert isinstance(raised.value, InterlockError)
     assert raised.value.kind == "LockTimeout"
@@ -136,7 +152,8 @@ def test_acquire_timeout_raises_lock_timeout_and_removes_the_waiter(db: Client) 
     holder.release()
     assert db.lock_queue("printer") == []
     # The timed-out waiter does not stand in anyone's way, and its object can try again.
-    again = loser.acquire(timeout=5)
+    assert loser.acquire(timeout=5)
+    again = loser.fencing_token
     assert token is not None and again is not None and again > token
     loser.release()
 
@@ -162,11 +179,11 @@ def test_with_lock_holds_inside_and_releases_on_exit(db: Client) -> None:
         assert token is not None and held.held
         queue = db.lock_queue("printer")
         assert [(w.holder, w.token) for w in queue] == [(True, token)]
-        assert db.lock("printer").acquire(blocking=False) is None
+        assert db.lock("printer").acquire(blocking=False) is False
     assert not held.held and held.fencing_token is None
     assert db.lock_queue("printer") == []
     other = db.lock("printer")
-    assert other.acquire(blocking=False) is not None
+    assert other.acquire(blocking=False) is True
     other.release()
 
 
@@ -191,7 +208,8 @@ def test_a_released_lock_object_can_be_acquired_again(db: Client) -> None:
 
 def test_locks_are_not_reentrant(db: Client) -> None:
     lock = db.lock("printer")
-    token = lock.acquire()
+    assert lock.acquire()
+    token = lock.fencing_token
     with pytest.raises(InterlockError):
         lock.acquire(timeout=0.5)
     with pytest.raises(InterlockError):
@@ -211,7 +229,7 @@ def test_locks_with_nested_names_are_independent(db: Client) -> None:
         assert len(db.lock_queue("a")) == 1
         assert len(db.lock_queue("a/b")) == 1
         assert len(db.lock_queue("a/b/c")) == 1
-        assert db.lock("a").acquire(blocking=False) is None
+        assert db.lock("a").acquire(blocking=False) is False
     assert db.lock_queue("a") == [] and db.lock_queue("a/b") == []
 
 
@@ -221,7 +239,8 @@ def test_locks_with_nested_names_are_independent(db: Client) -> None:
 def test_lock_queue_lists_the_holder_then_the_waiters(db: Client) -> None:
     assert db.lock_queue("printer") == []
     holder = db.lock("printer", ttl=5, owner="alice")
-    token = holder.acquire()
+    assert holder.acquire()
+    token = holder.fencing_token
     grants: list[tuple[int, int]] = []
     bob = Waiter(db.lock("printer", ttl=3, owner="bob"), 1, grants)
     bob.start()
@@ -284,7 +303,7 @@ def test_lost_lease_fires_on_lost_and_raises_lock_lost_at_exit(db: Client) -> No
     # The revoke deleted the waiter entry: the lock is free for others.
     assert db.lock_queue("printer") == []
     other = db.lock("printer")
-    assert other.acquire(blocking=False) is not None
+    assert other.acquire(blocking=False) is True
     other.release()
 
 
@@ -390,7 +409,7 @@ def test_module_level_lock_uses_the_default_store(
             queue = other.lock_queue("printer/first-floor")
             assert [(w.holder, w.token) for w in queue] == [(True, token)]
             assert "module" in str(queue[0].owner)
-            assert other.lock("printer/first-floor").acquire(blocking=False) is None
+            assert other.lock("printer/first-floor").acquire(blocking=False) is False
         with pytest.raises(LockTimeout):
             with interlock.lock("printer/first-floor", timeout=0.2):
                 pytest.fail("the body ran without the lock")
@@ -398,3 +417,73 @@ def test_module_level_lock_uses_the_default_store(
     with interlock.connect(url) as other:
         assert other.lock_queue("printer/first-floor") == []
     assert interlock.default_client() is interlock.default_client()
+
+
+# acquire() as threading.Lock users expect
+
+
+def test_acquire_true_blocks_until_the_lock_is_free(db: Client) -> None:
+    """``acquire(True)`` means "block", as with threading.Lock (it once read True as a
+    timeout of one second)."""
+    holder = db.lock("printer", ttl=10)
+    assert holder.acquire()
+    waiter = db.lock("printer")
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(waiter.acquire(True)))
+    thread.start()
+    wait_until(lambda: len(db.lock_queue("printer")) == 2, "the waiter to queue")
+    thread.join(2.5)  # well past the old one-second reading of True
+    assert thread.is_alive() and outcome == []
+    holder.release()
+    thread.join(DEADLINE)
+    assert outcome == [True]
+    assert waiter.held and waiter.fencing_token is not None
+    waiter.release()
+
+
+def test_acquire_returns_booleans_and_keeps_the_token_on_the_lock(db: Client) -> None:
+    lock = db.lock("printer", ttl=10)
+    assert lock.acquire() is True
+    token = lock.fencing_token
+    assert isinstance(token, int) and token > 0
+    other = db.lock("printer")
+    assert other.acquire(False) is False
+    assert other.acquire(blocking=False) is False
+    assert other.try_acquire() is False
+    assert other.acquire(timeout=0.1) is False
+    assert other.acquire(True, 0.1) is False
+    assert other.fencing_token is None and not other.held
+    lock.release()
+    assert other.acquire(False) is True
+    assert other.fencing_token is not None and other.fencing_token > token
+    other.release()
+    assert other.try_acquire() is True
+    other.release()
+
+
+def test_acquire_refuses_ambiguous_arguments(db: Client) -> None:
+    lock = db.lock("printer", ttl=10)
+    # A timeout passed where `blocking` goes (the old argument order) is refused, not read
+    # as a flag.
+    with pytest.raises(InvalidArgument, match="blocking"):
+        lock.acquire(5)  # type: ignore[arg-type]
+    # As with threading.Lock, a non-blocking acquire takes no timeout.
+    with pytest.raises(InvalidArgument, match="non-blocking"):
+        lock.acquire(False, 1)
+    assert db.lock_queue("printer") == []
+
+
+def test_the_locks_timeout_is_the_default_of_acquire_and_with(db: Client) -> None:
+    holder = db.lock("printer", ttl=10)
+    assert holder.acquire()
+    impatient = db.lock("printer", timeout=0.2)
+    assert impatient.acquire() is False
+    with pytest.raises(LockTimeout):
+        with impatient:
+            pytest.fail("the body ran without the lock")
+    # An explicit timeout overrides it.
+    assert impatient.acquire(timeout=0.1) is False
+    assert [w.holder for w in db.lock_queue("printer")] == [True]
+    holder.release()
+    assert impatient.acquire() is True
+    impatient.release()

@@ -173,7 +173,8 @@ def test_lock_protected_increments_lose_nothing(
 def hold_until_killed(url: str, results: Any) -> None:
     db = interlock.connect(url)
     lock = db.lock("printer/first-floor", ttl=2, owner="doomed holder")
-    token = lock.acquire()
+    assert lock.acquire()
+    token = lock.fencing_token
     results.put(("held", os.getpid(), token))
     time.sleep(600)
 
@@ -181,7 +182,8 @@ def hold_until_killed(url: str, results: Any) -> None:
 def wait_for_lock(url: str, results: Any, done: Any) -> None:
     db = interlock.connect(url)
     lock = db.lock("printer/first-floor", ttl=20, owner="patient waiter")
-    token = lock.acquire(timeout=60)
+    assert lock.acquire(timeout=60)
+    token = lock.fencing_token
     results.put(("acquired", os.getpid(), token))
     done.wait(DEADLINE)
     lock.release()

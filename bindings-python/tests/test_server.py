@@ -12,17 +12,15 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from waiting import wait_until
+from servers import Server, start_server, stop_server
 
 import interlock
 import interlock.aio
@@ -39,55 +37,17 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-
 @pytest.fixture
 def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     """``interlock serve --token TOKEN`` on a free loopback port over a fresh SQLite file;
     stopped (SIGTERM, then SIGKILL) whatever the test does. The test runs without
     ``INTERLOCK_TOKEN`` unless it sets it."""
-    exe = os.environ.get("INTERLOCK_SERVER_EXE")
-    if not exe or not os.access(exe, os.X_OK):
-        # A failure, not a skip: without the server these tests would prove nothing.
-        pytest.fail(
-            f"INTERLOCK_SERVER_EXE must name the built interlock binary (it is {exe!r}); "
-            "bash scripts/test-python.sh builds it and sets it",
-            pytrace=False,
-        )
     monkeypatch.delenv("INTERLOCK_TOKEN", raising=False)
-    env = {k: v for k, v in os.environ.items() if k not in ("INTERLOCK_TOKEN", "INTERLOCK_URL")}
-    out, log = tmp_path / "server.out", tmp_path / "server.log"
-    store = f"sqlite://{tmp_path / 'served.db'}"
-    args = [exe, "serve", "--store", store, "--listen", "127.0.0.1:0", "--token", TOKEN]
-    with open(out, "wb") as stdout, open(log, "wb") as stderr:
-        process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env
-        )
+    server = start_server(tmp_path, TOKEN)
     try:
-        # The first line of its output: "interlock: serving … on http://ADDR".
-        wait_until(
-            lambda: b"\n" in out.read_bytes() or process.poll() is not None,
-            "the server to say where it listens",
-        )
-        first = out.read_text().split("\n", 1)[0]
-        if " on http://" not in first:
-            pytest.fail(
-                f"the server did not say where it listens (exit {process.poll()}, "
-                f"output {first!r}); its log:\n{log.read_text()}"
-            )
-        yield Server(first.rsplit(" on ", 1)[1].strip(), process, log)
+        yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(server.process)
 
 
 def test_token_option(server: Server) -> None:

@@ -22,7 +22,9 @@ def main() -> None:
     sys.stdin.readline()
     seen = []
     for _ in range(rounds):
-        token = lock.acquire(timeout=60)
+        if not lock.acquire(timeout=60):
+            raise SystemExit("the lock was not acquired within 60 s")
+        token = lock.fencing_token
         entry = db.get("counters/shared")
         value, index = (entry.value, entry.index) if entry is not None else (0, 0)
         r = db.put("counters/shared", value + 1, index=index)

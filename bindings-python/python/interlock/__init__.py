@@ -11,6 +11,7 @@ The asyncio API is :mod:`interlock.aio`.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Any, Callable
@@ -72,6 +73,12 @@ def connect(url: str | None = None, *, token: str | None = None, **options: Any)
     resolved = resolve_url(url, options)
     return Client(resolved, _native.connect(resolved, token), token=token)
 
+
+# At interpreter exit (normal end, sys.exit, an unhandled exception, Ctrl-C) every client still
+# open is closed, so the locks this process holds free at once instead of after their TTL, and
+# interlock's threads stop calling into the interpreter before it finalizes. Hooks registered
+# after this import run first and may still use interlock.
+atexit.register(_native.exit_hook)
 
 _default: Client | None = None
 _default_pid = 0

@@ -12,14 +12,18 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from ._common import (
     DEFAULT_TTL,
+    check_blocking,
+    check_timeout,
+    check_ttl,
     check_unsigned,
+    closed_error,
     forked_mem_error,
     lease_id,
     native_lease,
     stale,
 )
 from ._native import Entry, Event, LockWaiter, Page, PutResult
-from .errors import ConcurrencyError, InterlockError, LockLost
+from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost, LockTimeout
 
 T = TypeVar("T")
 
@@ -34,10 +38,11 @@ class Client:
         self._token = token
         self._pid = os.getpid()
         self._client: _native.Client | None = native
+        self._closed = False
 
     def _handle(self) -> _native.Client:
-        if self._client is None:
-            raise InterlockError(f"the client of {self._url} is closed")
+        if self._closed or self._client is None:
+            raise closed_error(self._url)
         if self._pid != os.getpid():
             if self._url.startswith("mem:"):
                 raise forked_mem_error(self._url)
@@ -59,9 +64,25 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
     def close(self) -> None:
-        """Drops this handle on the store (leases it kept alive are revoked)."""
-        self._client = None
+        """Closes the client, waiting until it is done: revokes its leases, so every lock it
+        holds is free for others at once (those lock objects become lost: ``lost`` is True, their
+        on_lost callbacks run and ``release()`` raises LockLost), ends its waits (a blocked
+        acquire raises InvalidArgument) and its watches. Every later call on the client, or on a
+        lock, lease, session, transaction or watch made from it, raises InvalidArgument.
+        Idempotent. In a forked child, closing a client made before the fork closes only the
+        child's connection, never the parent's."""
+        if self._closed:
+            return
+        self._closed = True
+        native, self._client = self._client, None
+        if native is not None and self._pid == os.getpid():
+            native.close()
 
     def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
@@ -113,11 +134,11 @@ class Client:
     def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
         """Changes under `prefix` in index order, from `from_index` (default: from now)."""
         check_unsigned(from_index, "the watch's from_index")
-        return Watch(self._handle().watch(prefix, from_index))
+        return Watch(self._handle().watch(prefix, from_index), self)
 
     def grant(self, ttl: float) -> int:
         """Grants a bare lease nobody keeps alive; returns its id."""
-        return self._handle().grant(float(ttl))
+        return self._handle().grant(check_ttl(ttl))
 
     def keepalive(self, lease: object) -> float:
         """Renews a lease once; returns its TTL. Raises LeaseExpired if it is gone."""
@@ -133,7 +154,7 @@ class Client:
 
     def lease(self, ttl: float) -> Lease:
         """A lease kept alive in the background until revoked (also on ``with`` exit)."""
-        return Lease(self._handle().lease(float(ttl)))
+        return Lease(self._handle().lease(check_ttl(ttl)), self)
 
     def lock(
         self,
@@ -146,8 +167,9 @@ class Client:
         on_lost: Callable[[], object] | None = None,
     ) -> Lock:
         """A fair lock (not yet acquired). ``with client.lock(name) as held:`` acquires it,
-        waiting up to `timeout` seconds, and releases it on exit."""
-        return Lock(self, name, float(ttl), timeout, owner, lease, on_lost)
+        waiting up to `timeout` seconds (None: without a limit; LockTimeout after), and releases
+        it on exit. A bad ttl, timeout or lease raises InvalidArgument here."""
+        return Lock(self, name, ttl, timeout, owner, lease, on_lost)
 
     def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
@@ -155,11 +177,13 @@ class Client:
 
     def session(self, *, optimistic: bool = True) -> Session:
         """A unit of work over documents. Optimistic concurrency is on by default."""
-        return Session(self._handle().session(optimistic))
+        return Session(self._handle().session(optimistic), self)
 
     def retry(self, fn: Callable[[], T], attempts: int = 10) -> T:
         """Calls `fn` until it does not raise ConcurrencyError, backing off with jitter between
         attempts; after `attempts` the last ConcurrencyError is raised."""
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise InvalidArgument(f"attempts must be an integer, not {attempts!r}")
         for attempt in range(max(attempts, 1)):
             try:
                 return fn()
@@ -229,13 +253,16 @@ class Watch:
     """An iterator over changes, in index order. Resume after a restart with
     ``client.watch(prefix, from_index=last.index + 1)``."""
 
-    def __init__(self, native: _native.Watch) -> None:
+    def __init__(self, native: _native.Watch, client: Client) -> None:
         self._watch: _native.Watch | None = native
+        self._client = client
         self._pid = os.getpid()
 
     def _handle(self) -> _native.Watch:
+        if self._client.closed:
+            raise closed_error(self._client.url)
         if self._watch is None:
-            raise InterlockError("the watch is closed")
+            raise InvalidArgument("the watch is closed")
         if self._pid != os.getpid():
             raise stale("watch", self._pid)
         return self._watch
@@ -251,7 +278,7 @@ class Watch:
 
     def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None if `timeout` seconds pass first (or the watch ended)."""
-        event = self._handle().next(timeout)
+        event = self._handle().next(check_timeout(timeout))
         return None if event is False else event
 
     def close(self) -> None:
@@ -269,14 +296,20 @@ class Lease:
     """A lease renewed in the background at ttl/3. ``lost`` turns True as soon as renewal
     can no longer be confirmed before expiry."""
 
-    def __init__(self, native: _native.Lease) -> None:
+    def __init__(self, native: _native.Lease, client: Client) -> None:
         self._lease = native
+        self._client = client
         self._pid = os.getpid()
 
     def _native_lease(self) -> _native.Lease:
         if self._pid != os.getpid():
             raise stale("lease", self._pid)
         return self._lease
+
+    def _check_open(self) -> _native.Lease:
+        if self._client.closed:
+            raise closed_error(self._client.url)
+        return self._native_lease()
 
     @property
     def id(self) -> int:
@@ -290,46 +323,49 @@ class Lease:
 
     @property
     def lost(self) -> bool:
-        """True once the lease is lost (or revoked)."""
+        """True once the lease is lost (or revoked, also by closing its client)."""
         return self._native_lease().lost
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when the lease is lost."""
-        self._native_lease().on_lost(callback)
+        self._check_open().on_lost(callback)
 
     def wait_lost(self, timeout: float | None = None) -> bool:
         """Blocks until the lease is lost; False if `timeout` passed first."""
-        return self._native_lease().wait_lost(timeout)
+        return self._check_open().wait_lost(check_timeout(timeout))
 
     def revoke(self) -> bool:
         """Revokes the lease, deleting its entries."""
-        return self._native_lease().revoke()
+        return self._check_open().revoke()
 
     def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.revoke()
+        if not self._client.closed:  # closing the client revoked it
+            self.revoke()
 
 
 class Lock:
     """A fair, non-reentrant lock with fencing tokens. Use it as a context manager, or call
-    :meth:`acquire` and :meth:`release`."""
+    :meth:`acquire` and :meth:`release` (which behave like ``threading.Lock``'s)."""
 
     def __init__(
         self,
         client: Client,
         name: str,
-        ttl: float,
-        timeout: float | None,
+        ttl: object,
+        timeout: object,
         owner: str | None,
         lease: object,
         on_lost: Callable[[], object] | None,
     ) -> None:
+        # Bad options are refused now, not at the first acquire.
+        self._ttl = check_ttl(ttl)
+        self._timeout = check_timeout(timeout)
+        native_lease(lease)
         self._client = client
         self._name = name
-        self._ttl = ttl
-        self._timeout = timeout
         self._owner = owner
         self._lease = lease
         self._callbacks: list[Callable[[], object]] = [on_lost] if on_lost else []
@@ -347,6 +383,12 @@ class Lock:
             self._pid = os.getpid()
         return self._lock
 
+    def _mine(self) -> _native.Lock | None:
+        """The native lock, if this process made it and holds the lock through it."""
+        if self._lock is None or self._pid != os.getpid() or not self._held_here():
+            return None
+        return self._lock
+
     def __repr__(self) -> str:
         return f"interlock.Lock({self._name!r}, fencing_token={self.fencing_token})"
 
@@ -357,38 +399,72 @@ class Lock:
 
     @property
     def fencing_token(self) -> int | None:
-        """The fencing token while held (pass it to what the lock protects), else None."""
-        return self._handle().fencing_token if self._held_here() else None
+        """The fencing token of the current acquisition while held (pass it to what the lock
+        protects), else None."""
+        native = self._mine()
+        return None if native is None else native.fencing_token
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._held_here() and self._handle().held
+        native = self._mine()
+        return native is not None and native.held
 
     @property
     def lost(self) -> bool:
-        """True if the lock is held but its lease was lost: stop working under it."""
-        return self._held_here() and self._handle().lost
+        """True if the lock is held but its lease was lost (expired, revoked, or its client
+        closed): stop working under it."""
+        native = self._mine()
+        return native is not None and native.lost
+
+    def _raise_closed_instead(self, error: InterlockError) -> None:
+        """For the error of a wait that its client's close() ended (the wait may see its
+        waiter entry vanish before it sees the close), raises InvalidArgument naming the
+        closed client instead."""
+        if self._client.closed:
+            raise closed_error(self._client.url) from error
 
     def _held_here(self) -> bool:
         return self._held_by == os.getpid()
 
-    def acquire(self, timeout: float | None = None, blocking: bool = True) -> int | None:
-        """Waits for the lock (up to `timeout` seconds; None: forever) and returns the fencing
-        token. Raises LockTimeout when the timeout passes. With ``blocking=False``, takes the
-        lock only if it is free and returns None otherwise."""
+    def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Takes the lock, like ``threading.Lock.acquire``: waits until it is free, up to
+        `timeout` seconds (None: the timeout given to ``client.lock``, else without a limit),
+        and returns True; returns False if the timeout passes first. With ``blocking=False``,
+        takes it only if it is free now (nobody holds or waits for it) and returns False
+        otherwise. The fencing token of the acquisition is :attr:`fencing_token`. (``with
+        lock:`` raises LockTimeout instead of returning False.)"""
+        check_blocking(blocking, timeout)
+        if not blocking:
+            return self.try_acquire()
+        wait = self._timeout if timeout is None else check_timeout(timeout)
         self._check_not_inherited()
-        token: int | None
-        if blocking:
-            token = self._handle().acquire(None if timeout is None else float(timeout))
-        else:
+        try:
+            self._handle().acquire(wait)
+        except LockTimeout:
+            return False
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+        self._held_by = os.getpid()
+        return True
+
+    def try_acquire(self) -> bool:
+        """Takes the lock only if it is free now; True if it did (``acquire(False)``)."""
+        self._check_not_inherited()
+        try:
             token = self._handle().try_acquire()
-        if token is not None:
-            self._held_by = os.getpid()
-        return token
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+        if token is None:
+            return False
+        self._held_by = os.getpid()
+        return True
 
     def release(self) -> None:
-        """Releases the lock. Raises LockLost if its lease was lost while held."""
+        """Releases the lock. Raises LockLost if its lease was lost while held (also when its
+        client was closed)."""
         self._check_not_inherited()
         try:
             self._handle().release()
@@ -416,7 +492,16 @@ class Lock:
             )
 
     def __enter__(self) -> Lock:
-        self.acquire(self._timeout)
+        """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
+        self._check_not_inherited()
+        try:
+            self._handle().acquire(self._timeout)
+        except LockTimeout:
+            raise
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+        self._held_by = os.getpid()
         return self
 
     def __exit__(
@@ -437,12 +522,15 @@ class Session:
     :meth:`save_changes` writes every change in one transaction, checked at the loaded indexes
     (ConcurrencyError if someone else wrote in between)."""
 
-    def __init__(self, native: _native.Session) -> None:
+    def __init__(self, native: _native.Session, client: Client) -> None:
         self._session = native
+        self._client = client
         self._pid = os.getpid()
         self._tracked: dict[str, Any] = {}
 
     def _handle(self) -> _native.Session:
+        if self._client.closed:
+            raise closed_error(self._client.url)
         if self._pid != os.getpid():
             raise stale("session", self._pid)
         return self._session

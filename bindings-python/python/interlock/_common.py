@@ -3,6 +3,8 @@ client, which makes clients safe to use after ``os.fork()``."""
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from typing import TYPE_CHECKING
 
@@ -33,13 +35,82 @@ def _option(value: object) -> str:
 
 
 def check_unsigned(value: object, what: str) -> None:
-    """Refuses an index or a limit the store cannot hold (negative, or 2**64 and above) with
-    InvalidArgument naming `what`, instead of the native layer's OverflowError. Other types are
-    left to the native layer (TypeError)."""
-    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value < 1 << 64:
+    """Refuses an index or a limit the store cannot hold (negative, or 2**64 and above, or a
+    bool, which Python would otherwise read as 0 or 1) with InvalidArgument naming `what`,
+    instead of the native layer's OverflowError. Other types are left to the native layer
+    (TypeError)."""
+    from .errors import InvalidArgument
+
+    if isinstance(value, bool):
+        raise InvalidArgument(f"{what} must be an integer, not the bool {value}")
+    if isinstance(value, int) and not 0 <= value < 1 << 64:
+        raise InvalidArgument(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+
+
+def check_seconds(value: object, what: str) -> float:
+    """A duration in seconds from the caller (an int or a float), as a float: InvalidArgument
+    naming `what` for a bool, a non-number, NaN, an infinity, a negative number or one too large
+    to represent (2**64 seconds and more)."""
+    from .errors import InvalidArgument
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidArgument(f"{what} must be a number of seconds, not {value!r}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise InvalidArgument(f"{what} of {value} seconds is too large") from None
+    if math.isnan(seconds) or seconds < 0 or math.isinf(seconds):
+        raise InvalidArgument(
+            f"{what} must be a finite, non-negative number of seconds, not {value}"
+        )
+    if seconds >= 2.0**64:
+        raise InvalidArgument(f"{what} of {value} seconds is too large")
+    return seconds
+
+
+def check_ttl(value: object) -> float:
+    """A TTL in seconds, checked as the stores check it (InvalidArgument naming it otherwise)."""
+    ttl = check_seconds(value, "ttl")
+    _native.check_ttl(ttl)
+    return ttl
+
+
+MAX_TIMEOUT = 1e10
+"""The longest timeout accepted, in seconds (over 300 years); None waits without a limit."""
+
+
+def check_timeout(value: object) -> float | None:
+    """A wait's timeout: None (no limit) or a duration in seconds up to MAX_TIMEOUT."""
+    if value is None:
+        return None
+    timeout = check_seconds(value, "timeout")
+    if timeout > MAX_TIMEOUT:
         from .errors import InvalidArgument
 
-        raise InvalidArgument(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+        raise InvalidArgument(
+            f"timeout of {value} seconds is too long (at most {MAX_TIMEOUT:.0e}; None waits "
+            "without a limit)"
+        )
+    return timeout
+
+
+def check_blocking(blocking: object, timeout: object) -> None:
+    """The `blocking` flag of acquire, as threading.Lock takes it; a non-bool (an old-style
+    positional timeout) is refused rather than read as a flag."""
+    from .errors import InvalidArgument
+
+    if not isinstance(blocking, bool):
+        raise InvalidArgument(
+            f"blocking must be True or False, not {blocking!r} (pass a timeout as timeout=...)"
+        )
+    if not blocking and timeout is not None:
+        raise InvalidArgument("a non-blocking acquire takes no timeout")
+
+
+def closed_error(url: str) -> InterlockError:
+    from .errors import InvalidArgument
+
+    return InvalidArgument(f"the client of {url} is closed")
 
 
 def forked_mem_error(url: str) -> InterlockError:

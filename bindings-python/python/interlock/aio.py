@@ -6,6 +6,7 @@ waiter entry.
 >>> db = await interlock.aio.connect("sqlite:///tmp/app.db")        # doctest: +SKIP
 >>> async with db.lock("printer/first-floor") as held:              # doctest: +SKIP
 ...     await print_job(fence=held.fencing_token)
+>>> await db.close()                                                # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -13,14 +14,18 @@ from __future__ import annotations
 import asyncio
 import builtins
 import os
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterable
 from types import TracebackType
 from typing import Any, Callable, TypeVar
 
 from . import _native
 from ._common import (
     DEFAULT_TTL,
+    check_blocking,
+    check_timeout,
+    check_ttl,
     check_unsigned,
+    closed_error,
     forked_mem_error,
     lease_id,
     native_lease,
@@ -28,7 +33,7 @@ from ._common import (
     stale,
 )
 from ._native import Entry, Event, LockWaiter, Page, PutResult
-from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost
+from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost, LockTimeout
 
 __all__ = [
     "AsyncClient",
@@ -61,10 +66,11 @@ class AsyncClient:
         self._token = token
         self._pid = os.getpid()
         self._client: _native.Client | None = native
+        self._closed = False
 
     def _handle(self) -> _native.Client:
-        if self._client is None:
-            raise InterlockError(f"the client of {self._url} is closed")
+        if self._closed or self._client is None:
+            raise closed_error(self._url)
         if self._pid != os.getpid():
             if self._url.startswith("mem:"):
                 raise forked_mem_error(self._url)
@@ -84,11 +90,32 @@ class AsyncClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.close()
+        await self.close()
 
-    def close(self) -> None:
-        """Drops this handle on the store."""
-        self._client = None
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> Awaitable[None]:
+        """Closes the client (``await db.close()``): revokes its leases, so every lock it holds
+        is free for others at once (those lock objects become lost and ``release()`` raises
+        LockLost), ends its waits (an awaiting acquire raises InvalidArgument) and its watches.
+        Every later call on the client, or on what was made from it, raises InvalidArgument.
+        The close starts at the call; awaiting waits until the leases are revoked. Outside a
+        running event loop it closes before returning. Idempotent."""
+        if self._closed:
+            return _Done()
+        self._closed = True
+        native, self._client = self._client, None
+        if native is None or self._pid != os.getpid():
+            return _Done()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            native.close()
+            return _Done()
+        return native.close_async()
 
     async def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
@@ -145,7 +172,7 @@ class AsyncClient:
 
     async def grant(self, ttl: float) -> int:
         """Grants a bare lease nobody keeps alive; returns its id."""
-        return await self._handle().grant_async(float(ttl))
+        return await self._handle().grant_async(check_ttl(ttl))
 
     async def keepalive(self, lease: object) -> float:
         """Renews a lease once; returns its TTL."""
@@ -161,7 +188,7 @@ class AsyncClient:
 
     async def lease(self, ttl: float) -> AsyncLease:
         """A lease kept alive in the background until revoked."""
-        return AsyncLease(await self._handle().lease_async(float(ttl)))
+        return AsyncLease(await self._handle().lease_async(check_ttl(ttl)), self)
 
     def lock(
         self,
@@ -173,8 +200,9 @@ class AsyncClient:
         lease: object = None,
         on_lost: Callable[[], object] | None = None,
     ) -> AsyncLock:
-        """A fair lock: ``async with client.lock(name) as held:``."""
-        return AsyncLock(self, name, float(ttl), timeout, owner, lease, on_lost)
+        """A fair lock: ``async with client.lock(name) as held:`` (LockTimeout after `timeout`
+        seconds). A bad ttl, timeout or lease raises InvalidArgument here."""
+        return AsyncLock(self, name, ttl, timeout, owner, lease, on_lost)
 
     async def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
@@ -182,10 +210,12 @@ class AsyncClient:
 
     def session(self, *, optimistic: bool = True) -> AsyncSession:
         """A unit of work over documents."""
-        return AsyncSession(self._handle().session(optimistic))
+        return AsyncSession(self._handle().session(optimistic), self)
 
     async def retry(self, fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
         """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter."""
+        if isinstance(attempts, bool) or not isinstance(attempts, int):
+            raise InvalidArgument(f"attempts must be an integer, not {attempts!r}")
         for attempt in range(max(attempts, 1)):
             try:
                 return await fn()
@@ -194,6 +224,14 @@ class AsyncClient:
                     raise
             await asyncio.sleep(_native.retry_delay(attempt))
         raise AssertionError("unreachable")
+
+
+class _Done:
+    """An awaitable that is already complete."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
 
 
 def _required(lease: object) -> int:
@@ -258,8 +296,10 @@ class AsyncWatch:
         self._closed = False
 
     async def _handle(self) -> _native.Watch:
+        if self._client.closed:
+            raise closed_error(self._client.url)
         if self._closed:
-            raise InterlockError("the watch is closed")
+            raise InvalidArgument("the watch is closed")
         if self._watch is None:
             self._watch = await self._client._handle().watch_async(self._prefix, self._from)
         return self._watch
@@ -280,6 +320,7 @@ class AsyncWatch:
 
     async def next(self, timeout: float | None = None) -> Event | None:
         """The next event, or None if `timeout` seconds pass first."""
+        timeout = check_timeout(timeout)
         event = await (await self._handle()).next_async(timeout)
         return None if event is False else event
 
@@ -298,14 +339,20 @@ class AsyncWatch:
 class AsyncLease:
     """A lease renewed in the background; ``lost`` turns True as soon as it is lost."""
 
-    def __init__(self, native: _native.Lease) -> None:
+    def __init__(self, native: _native.Lease, client: AsyncClient) -> None:
         self._lease = native
+        self._client = client
         self._pid = os.getpid()
 
     def _native_lease(self) -> _native.Lease:
         if self._pid != os.getpid():
             raise stale("lease", self._pid)
         return self._lease
+
+    def _check_open(self) -> _native.Lease:
+        if self._client.closed:
+            raise closed_error(self._client.url)
+        return self._native_lease()
 
     @property
     def id(self) -> int:
@@ -324,40 +371,45 @@ class AsyncLease:
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when the lease is lost."""
-        self._native_lease().on_lost(callback)
+        self._check_open().on_lost(callback)
 
     async def wait_lost(self, timeout: float | None = None) -> bool:
         """Resolves when the lease is lost; False if `timeout` passed first."""
-        return await self._native_lease().wait_lost_async(timeout)
+        return await self._check_open().wait_lost_async(check_timeout(timeout))
 
     async def revoke(self) -> bool:
         """Revokes the lease, deleting its entries."""
-        return await self._native_lease().revoke_async()
+        return await self._check_open().revoke_async()
 
     async def __aenter__(self) -> AsyncLease:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.revoke()
+        if not self._client.closed:  # closing the client revoked it
+            await self.revoke()
 
 
 class AsyncLock:
-    """A fair, non-reentrant lock with fencing tokens: ``async with lock as held:``."""
+    """A fair, non-reentrant lock with fencing tokens: ``async with lock as held:``, or
+    :meth:`acquire` and :meth:`release` (which behave like ``asyncio.Lock``'s and
+    ``threading.Lock``'s)."""
 
     def __init__(
         self,
         client: AsyncClient,
         name: str,
-        ttl: float,
-        timeout: float | None,
+        ttl: object,
+        timeout: object,
         owner: str | None,
         lease: object,
         on_lost: Callable[[], object] | None,
     ) -> None:
+        # Bad options are refused now, not at the first acquire.
+        self._ttl = check_ttl(ttl)
+        self._timeout = check_timeout(timeout)
+        native_lease(lease)
         self._client = client
         self._name = name
-        self._ttl = ttl
-        self._timeout = timeout
         self._owner = owner
         self._lease = lease
         self._callbacks: list[Callable[[], object]] = [on_lost] if on_lost else []
@@ -374,6 +426,11 @@ class AsyncLock:
             self._pid = os.getpid()
         return self._lock
 
+    def _mine(self) -> _native.Lock | None:
+        if self._lock is None or self._pid != os.getpid():
+            return None
+        return self._lock
+
     def __repr__(self) -> str:
         return f"interlock.aio.AsyncLock({self._name!r}, fencing_token={self.fencing_token})"
 
@@ -384,28 +441,60 @@ class AsyncLock:
 
     @property
     def fencing_token(self) -> int | None:
-        """The fencing token while held, else None."""
-        return self._handle().fencing_token
+        """The fencing token of the current acquisition while held, else None."""
+        native = self._mine()
+        return None if native is None else native.fencing_token
 
     @property
     def held(self) -> bool:
         """Whether this object holds the lock."""
-        return self._handle().held
+        native = self._mine()
+        return native is not None and native.held
 
     @property
     def lost(self) -> bool:
-        """True if the lock is held but its lease was lost."""
-        return self._handle().lost
+        """True if the lock is held but its lease was lost (expired, revoked, or its client
+        closed)."""
+        native = self._mine()
+        return native is not None and native.lost
 
-    async def acquire(self, timeout: float | None = None, blocking: bool = True) -> int | None:
-        """Waits for the lock and returns the fencing token (LockTimeout after `timeout`
-        seconds). With ``blocking=False`` returns None if the lock is taken."""
-        if blocking:
-            return await self._handle().acquire_async(None if timeout is None else float(timeout))
-        return await self._handle().try_acquire_async()
+    async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Takes the lock: waits until it is free, up to `timeout` seconds (None: the timeout
+        given to ``client.lock``, else without a limit), and returns True; False if the timeout
+        passes first. With ``blocking=False`` takes it only if it is free now, else returns
+        False. The fencing token is :attr:`fencing_token`. (``async with lock:`` raises
+        LockTimeout instead of returning False.)"""
+        check_blocking(blocking, timeout)
+        if not blocking:
+            return await self.try_acquire()
+        wait = self._timeout if timeout is None else check_timeout(timeout)
+        try:
+            await self._handle().acquire_async(wait)
+        except LockTimeout:
+            return False
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+        return True
+
+    async def try_acquire(self) -> bool:
+        """Takes the lock only if it is free now; True if it did."""
+        try:
+            return await self._handle().try_acquire_async() is not None
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
+
+    def _raise_closed_instead(self, error: InterlockError) -> None:
+        """For the error of a wait that its client's close() ended (the wait may see its
+        waiter entry vanish before it sees the close), raises InvalidArgument naming the
+        closed client instead."""
+        if self._client.closed:
+            raise closed_error(self._client.url) from error
 
     async def release(self) -> None:
-        """Releases the lock; LockLost if its lease was lost while held."""
+        """Releases the lock; LockLost if its lease was lost while held (also when its client
+        was closed)."""
         await self._handle().release_async()
 
     def on_lost(self, callback: Callable[[], object]) -> None:
@@ -424,7 +513,14 @@ class AsyncLock:
         return await self._client.lock_queue(self._name)
 
     async def __aenter__(self) -> AsyncLock:
-        await self.acquire(self._timeout)
+        """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
+        try:
+            await self._handle().acquire_async(self._timeout)
+        except LockTimeout:
+            raise
+        except InterlockError as e:
+            self._raise_closed_instead(e)
+            raise
         return self
 
     async def __aexit__(
@@ -443,12 +539,15 @@ class AsyncLock:
 class AsyncSession:
     """A unit of work over documents (see :class:`interlock.Session`)."""
 
-    def __init__(self, native: _native.Session) -> None:
+    def __init__(self, native: _native.Session, client: AsyncClient) -> None:
         self._session = native
+        self._client = client
         self._pid = os.getpid()
         self._tracked: dict[str, Any] = {}
 
     def _handle(self) -> _native.Session:
+        if self._client.closed:
+            raise closed_error(self._client.url)
         if self._pid != os.getpid():
             raise stale("session", self._pid)
         return self._session
