@@ -9,7 +9,7 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A connection to one store; `close()` lets it go. */
+/** A connection to one store; `close()` revokes its leases and ends its use. */
 export declare class Client {
   describe(): string
   get(key: string): Promise<Entry | null>
@@ -33,8 +33,19 @@ export declare class Client {
   lock(name: string, ttlSecs: number, owner?: string | undefined | null, lease?: Lease | undefined | null): Lock
   lockQueue(name: string): Promise<Array<LockWaiter>>
   session(optimistic: boolean): Session
-  /** Lets the connection go; later calls fail. */
-  close(): void
+  /**
+   * Closes the client: revokes its leases (its held locks free at once, and are lost to
+   * their holders), ends its waits and watches, and makes every later call on it or on its
+   * locks, leases, sessions and transactions fail. Idempotent.
+   */
+  close(): Promise<void>
+  /**
+   * Closes the client from `process.on('exit')`, where nothing asynchronous runs any more:
+   * blocks the JavaScript thread, for at most `limit_secs`, while the runtime's threads
+   * revoke the client's leases, so that its locks free at once rather than after their TTL.
+   */
+  closeAtExit(limitSecs: number): void
+  get closed(): boolean
 }
 
 /** A kept-alive lease. */
@@ -57,7 +68,11 @@ export declare class Lock {
   isLost(): boolean
   /** Calls `callback` when the lease behind the held lock is lost. */
   onLost(callback: () => void): void
-  /** Waits for the lock; resolves to the fencing token. `cancel()` ends the wait. */
+  /**
+   * Waits for the lock; resolves to the fencing token. `cancel()` ends the wait. A second
+   * `acquire` while one is pending (or while the lock is held) fails at once with
+   * `InvalidArgument`; the pending one stays cancellable.
+   */
   acquire(timeoutSecs?: number | undefined | null): Promise<number>
   /** Cancels a pending `acquire`; its waiter entry is removed. */
   cancel(): void
