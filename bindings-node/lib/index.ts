@@ -121,11 +121,18 @@ export interface SessionOptions {
 
 const DEFAULT_TTL = 20;
 
+/** The longest duration any option takes: 9e9 s (about 285 years), the longest lease TTL. The
+ * same bound for every host (a deadline that far ahead overflows some clocks, not others). */
+const MAX_SECONDS = 9e9;
+
 /** A time option in seconds, checked here so that the error names the option: a finite,
- * non-negative number (the store refuses what is too long for it, naming the option too). */
+ * non-negative number up to {@link MAX_SECONDS}. */
 function seconds(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new InvalidArgumentError(`${name} must be a non-negative number of seconds, not ${describe(value)}`);
+  }
+  if (value > MAX_SECONDS) {
+    throw new InvalidArgumentError(`${name} of ${value} s is too long: at most ${MAX_SECONDS} s (about 285 years)${name === 'timeout' ? '; omit it, or give Infinity, to wait without a limit' : ''}`);
   }
   return value;
 }

@@ -1,6 +1,5 @@
 //! `Client`: the store connection and every single-call operation of DESIGN §3–§4.
 
-
 use interlock::{LockOptions, PutOptions, SessionOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -249,7 +248,9 @@ impl Client {
             return Ok(());
         }
         if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(internal("closeAtExit cannot block inside the async runtime"));
+            return Err(internal(
+                "closeAtExit cannot block inside the async runtime",
+            ));
         }
         let client = self.inner.clone();
         let _ = self
