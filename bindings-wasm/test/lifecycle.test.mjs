@@ -21,7 +21,7 @@ import { TOKEN, serve } from './serve.mjs';
 
 const PACKAGE = pathToFileURL(new URL('../dist/index.js', import.meta.url).pathname).href;
 const env = { INTERLOCK_LIFECYCLE_PACKAGE: PACKAGE, INTERLOCK_TOKEN: TOKEN };
-const CONCURRENCY = 6;
+const CONCURRENCY = 8;
 
 function within(promise, what, seconds = 20) {
   let timer;
