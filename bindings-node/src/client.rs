@@ -211,8 +211,9 @@ impl Client {
             owner,
             lease: lease.map(Lease::core),
         };
-        let lock = self.handle()?.lock_with(&name, options);
-        Ok(Lock::new(lock))
+        let client = self.handle()?;
+        let lock = client.lock_with(&name, options);
+        Ok(Lock::new(lock, client))
     }
 
     #[napi]

@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use interlock::ErrorKind;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -19,14 +20,16 @@ pub struct Lock {
     /// second `acquire` while one waits is refused, and leaves the first cancellable.
     waiting: Mutex<Option<(u64, tokio::task::AbortHandle)>>,
     acquires: AtomicU64,
+    client: interlock::Client,
 }
 
 impl Lock {
-    pub fn new(lock: interlock::Lock) -> Self {
+    pub fn new(lock: interlock::Lock, client: interlock::Client) -> Self {
         Lock {
             inner: lock,
             waiting: Mutex::new(None),
             acquires: AtomicU64::new(0),
+            client,
         }
     }
 
@@ -95,6 +98,14 @@ impl Lock {
             }
         }
         match outcome {
+            Ok(Err(e)) if self.client.is_closed() && e.kind() != ErrorKind::InvalidArgument => {
+                // The close's revocation may reach the waiter as its entry's deletion first.
+                Err(invalid(format!(
+                    "the client of {} was closed while waiting for lock '{}'",
+                    self.client.describe(),
+                    self.inner.name()
+                )))
+            }
             Ok(token) => index_out(token.or_throw()?),
             Err(e) if e.is_cancelled() => Err(internal(format!(
                 "waiting for lock '{}' was cancelled",

@@ -223,7 +223,9 @@ impl Client {
             owner,
             lease: lease.as_ref().map(Lease::core),
         };
-        Ok(Lock::new(self.handle()?.lock_with(&name, options)))
+        let client = self.handle()?;
+        let lock = client.lock_with(&name, options);
+        Ok(Lock::new(lock, client))
     }
 
     #[wasm_bindgen(js_name = lockQueue)]

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use futures::future::{AbortHandle, Abortable};
+use interlock::ErrorKind;
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
@@ -20,14 +21,16 @@ pub struct Lock {
     /// is refused, and leaves the first cancellable.
     waiting: Rc<RefCell<Option<(u64, AbortHandle)>>>,
     acquires: Cell<u64>,
+    client: interlock::Client,
 }
 
 impl Lock {
-    pub fn new(lock: interlock::Lock) -> Self {
+    pub fn new(lock: interlock::Lock, client: interlock::Client) -> Self {
         Lock {
             inner: lock,
             waiting: Rc::new(RefCell::new(None)),
             acquires: Cell::new(0),
+            client,
         }
     }
 
@@ -79,6 +82,7 @@ impl Lock {
             )));
         }
         let lock = self.inner.clone();
+        let client = self.client.clone();
         let waiting = self.waiting.clone();
         let (handle, registration) = AbortHandle::new_pair();
         let id = self.acquires.get();
@@ -93,6 +97,14 @@ impl Lock {
             }
             drop(slot);
             match outcome {
+                Ok(Err(e)) if client.is_closed() && e.kind() != ErrorKind::InvalidArgument => {
+                    // The close's revocation may reach the waiter as its entry's deletion first.
+                    Err(invalid(format!(
+                        "the client of {} was closed while waiting for lock '{}'",
+                        client.describe(),
+                        lock.name()
+                    )))
+                }
                 Ok(token) => index_out(token.or_throw()?),
                 Err(_) => Err(internal(format!(
                     "waiting for lock '{}' was cancelled",
