@@ -358,14 +358,12 @@ export class Client {
     }
     const o = optionsOf<WithLockOptions>(`withLock '${String(name)}'`, given, [...LOCK_OPTIONS, ...ACQUIRE_OPTIONS]);
     const lock = this.lock(name, { ttl: o.ttl, owner: o.owner, lease: o.lease });
-    const acquire = { timeout: o.timeout, signal: o.signal };
-    if (acquire.timeout === undefined) delete acquire.timeout;
-    if (acquire.signal === undefined) delete acquire.signal;
-    await lock.acquire(acquire);
+    await lock.acquire({ timeout: o.timeout, signal: o.signal });
     const controller = new AbortController();
-    const token = lock.fencingToken;
+    // Not the lock itself: the loss callback is held natively, and must not keep it alive.
+    const [lockName, token] = [lock.name, lock.fencingToken];
     void lock.lost.then(() => controller.abort(new LockLostError(
-      `lock '${lock.name}' (fencing token ${token}) was lost while held: its lease ended, it was force-released, or its client was closed`)));
+      `lock '${lockName}' (fencing token ${token}) was lost while held: its lease ended, it was force-released, or its client was closed`)));
     let result: R;
     try {
       result = await (fn as WithLockCallback<R>)(lock, controller.signal);
@@ -577,6 +575,8 @@ export class Lock {
    * callback need not reach this object (the native side holds the callback, and a callback
    * holding the lock would keep it from ever being collected). */
   readonly #acquisitions: { current?: Acquisition; watching: boolean } = { watching: false };
+  /** Whether an `acquire` of this object is pending. */
+  #acquiring = false;
   // Keeps the client reachable while the lock is, so that the process's exit closes it.
   readonly #client: Client;
 
@@ -668,6 +668,12 @@ export class Lock {
     if (signal?.aborted) {
       throw new AbortError(`waiting for lock '${this.name}' was aborted`, { cause: signal.reason });
     }
+    if (this.#acquiring) {
+      // Refused here, before its signal could cancel the pending one (the native side refuses
+      // it too, and a second acquire of a held lock).
+      throw new InvalidArgumentError(`lock '${this.name}' is already being acquired by this lock object; locks are not re-entrant (await the pending acquire, or use another lock object)`);
+    }
+    this.#acquiring = true;
     let aborted = false;
     const onAbort = () => {
       aborted = true;
@@ -687,6 +693,7 @@ export class Lock {
       }
       throw fromNative(e);
     } finally {
+      this.#acquiring = false;
       if (started) signal?.removeEventListener('abort', onAbort);
     }
   }
