@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and packs the Node package, installs the tarball into a fresh scratch project (as a user
+# Builds and packs the Node package, checks that the regenerated lib/native.d.ts is the committed
+# one, installs the tarball into a fresh scratch project (as a user
 # would), then runs the type test (`tsc --noEmit`), compiles the `await using` test with tsc and
 # runs the node:test suite there, against the package as installed: every operation on mem://, a
 # real SQLite file and a real 3-member etcd cluster this script starts on loopback; a real
@@ -11,6 +12,15 @@ cd "$(dirname "$0")/.."
 root=$PWD
 source scripts/setup.sh
 tarball=$(bash scripts/build-node.sh)
+
+# The native module's declarations are committed (the WebAssembly build compiles against them
+# without building this package); the build just regenerated them, and they must not differ.
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    if ! git diff --exit-code -- bindings-node/lib/native.d.ts >&2; then
+        echo "test-node: bindings-node/lib/native.d.ts differs from the committed one (above): commit the regenerated file" >&2
+        exit 1
+    fi
+fi
 
 # The etcd cluster (started below with scripts/etcd-cluster.sh) needs etcd.
 bash scripts/setup-etcd.sh

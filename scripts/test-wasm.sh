@@ -3,6 +3,8 @@
 # (scripts/build-wasm.sh), the `interlock` server with the package and dashboard embedded,
 # installs Debian's Chromium if missing, then runs with node:test, one file at a time:
 #   wasm.test.mjs      the package in Node, against a real server over SQLite and mem://
+#   lifecycle.test.mjs close, garbage collection, exits and signals of processes using the package
+#   readme.test.mjs    the README's WebAssembly example, as printed, against a real server
 #   browser.test.mjs   the same cases in headless Chromium, from another origin (CORS)
 #   dashboard.test.mjs the dashboard with real worker processes; saves target/artifacts/dashboard.png
 set -euo pipefail
@@ -21,5 +23,6 @@ export INTERLOCK_ARTIFACTS="$PWD/target/artifacts"
 export CHROMIUM="$(command -v chromium)"
 unset INTERLOCK_TOKEN INTERLOCK_URL
 cd bindings-wasm
-node --test --test-concurrency=1 test/wasm.test.mjs test/browser.test.mjs test/dashboard.test.mjs
+node --test --test-concurrency=1 test/wasm.test.mjs test/lifecycle.test.mjs test/readme.test.mjs \
+    test/browser.test.mjs test/dashboard.test.mjs
 echo "dashboard screenshot: $INTERLOCK_ARTIFACTS/dashboard.png"

@@ -20,6 +20,7 @@ import {
   AbortError,
   ConcurrencyError,
   InvalidArgumentError,
+  LockLostError,
   call,
   callSync,
   fromNative,
@@ -93,7 +94,7 @@ export interface LockOptions {
 
 export interface AcquireOptions {
   /** Seconds to wait; on timeout the waiter is removed and the promise rejects with
-   * `LockTimeoutError`. Default: wait forever. */
+   * `LockTimeoutError`. Default (or `Infinity`): wait forever. */
   timeout?: number;
   /** Cancels the wait: the waiter entry is removed and the promise rejects with `AbortError`. */
   signal?: AbortSignal;
@@ -120,16 +121,85 @@ export interface SessionOptions {
 
 const DEFAULT_TTL = 20;
 
-/** A time option in seconds, checked here so that the error names the option. */
+/** The longest duration any option takes: 9e9 s (about 285 years), the longest lease TTL. The
+ * same bound for every host (a deadline that far ahead overflows some clocks, not others). */
+const MAX_SECONDS = 9e9;
+
+/** A time option in seconds, checked here so that the error names the option: a finite,
+ * non-negative number up to {@link MAX_SECONDS}. */
 function seconds(name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`${name} must be a non-negative number of seconds, not ${String(value)}`);
+    throw new InvalidArgumentError(`${name} must be a non-negative number of seconds, not ${describe(value)}`);
+  }
+  if (value > MAX_SECONDS) {
+    throw new InvalidArgumentError(`${name} of ${value} s is too long: at most ${MAX_SECONDS} s (about 285 years)${name === 'timeout' ? '; omit it, or give Infinity, to wait without a limit' : ''}`);
   }
   return value;
 }
 
+/** A wait in seconds; absent, null or `Infinity`: no limit. */
 function optionalSeconds(name: string, value: unknown): number | null {
-  return value === undefined || value === null ? null : seconds(name, value);
+  return value === undefined || value === null || value === Infinity ? null : seconds(name, value);
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? `the string '${value}'` : `${String(value)} (${typeof value})`;
+}
+
+/** An options argument: absent, or an object with no other keys than `known` (a misspelt
+ * option would otherwise be ignored: `{ timout: 5 }` would wait forever). */
+function optionsOf<T extends object>(what: string, value: T | undefined, known: readonly string[]): T {
+  if (value === undefined || value === null) {
+    return {} as T;
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`the options of ${what} must be an object, not ${describe(value)}`);
+  }
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new InvalidArgumentError(`unknown option '${key}' of ${what} (known: ${known.join(', ')})`);
+    }
+  }
+  return value;
+}
+
+const LOCK_OPTIONS = ['ttl', 'owner', 'lease'] as const;
+const ACQUIRE_OPTIONS = ['timeout', 'signal'] as const;
+
+/** The clients of this JavaScript realm that may be open, held weakly: at the process's exit
+ * the open ones are closed, so that their locks free at once rather than after their TTL. */
+const openClients = new Set<WeakRef<native.Client>>();
+let exitHooked = false;
+
+/** Seconds the exit waits, at most, for the store to take the revocations. */
+const EXIT_CLOSE_LIMIT = 2;
+
+function closeAtExit(): void {
+  const deadline = Date.now() + EXIT_CLOSE_LIMIT * 1000;
+  for (const ref of openClients) {
+    const client = ref.deref();
+    if (client && !client.closed) {
+      try {
+        client.closeAtExit(Math.max(0, (deadline - Date.now()) / 1000));
+      } catch {
+        // The process is exiting; the lock frees when its TTL runs out.
+      }
+    }
+  }
+  openClients.clear();
+}
+
+function track(client: native.Client): WeakRef<native.Client> {
+  const ref = new WeakRef(client);
+  openClients.add(ref);
+  const proc = typeof process === 'undefined' ? undefined : process;
+  if (!exitHooked && typeof proc?.on === 'function') {
+    exitHooked = true;
+    // 'exit' runs on a normal end, process.exit() and an uncaught exception; not on a signal
+    // that kills the process (SIGTERM, SIGINT and SIGKILL by default): then the TTL frees it.
+    proc.on('exit', closeAtExit);
+  }
+  return ref;
 }
 
 function leaseId(lease: Lease | string | undefined): string | undefined {
@@ -173,6 +243,11 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
   return new Client(await call(() => native.connect(url ?? null, token ?? null)));
 }
 
+/** `withLock`'s callback: runs holding the lock; `signal` aborts (with a `LockLostError` as its
+ * reason) if the lock is lost meanwhile (its lease ended, it was force-released, or the client
+ * was closed), so that work under it can stop. */
+export type WithLockCallback<R> = (held: Lock, signal: AbortSignal) => Promise<R> | R;
+
 /** The URL `connect()` uses when given none. */
 export function defaultUrl(): string {
   return callSync(() => native.defaultUrl());
@@ -181,10 +256,17 @@ export function defaultUrl(): string {
 /** A connection to one store. Share one per process: its locks share one kept-alive lease. */
 export class Client {
   #native: native.Client;
+  #tracked: WeakRef<native.Client>;
 
   /** @internal */
   constructor(n: native.Client) {
     this.#native = n;
+    this.#tracked = track(n);
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#native.closed;
   }
 
   /** What the client is connected to. */
@@ -246,27 +328,45 @@ export class Client {
   /** A lease kept alive in the background until revoked, with `lost` when renewal fails. */
   async lease(ttl: number): Promise<Lease> {
     const secs = seconds('ttl', ttl);
-    return new Lease(await call(() => this.#native.lease(secs)));
+    return new Lease(await call(() => this.#native.lease(secs)), this);
   }
 
-  /** A fair lock; nothing is sent until `acquire()`. */
+  /** A fair lock; nothing is sent until `acquire()`. Bad options (a TTL below 1 s, a misspelt
+   * option) throw here. */
   lock(name: string, options: LockOptions = {}): Lock {
+    const o = optionsOf(`lock '${String(name)}'`, options, LOCK_OPTIONS);
+    if (o.lease !== undefined && !(o.lease instanceof Lease)) {
+      throw new InvalidArgumentError(`the lease option of lock '${String(name)}' must be a Lease from client.lease(), not ${describe(o.lease)}`);
+    }
     return new Lock(callSync(() => this.#native.lock(
       name,
-      seconds('ttl', options.ttl ?? DEFAULT_TTL),
-      options.owner ?? null,
-      options.lease?.native ?? null,
-    )));
+      seconds('ttl', o.ttl ?? DEFAULT_TTL),
+      o.owner ?? null,
+      o.lease?.native ?? null,
+    )), this);
   }
 
-  /** Runs `fn` while holding lock `name` and releases it after, even if `fn` throws. If the lock
-   * was lost meanwhile, the release rejects with `LockLostError`. */
-  async withLock<R>(name: string, options: WithLockOptions, fn: (held: Lock) => Promise<R> | R): Promise<R> {
-    const lock = this.lock(name, options);
-    await lock.acquire({ timeout: options.timeout, signal: options.signal });
+  /** Runs `fn` while holding lock `name` and releases it after, even if `fn` throws. `fn` gets
+   * the held lock and an `AbortSignal` that aborts if the lock is lost meanwhile; then the
+   * release rejects with `LockLostError` (unless `fn` threw: its error is kept). */
+  withLock<R>(name: string, fn: WithLockCallback<R>): Promise<R>;
+  withLock<R>(name: string, options: WithLockOptions, fn: WithLockCallback<R>): Promise<R>;
+  async withLock<R>(name: string, optionsOrFn: WithLockOptions | WithLockCallback<R>, maybeFn?: WithLockCallback<R>): Promise<R> {
+    const [given, fn]: [WithLockOptions, unknown] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn, maybeFn];
+    if (typeof fn !== 'function') {
+      throw new InvalidArgumentError(`withLock('${String(name)}', ...) needs a callback as its last argument, not ${describe(fn)}`);
+    }
+    const o = optionsOf<WithLockOptions>(`withLock '${String(name)}'`, given, [...LOCK_OPTIONS, ...ACQUIRE_OPTIONS]);
+    const lock = this.lock(name, { ttl: o.ttl, owner: o.owner, lease: o.lease });
+    await lock.acquire({ timeout: o.timeout, signal: o.signal });
+    const controller = new AbortController();
+    // Not the lock itself: the loss callback is held natively, and must not keep it alive.
+    const [lockName, token] = [lock.name, lock.fencingToken];
+    void lock.lost.then(() => controller.abort(new LockLostError(
+      `lock '${lockName}' (fencing token ${token}) was lost while held: its lease ended, it was force-released, or its client was closed`)));
     let result: R;
     try {
-      result = await fn(lock);
+      result = await (fn as WithLockCallback<R>)(lock, controller.signal);
     } catch (e) {
       await lock.release().catch(() => undefined);
       throw e;
@@ -326,9 +426,13 @@ export class Client {
     return call(() => this.#native.timeToLive(id));
   }
 
-  /** Closes the client: its shared lock lease is revoked, its connections closed, and every
-   * later call rejects. Nothing of it keeps the event loop alive. */
+  /** Closes the client: its leases are revoked (the locks it holds free at once for other
+   * clients, and are lost to their holders: `lost` resolves, `release()` rejects with
+   * `LockLostError`), pending waits reject, watches end, and every later call on the client or
+   * on its locks, leases, sessions and transactions rejects with `InvalidArgumentError`.
+   * Idempotent. Nothing of it keeps the event loop alive afterwards. */
   async close(): Promise<void> {
+    openClients.delete(this.#tracked);
     await call(() => this.#native.close());
   }
 
@@ -399,10 +503,13 @@ export class Lease {
   /** @internal */
   readonly native: native.Lease;
   #lost?: Promise<void>;
+  // Keeps the client reachable while the lease is, so that the process's exit closes it.
+  readonly #client: Client;
 
   /** @internal */
-  constructor(n: native.Lease) {
+  constructor(n: native.Lease, client: Client) {
     this.native = n;
+    this.#client = client;
   }
 
   /** The lease id. */
@@ -437,16 +544,46 @@ export class Lease {
   }
 }
 
-/** A fair, non-reentrant lock with fencing tokens. Use `await using` or `withLock` to release
- * it on every path. */
+/** One acquisition's `lost` promise. */
+interface Acquisition {
+  /** The fencing token of the acquisition, or null until the lock is acquired. */
+  token: number | null;
+  promise: Promise<void>;
+  resolve: () => void;
+  settled: boolean;
+}
+
+function newAcquisition(token: number | null): Acquisition {
+  const a = { token, settled: false } as Acquisition;
+  a.promise = new Promise<void>((r) => {
+    a.resolve = () => {
+      a.settled = true;
+      r();
+    };
+  });
+  return a;
+}
+
+/** A fair, non-reentrant lock with fencing tokens. Use `withLock` or try/finally (or `await
+ * using` where the runtime has it) to release it on every path. One `acquire` at a time: a
+ * second one while the first waits, or while the lock is held, rejects at once with
+ * `InvalidArgumentError`, and the first stays cancellable. */
 export class Lock {
   /** @internal */
   readonly native: native.Lock;
-  #lost?: Promise<void>;
+  /** The current (or next) acquisition's `lost` promise. A holder object, so that the loss
+   * callback need not reach this object (the native side holds the callback, and a callback
+   * holding the lock would keep it from ever being collected). */
+  readonly #acquisitions: { current?: Acquisition; watching: boolean } = { watching: false };
+  /** Whether an `acquire` of this object is pending. */
+  #acquiring = false;
+  // Keeps the client reachable while the lock is, so that the process's exit closes it.
+  readonly #client: Client;
 
   /** @internal */
-  constructor(n: native.Lock) {
+  constructor(n: native.Lock, client: Client) {
     this.native = n;
+    this.#client = client;
   }
 
   /** The lock's name. */
@@ -465,58 +602,111 @@ export class Lock {
     return this.native.isHeld();
   }
 
-  /** Whether the lock is held but its lease was lost: stop working under it. */
+  /** Whether the lock is held but was lost: stop working under it. */
   get isLost(): boolean {
     return this.native.isLost();
   }
 
-  /** Resolves when the lease behind the held lock is lost. It does not keep the process alive. */
+  /** Resolves when the current acquisition is lost: its lease ended, its entry was deleted by
+   * someone else (a force-release), or its client was closed. Each acquisition has its own
+   * promise; read before the lock is acquired, it is the next acquisition's. It does not keep
+   * the process alive. */
   get lost(): Promise<void> {
-    this.#lost ??= new Promise((resolve) => whenLost(this.native, resolve));
-    return this.#lost;
+    const acquisitions = this.#acquisitions;
+    const a = acquisitions.current;
+    if (!a || (a.token !== null && !a.settled && !this.held)) {
+      // Not held, and the last acquisition was released: the next one's.
+      acquisitions.current = newAcquisition(this.fencingToken);
+    }
+    if (!acquisitions.watching) {
+      acquisitions.watching = true;
+      const lock = new WeakRef(this.native);
+      this.native.onLost(() => {
+        const a = acquisitions.current;
+        const n = lock.deref();
+        // The loss is the current acquisition's unless a newer one is held and not lost.
+        if (a && a.token !== null && !(n && n.isHeld() && !n.isLost() && (n.fencingToken ?? null) !== a.token)) {
+          a.resolve();
+        }
+      });
+    }
+    const current = acquisitions.current!;
+    if (this.isLost) {
+      queueMicrotask(() => current.resolve());
+    }
+    return current.promise;
   }
 
-  /** Calls `callback` as soon as the lease behind the held lock is lost. */
+  /** Calls `callback` as soon as the lease behind the held lock is lost (for every acquisition). */
   onLost(callback: () => void): void {
     whenLost(this.native, callback);
+  }
+
+  #acquired(token: number): void {
+    const acquisitions = this.#acquisitions;
+    if (acquisitions.current?.token === null) {
+      acquisitions.current.token = token;
+    } else if (acquisitions.current) {
+      acquisitions.current = newAcquisition(token);
+    }
   }
 
   /** Waits for the lock in arrival order; resolves to the fencing token.
    *
    * ```ts
-   * await using lock = db.lock('reports');
+   * const lock = db.lock('reports');
    * const token = await lock.acquire({ timeout: 5 });
+   * try { ... } finally { await lock.release(); }
    * ```
    */
   async acquire(options: AcquireOptions = {}): Promise<number> {
-    const { timeout, signal } = options;
+    const { timeout, signal } = optionsOf(`acquire of lock '${this.name}'`, options, ACQUIRE_OPTIONS);
+    const limit = optionalSeconds('timeout', timeout);
+    if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError(`signal must be an AbortSignal, not ${describe(signal)}`);
+    }
     if (signal?.aborted) {
       throw new AbortError(`waiting for lock '${this.name}' was aborted`, { cause: signal.reason });
     }
+    if (this.#acquiring) {
+      // Refused here, before its signal could cancel the pending one (the native side refuses
+      // it too, and a second acquire of a held lock).
+      throw new InvalidArgumentError(`lock '${this.name}' is already being acquired by this lock object; locks are not re-entrant (await the pending acquire, or use another lock object)`);
+    }
+    this.#acquiring = true;
     let aborted = false;
     const onAbort = () => {
       aborted = true;
       this.native.cancel();
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    let started = false;
     try {
-      return await call(() => this.native.acquire(optionalSeconds('timeout', timeout)));
+      const pending = call(() => this.native.acquire(limit));
+      started = true;
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const token = await pending;
+      this.#acquired(token);
+      return token;
     } catch (e) {
       if (aborted) {
         throw new AbortError(`waiting for lock '${this.name}' was aborted; its waiter entry was removed`, { cause: signal?.reason });
       }
       throw fromNative(e);
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      this.#acquiring = false;
+      if (started) signal?.removeEventListener('abort', onAbort);
     }
   }
 
   /** Takes the lock only if nobody holds or waits for it; resolves to the fencing token or null. */
   async tryAcquire(): Promise<number | null> {
-    return call(() => this.native.tryAcquire());
+    const token = await call(() => this.native.tryAcquire());
+    if (token !== null && token !== undefined) this.#acquired(token);
+    return token ?? null;
   }
 
-  /** Releases the lock. Rejects with `LockLostError` if its lease was lost while held. */
+  /** Releases the lock. Rejects with `LockLostError` if it was lost while held (its lease
+   * ended, it was force-released, or its client was closed). */
   release(): Promise<void> {
     return call(() => this.native.release());
   }

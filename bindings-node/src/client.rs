@@ -1,7 +1,5 @@
 //! `Client`: the store connection and every single-call operation of DESIGN §3–§4.
 
-use std::sync::{Arc, RwLock};
-
 use interlock::{LockOptions, PutOptions, SessionOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -16,10 +14,12 @@ use crate::session::Session;
 use crate::txn::Txn;
 use crate::watch::Watch;
 
-/// A connection to one store; `close()` lets it go.
+/// A connection to one store; `close()` revokes its leases and ends its use.
 #[napi]
 pub struct Client {
-    inner: Arc<RwLock<Option<interlock::Client>>>,
+    inner: interlock::Client,
+    /// The runtime the client was made on, for `close_at_exit`.
+    runtime: tokio::runtime::Handle,
 }
 
 /// Connects to the store at `url` (none: `INTERLOCK_URL`, else the default SQLite file), with
@@ -36,7 +36,8 @@ pub async fn connect(url: Option<String>, token: Option<String>) -> Result<Clien
         .await
         .or_throw()?;
     Ok(Client {
-        inner: Arc::new(RwLock::new(Some(client))),
+        inner: client,
+        runtime: tokio::runtime::Handle::current(),
     })
 }
 
@@ -46,18 +47,28 @@ pub fn default_url() -> Result<String> {
     interlock::default_url().or_throw()
 }
 
+/// `InvalidArgument` once `client` is closed: for the handles made from it whose core calls do
+/// not check (sessions, leases).
+pub fn check_open(client: &interlock::Client) -> Result<()> {
+    if client.is_closed() {
+        return Err(invalid(format!(
+            "the client of {} is closed",
+            client.describe()
+        )));
+    }
+    Ok(())
+}
+
 fn ttl(secs: f64) -> Result<std::time::Duration> {
     seconds("ttl", secs)
 }
 
 #[napi]
 impl Client {
+    /// The core client, or `InvalidArgument` once it is closed.
     fn handle(&self) -> Result<interlock::Client> {
-        self.inner
-            .read()
-            .map_err(|_| internal("the client's state was poisoned"))?
-            .clone()
-            .ok_or_else(|| invalid("the client is closed"))
+        check_open(&self.inner)?;
+        Ok(self.inner.clone())
     }
 
     #[napi]
@@ -140,7 +151,10 @@ impl Client {
     #[napi]
     pub async fn watch(&self, prefix: String, from_index: Option<f64>) -> Result<Watch> {
         let from = from_index.map(|i| index_in("fromIndex", i)).transpose()?;
-        let stream = self.handle()?.watch(&prefix, from).await.or_throw()?;
+        let client = self.handle()?;
+        let stream = client.watch(&prefix, from).await.or_throw()?;
+        // A close that raced with the watch's creation may not have ended it.
+        check_open(&client)?;
         Ok(Watch::new(stream))
     }
 
@@ -176,7 +190,9 @@ impl Client {
     #[napi]
     pub async fn lease(&self, ttl_secs: f64) -> Result<Lease> {
         let ttl = ttl(ttl_secs)?;
-        Ok(Lease::new(self.handle()?.lease(ttl).await.or_throw()?))
+        let client = self.handle()?;
+        let lease = client.lease(ttl).await.or_throw()?;
+        Ok(Lease::new(lease, client))
     }
 
     #[napi]
@@ -187,12 +203,17 @@ impl Client {
         owner: Option<String>,
         lease: Option<&Lease>,
     ) -> Result<Lock> {
+        let ttl = ttl(ttl_secs)?;
+        // Refused here, not at the first acquire.
+        interlock::validate::ttl(ttl).or_throw()?;
         let options = LockOptions {
-            ttl: ttl(ttl_secs)?,
+            ttl,
             owner,
             lease: lease.map(Lease::core),
         };
-        Ok(Lock::new(self.handle()?.lock_with(&name, options)))
+        let client = self.handle()?;
+        let lock = client.lock_with(&name, options);
+        Ok(Lock::new(lock, client))
     }
 
     #[napi]
@@ -203,18 +224,44 @@ impl Client {
 
     #[napi]
     pub fn session(&self, optimistic: bool) -> Result<Session> {
+        let client = self.handle()?;
         Ok(Session::new(
-            self.handle()?.session_with(SessionOptions { optimistic }),
+            client.session_with(SessionOptions { optimistic }),
+            client,
         ))
     }
 
-    /// Lets the connection go; later calls fail.
+    /// Closes the client: revokes its leases (its held locks free at once, and are lost to
+    /// their holders), ends its waits and watches, and makes every later call on it or on its
+    /// locks, leases, sessions and transactions fail. Idempotent.
     #[napi]
-    pub fn close(&self) -> Result<()> {
-        self.inner
-            .write()
-            .map_err(|_| internal("the client's state was poisoned"))?
-            .take();
+    pub async fn close(&self) -> Result<()> {
+        self.inner.close().await.or_throw()
+    }
+
+    /// Closes the client from `process.on('exit')`, where nothing asynchronous runs any more:
+    /// blocks the JavaScript thread, for at most `limit_secs`, while the runtime's threads
+    /// revoke the client's leases, so that its locks free at once rather than after their TTL.
+    #[napi]
+    pub fn close_at_exit(&self, limit_secs: f64) -> Result<()> {
+        let limit = seconds("limit", limit_secs)?;
+        if self.inner.is_closed() {
+            return Ok(());
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(internal(
+                "closeAtExit cannot block inside the async runtime",
+            ));
+        }
+        let client = self.inner.clone();
+        let _ = self
+            .runtime
+            .block_on(async move { tokio::time::timeout(limit, client.close()).await });
         Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
     }
 }

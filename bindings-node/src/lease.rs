@@ -4,6 +4,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
+use crate::client::check_open;
 use crate::convert::lease_out;
 use crate::errors::OrThrow;
 
@@ -11,11 +12,15 @@ use crate::errors::OrThrow;
 #[napi]
 pub struct Lease {
     inner: interlock::Lease,
+    client: interlock::Client,
 }
 
 impl Lease {
-    pub fn new(lease: interlock::Lease) -> Self {
-        Lease { inner: lease }
+    pub fn new(lease: interlock::Lease, client: interlock::Client) -> Self {
+        Lease {
+            inner: lease,
+            client,
+        }
     }
 
     pub fn core(&self) -> interlock::Lease {
@@ -62,6 +67,7 @@ impl Lease {
 
     #[napi]
     pub async fn revoke(&self) -> Result<bool> {
+        check_open(&self.client)?;
         self.inner.revoke().await.or_throw()
     }
 }

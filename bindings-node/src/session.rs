@@ -7,6 +7,7 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::client::check_open;
 use crate::convert::{index_in, index_out, json_in, json_out};
 use crate::errors::{OrThrow, invalid};
 
@@ -17,12 +18,14 @@ type Shared = Arc<tokio::sync::Mutex<interlock::Session>>;
 #[napi]
 pub struct Session {
     inner: Shared,
+    client: interlock::Client,
 }
 
 impl Session {
-    pub fn new(session: interlock::Session) -> Self {
+    pub fn new(session: interlock::Session, client: interlock::Client) -> Self {
         Session {
             inner: Arc::new(tokio::sync::Mutex::new(session)),
+            client,
         }
     }
 
@@ -43,12 +46,14 @@ impl Session {
     /// The value at `key` as JSON text (`null` if absent).
     #[napi]
     pub async fn load(&self, key: String) -> Result<String> {
+        check_open(&self.client)?;
         let value = self.inner.lock().await.load_value(&key).await.or_throw()?;
         Ok(value.as_ref().map_or_else(|| "null".to_string(), json_out))
     }
 
     #[napi]
     pub async fn load_many(&self, keys: Vec<String>) -> Result<Vec<String>> {
+        check_open(&self.client)?;
         let values = self.inner.lock().await.load_many(&keys).await.or_throw()?;
         Ok(values
             .iter()
@@ -108,6 +113,7 @@ impl Session {
     /// Writes every change in one transaction; the new index, or null if nothing changed.
     #[napi]
     pub async fn save_changes(&self) -> Result<Option<f64>> {
+        check_open(&self.client)?;
         let index = self.inner.lock().await.save_changes().await.or_throw()?;
         index.map(index_out).transpose()
     }

@@ -3,30 +3,9 @@
 // through the server. The binary is INTERLOCK_SERVER_EXE (scripts/test-node.sh builds it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { connect, InterlockError, UnauthorizedError } from 'interlock';
-import { sqliteUrl, within } from './stores.mjs';
-
-const TOKEN = 'node-test-token';
-
-/** Starts the server on a free loopback port; resolves to its URL and the process. */
-async function serve(store) {
-  const exe = process.env.INTERLOCK_SERVER_EXE;
-  assert.ok(exe, 'INTERLOCK_SERVER_EXE must name the interlock binary (bash scripts/test-node.sh sets it)');
-  const env = { ...process.env };
-  delete env.INTERLOCK_TOKEN;
-  const child = spawn(exe, ['serve', '--store', store, '--listen', '127.0.0.1:0', '--token', TOKEN],
-    { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let err = '';
-  child.stderr.on('data', (d) => { err += d; });
-  const lines = createInterface({ input: child.stdout });
-  const first = await within(new Promise((resolve, reject) => {
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`the server exited (${code}): ${err}`)));
-  }), 'the server starting');
-  return { url: first.slice(first.lastIndexOf(' on ') + 4).trim(), child };
-}
+import { TOKEN, serve } from './serve.mjs';
+import { sqliteUrl } from './stores.mjs';
 
 test('http: the token option, INTERLOCK_TOKEN, and a wrong token', async () => {
   const { url, child } = await serve(sqliteUrl());

@@ -40,6 +40,13 @@ async function api(): Promise<void> {
     return 'done';
   });
   void out;
+  const short: number = await db.withLock('name', async (held, signal: AbortSignal) => {
+    signal.throwIfAborted();
+    return held.fencingToken ?? 0;
+  });
+  void short;
+  const closed: boolean = db.closed;
+  void closed;
   const s: Session = db.session({ optimistic: false });
   const doc = await s.load<{ funds: number }>('accounts/1');
   if (doc) doc.funds += 1;
@@ -70,6 +77,9 @@ async function api(): Promise<void> {
   void wrong;
   // @ts-expect-error withLock needs a callback
   await db.withLock('name', {});
+  // @ts-expect-error close() is asynchronous: its promise must be awaited, not used as void
+  const sync: undefined = db.close();
+  void sync;
   // @ts-expect-error there is no putIfAbsent
   await db.putIfAbsent('k', 1);
 }

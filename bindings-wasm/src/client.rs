@@ -1,8 +1,5 @@
 //! `Client`: the store connection and every single-call operation of DESIGN §3–§4.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use interlock::{LockOptions, PutOptions, SessionOptions};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
@@ -18,10 +15,10 @@ use crate::session::Session;
 use crate::txn::Txn;
 use crate::watch::Watch;
 
-/// A connection to one store; `close()` lets it go.
+/// A connection to one store; `close()` revokes its leases and ends its use.
 #[wasm_bindgen]
 pub struct Client {
-    inner: Rc<RefCell<Option<interlock::Client>>>,
+    inner: interlock::Client,
 }
 
 /// Connects to the store at `url` (`http://host:port` or `mem://name`), with the bearer token of
@@ -36,10 +33,20 @@ pub fn connect(url: Option<String>, token: Option<String>) -> Promise {
         let client = interlock::Client::connect_with(&url, &options)
             .await
             .or_throw()?;
-        Ok(Client {
-            inner: Rc::new(RefCell::new(Some(client))),
-        })
+        Ok(Client { inner: client })
     })
+}
+
+/// `InvalidArgument` once `client` is closed: for the handles made from it whose core calls do
+/// not check (sessions, leases).
+pub fn check_open(client: &interlock::Client) -> Result<()> {
+    if client.is_closed() {
+        return Err(invalid(format!(
+            "the client of {} is closed",
+            client.describe()
+        )));
+    }
+    Ok(())
 }
 
 fn ttl(secs: f64) -> Result<std::time::Duration> {
@@ -47,11 +54,10 @@ fn ttl(secs: f64) -> Result<std::time::Duration> {
 }
 
 impl Client {
+    /// The core client, or `InvalidArgument` once it is closed.
     fn handle(&self) -> Result<interlock::Client> {
-        self.inner
-            .borrow()
-            .clone()
-            .ok_or_else(|| invalid("the client is closed"))
+        check_open(&self.inner)?;
+        Ok(self.inner.clone())
     }
 
     /// Runs `work` with the client, or rejects at once if it is closed.
@@ -150,7 +156,10 @@ impl Client {
     pub fn watch(&self, prefix: String, from_index: Option<f64>) -> Promise {
         self.with(|c| async move {
             let from = from_index.map(|i| index_in("fromIndex", i)).transpose()?;
-            Ok(Watch::new(c.watch(&prefix, from).await.or_throw()?))
+            let stream = c.watch(&prefix, from).await.or_throw()?;
+            // A close that raced with the watch's creation may not have ended it.
+            check_open(&c)?;
+            Ok(Watch::new(stream))
         })
     }
 
@@ -194,7 +203,8 @@ impl Client {
     pub fn lease(&self, ttl_secs: f64) -> Promise {
         self.with(|c| async move {
             let ttl = ttl(ttl_secs)?;
-            Ok(Lease::new(c.lease(ttl).await.or_throw()?))
+            let lease = c.lease(ttl).await.or_throw()?;
+            Ok(Lease::new(lease, c))
         })
     }
 
@@ -205,12 +215,17 @@ impl Client {
         owner: Option<String>,
         lease: Option<Lease>,
     ) -> Result<Lock> {
+        let ttl = ttl(ttl_secs)?;
+        // Refused here, not at the first acquire.
+        interlock::validate::ttl(ttl).or_throw()?;
         let options = LockOptions {
-            ttl: ttl(ttl_secs)?,
+            ttl,
             owner,
             lease: lease.as_ref().map(Lease::core),
         };
-        Ok(Lock::new(self.handle()?.lock_with(&name, options)))
+        let client = self.handle()?;
+        let lock = client.lock_with(&name, options);
+        Ok(Lock::new(lock, client))
     }
 
     #[wasm_bindgen(js_name = lockQueue)]
@@ -226,13 +241,39 @@ impl Client {
     }
 
     pub fn session(&self, optimistic: bool) -> Result<Session> {
+        let client = self.handle()?;
         Ok(Session::new(
-            self.handle()?.session_with(SessionOptions { optimistic }),
+            client.session_with(SessionOptions { optimistic }),
+            client,
         ))
     }
 
-    /// Lets the connection go; later calls fail.
-    pub fn close(&self) {
-        self.inner.borrow_mut().take();
+    /// Closes the client: revokes its leases (its held locks free at once, and are lost to
+    /// their holders), ends its waits and watches, and makes every later call on it or on its
+    /// locks, leases, sessions and transactions fail. Idempotent.
+    pub fn close(&self) -> Promise {
+        let client = self.inner.clone();
+        promise(async move {
+            client.close().await.or_throw()?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Starts closing the client from `process.on('exit')`. Nothing asynchronous runs after
+    /// that event, and WebAssembly cannot block for the revocations, so they are only sent if
+    /// the host gets to them; otherwise the client's locks free when their TTL runs out.
+    #[wasm_bindgen(js_name = closeAtExit)]
+    pub fn close_at_exit(&self, _limit_secs: f64) {
+        if !self.inner.is_closed() {
+            let client = self.inner.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = client.close().await;
+            });
+        }
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
     }
 }

@@ -4,6 +4,7 @@ use js_sys::{Function, Promise};
 use send_wrapper::SendWrapper;
 use wasm_bindgen::prelude::*;
 
+use crate::client::check_open;
 use crate::convert::lease_out;
 use crate::errors::{OrThrow, promise};
 
@@ -11,11 +12,15 @@ use crate::errors::{OrThrow, promise};
 #[wasm_bindgen]
 pub struct Lease {
     inner: interlock::Lease,
+    client: interlock::Client,
 }
 
 impl Lease {
-    pub fn new(lease: interlock::Lease) -> Self {
-        Lease { inner: lease }
+    pub fn new(lease: interlock::Lease, client: interlock::Client) -> Self {
+        Lease {
+            inner: lease,
+            client,
+        }
     }
 
     pub fn core(&self) -> interlock::Lease {
@@ -57,6 +62,9 @@ impl Lease {
     }
 
     pub fn revoke(&self) -> Promise {
+        if let Err(e) = check_open(&self.client) {
+            return Promise::reject(&e);
+        }
         let lease = self.inner.clone();
         promise(async move { lease.revoke().await.or_throw() })
     }
@@ -65,6 +73,6 @@ impl Lease {
     /// passed as an optional argument, so `Client.lock` is handed one of these (the loader does
     /// it) and the caller's own handle stays usable.
     pub fn share(&self) -> Lease {
-        Lease::new(self.inner.clone())
+        Lease::new(self.inner.clone(), self.client.clone())
     }
 }

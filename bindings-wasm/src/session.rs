@@ -7,6 +7,7 @@ use std::rc::Rc;
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
+use crate::client::check_open;
 use crate::convert::{index_in, index_out, json_in, json_out};
 use crate::errors::{OrThrow, Result, invalid, promise};
 
@@ -17,12 +18,14 @@ type Shared = Rc<tokio::sync::Mutex<interlock::Session>>;
 #[wasm_bindgen]
 pub struct Session {
     inner: Shared,
+    client: interlock::Client,
 }
 
 impl Session {
-    pub fn new(session: interlock::Session) -> Self {
+    pub fn new(session: interlock::Session, client: interlock::Client) -> Self {
         Session {
             inner: Rc::new(tokio::sync::Mutex::new(session)),
+            client,
         }
     }
 
@@ -46,6 +49,9 @@ fn text(value: Option<&serde_json::Value>) -> String {
 impl Session {
     /// The value at `key` as JSON text (`null` if absent).
     pub fn load(&self, key: String) -> Promise {
+        if let Err(e) = check_open(&self.client) {
+            return Promise::reject(&e);
+        }
         let inner = self.inner.clone();
         promise(async move {
             let value = inner.lock().await.load_value(&key).await.or_throw()?;
@@ -55,6 +61,9 @@ impl Session {
 
     #[wasm_bindgen(js_name = loadMany)]
     pub fn load_many(&self, keys: Vec<String>) -> Promise {
+        if let Err(e) = check_open(&self.client) {
+            return Promise::reject(&e);
+        }
         let inner = self.inner.clone();
         promise(async move {
             let values = inner.lock().await.load_many(&keys).await.or_throw()?;
@@ -112,6 +121,9 @@ impl Session {
     /// Writes every change in one transaction; the new index, or null if nothing changed.
     #[wasm_bindgen(js_name = saveChanges)]
     pub fn save_changes(&self) -> Promise {
+        if let Err(e) = check_open(&self.client) {
+            return Promise::reject(&e);
+        }
         let inner = self.inner.clone();
         promise(async move {
             let index = inner.lock().await.save_changes().await.or_throw()?;
