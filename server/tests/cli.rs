@@ -245,6 +245,14 @@ fn verbs_work_through_a_server_with_the_token_from_the_environment() {
     let refused = with("wrong", &["get", "k"]);
     assert_eq!(refused.status.code(), Some(3));
     assert!(stderr(&refused).contains("token"), "{}", stderr(&refused));
+    // A token a header cannot carry is bad input, named as such.
+    let garbled = with("a\nb", &["get", "k"]);
+    assert_eq!(garbled.status.code(), Some(2), "{}", stderr(&garbled));
+    assert!(
+        stderr(&garbled).contains("INTERLOCK_TOKEN"),
+        "{}",
+        stderr(&garbled)
+    );
     let locked = with(
         "t0ken",
         &[

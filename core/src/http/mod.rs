@@ -87,6 +87,14 @@ impl HttpBackend {
             .build()
             .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))?;
         let token = token.or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()));
+        if let Some(t) = &token {
+            // It travels in the Authorization header, which cannot carry control characters.
+            if t.chars().any(|c| c.is_control() || !c.is_ascii()) {
+                return Err(Error::invalid(format!(
+                    "the server token (the token option, or {TOKEN_ENV}) must be printable ASCII: it has a control or non-ASCII character"
+                )));
+            }
+        }
         let mut backend = HttpBackend {
             conn: Conn {
                 base: base.trim_end_matches('/').to_string(),
