@@ -180,6 +180,11 @@ function renderLocks() {
   renderLeases();
 }
 
+/** A name as one path segment; `.` and `..` are escaped too, or the browser would resolve them. */
+function segment(name) {
+  return encodeURIComponent(name).replace(/\./g, '%2E');
+}
+
 /** Force-release: the holder's fencing token must be typed, then confirmed. */
 function releaseForm(name, holder) {
   const input = el('input', { className: 'release-token', size: 8, placeholder: 'token', required: true, value: drafts.get(name) ?? '' });
@@ -193,7 +198,7 @@ function releaseForm(name, holder) {
     drafts.delete(name);
     if (!confirm(`Force-release lock '${name}' from ${ownerOf(holder)} (token ${given})? ` +
       'If that holder is still working, its fenced writes will fail from now on.')) return;
-    const response = await fetch(`/v1/locks/${encodeURIComponent(name)}/holder?token=${encodeURIComponent(given)}`, {
+    const response = await fetch(`/v1/locks/${segment(name)}/holder?token=${encodeURIComponent(given)}`, {
       method: 'DELETE',
       headers: token ? { authorization: `Bearer ${token}` } : {},
     });
