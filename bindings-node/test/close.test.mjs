@@ -44,7 +44,7 @@ for (const [store, url] of stores()) {
     assert.equal(held.isLost, true);
     await assert.rejects(held.release(), (e) => {
       assert.ok(e instanceof LockLostError, `${e?.name}: ${e?.message}`);
-      assert.match(e.message, /released when its client was closed/);
+      assert.match(e.message, /let go when its client was closed/);
       return true;
     });
     assert.equal(a.closed, true);

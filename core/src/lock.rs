@@ -634,7 +634,7 @@ impl Lock {
             return Err(Error::new(
                 ErrorKind::LockLost,
                 format!(
-                    "lock '{}' (fencing token {token}) was released when its client was closed",
+                    "lock '{}' (fencing token {token}) was let go when its client was closed: its lease was revoked, or, if the store could not be reached then, the lock frees when the lease's TTL runs out",
                     self.inner.name
                 ),
             ));
