@@ -5,6 +5,7 @@ nor release or revoke anything of the parent's when the child drops them."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import multiprocessing
@@ -20,6 +21,7 @@ import pytest
 from conftest import Store
 
 import interlock
+import interlock.aio
 from interlock import Client, InterlockError
 
 # How long a child may take before the test calls it hung (a healthy one takes well under 1 s).
@@ -278,6 +280,63 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
     assert db.lock_queue("printer") == []
     parent["lease"].revoke()
     assert db.get("leased") is None
+
+
+def test_async_lock_and_watch_copied_by_fork_refuse_the_child(sqlite_url: str) -> None:
+    """The asyncio lock and watch objects a child inherits refuse to work there, with the same
+    errors as the blocking ones (not an acquire that returns False or waits for the parent's
+    lock forever), and the parent's lock and watch keep working."""
+
+    async def setup() -> tuple[interlock.aio.AsyncClient, interlock.aio.AsyncLock, Any]:
+        db = await interlock.aio.connect(sqlite_url)
+        lock = db.lock("job", ttl=5)
+        assert await lock.acquire()
+        watch = await db.watch("events/").start()
+        return db, lock, watch
+
+    db, lock, watch = asyncio.run(setup())
+    token = lock.fencing_token
+    parent_pid = os.getpid()
+
+    def child() -> None:
+        async def main() -> None:
+            assert not lock.held and lock.fencing_token is None and not lock.lost
+            held_by = f"lock 'job' is held by process {parent_pid}; .*fork"
+            with pytest.raises(InterlockError, match=held_by):
+                await lock.acquire(timeout=1)
+            with pytest.raises(InterlockError, match=held_by):
+                await lock.acquire(blocking=False)
+            with pytest.raises(InterlockError, match=held_by):
+                await lock.try_acquire()
+            with pytest.raises(InterlockError, match=held_by):
+                async with lock:
+                    pass
+            with pytest.raises(InterlockError, match=held_by):
+                await lock.release()
+            belongs = f"this watch belongs to process {parent_pid}"
+            with pytest.raises(InterlockError, match=belongs):
+                await watch.next(timeout=0.1)
+            with pytest.raises(InterlockError, match=belongs):
+                async for _ in watch:
+                    pass
+            # The child's own client (the inherited one, reconnected) still works.
+            await db.set("events/from-child", os.getpid())
+
+        asyncio.run(asyncio.wait_for(main(), DEADLINE / 2))
+
+    in_fork(child)
+
+    async def after() -> None:
+        assert lock.held and not lock.lost and lock.fencing_token == token
+        event = await watch.next(timeout=DEADLINE)
+        assert event is not None and event.key == "events/from-child"
+        await lock.release()
+        assert not lock.held
+        async with lock as again:
+            assert again.fencing_token is not None and again.fencing_token > token
+        await db.close()
+
+    asyncio.run(after())
 
 
 def take_the_counter_lock(store: Store, results: Any) -> None:

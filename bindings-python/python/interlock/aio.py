@@ -294,12 +294,15 @@ class AsyncWatch:
         self._from = from_index
         self._watch: _native.Watch | None = None
         self._closed = False
+        self._pid = os.getpid()
 
     async def _handle(self) -> _native.Watch:
         if self._client.closed:
             raise closed_error(self._client.url)
         if self._closed:
             raise InvalidArgument("the watch is closed")
+        if self._pid != os.getpid():
+            raise stale("watch", self._pid)
         if self._watch is None:
             self._watch = await self._client._handle().watch_async(self._prefix, self._from)
         return self._watch
@@ -415,6 +418,7 @@ class AsyncLock:
         self._callbacks: list[Callable[[], object]] = [on_lost] if on_lost else []
         self._lock: _native.Lock | None = None
         self._pid = os.getpid()
+        self._held_by: int | None = None
 
     def _handle(self) -> _native.Lock:
         if self._lock is None or self._pid != os.getpid():
@@ -427,9 +431,20 @@ class AsyncLock:
         return self._lock
 
     def _mine(self) -> _native.Lock | None:
-        if self._lock is None or self._pid != os.getpid():
+        """The native lock, if this process made it and holds the lock through it."""
+        if self._lock is None or self._pid != os.getpid() or not self._held_here():
             return None
         return self._lock
+
+    def _held_here(self) -> bool:
+        return self._held_by == os.getpid()
+
+    def _check_not_inherited(self) -> None:
+        if self._held_by is not None and self._held_by != os.getpid():
+            raise InterlockError(
+                f"lock '{self._name}' is held by process {self._held_by}; this copy of the "
+                f"lock object was made by fork, and process {os.getpid()} does not hold it"
+            )
 
     def __repr__(self) -> str:
         return f"interlock.aio.AsyncLock({self._name!r}, fencing_token={self.fencing_token})"
@@ -468,6 +483,7 @@ class AsyncLock:
         if not blocking:
             return await self.try_acquire()
         wait = self._timeout if timeout is None else check_timeout(timeout)
+        self._check_not_inherited()
         try:
             await self._handle().acquire_async(wait)
         except LockTimeout:
@@ -475,15 +491,21 @@ class AsyncLock:
         except InterlockError as e:
             self._raise_closed_instead(e)
             raise
+        self._held_by = os.getpid()
         return True
 
     async def try_acquire(self) -> bool:
         """Takes the lock only if it is free now; True if it did."""
+        self._check_not_inherited()
         try:
-            return await self._handle().try_acquire_async() is not None
+            token = await self._handle().try_acquire_async()
         except InterlockError as e:
             self._raise_closed_instead(e)
             raise
+        if token is None:
+            return False
+        self._held_by = os.getpid()
+        return True
 
     def _raise_closed_instead(self, error: InterlockError) -> None:
         """For the error of a wait that its client's close() ended (the wait may see its
@@ -495,7 +517,12 @@ class AsyncLock:
     async def release(self) -> None:
         """Releases the lock; LockLost if its lease was lost while held (also when its client
         was closed)."""
-        await self._handle().release_async()
+        self._check_not_inherited()
+        try:
+            await self._handle().release_async()
+        finally:
+            if self._lock is not None and not self._lock.held:
+                self._held_by = None
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
@@ -514,6 +541,7 @@ class AsyncLock:
 
     async def __aenter__(self) -> AsyncLock:
         """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
+        self._check_not_inherited()
         try:
             await self._handle().acquire_async(self._timeout)
         except LockTimeout:
@@ -521,6 +549,7 @@ class AsyncLock:
         except InterlockError as e:
             self._raise_closed_instead(e)
             raise
+        self._held_by = os.getpid()
         return self
 
     async def __aexit__(
