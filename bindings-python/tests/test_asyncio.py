@@ -300,6 +300,36 @@ def test_async_with_lock_gives_a_fencing_token_and_releases(url: str) -> None:
     run(url, test)
 
 
+def test_wait_lost_of_a_lock_not_held_raises_at_once(url: str) -> None:
+    """wait_lost of a lock that is not held would never resolve: it raises InvalidArgument at
+    once (never acquired, released, its client closed); while held, a loss resolves it."""
+
+    async def test(db: AsyncClient) -> None:
+        lock = db.lock("printer", ttl=10)
+        with pytest.raises(InvalidArgument, match="lock 'printer' is not held"):
+            await asyncio.wait_for(lock.wait_lost(), 5)
+        async with lock:
+            waiting = asyncio.ensure_future(lock.wait_lost())
+            await asyncio.sleep(0.05)
+            assert not waiting.done()
+        with pytest.raises(InvalidArgument, match="lock 'printer' is not held"):
+            await asyncio.wait_for(lock.wait_lost(), 5)
+        # A release ends no wait: the pending one is cancelled here.
+        waiting.cancel()
+        held = db.lock("held", ttl=10)
+        assert await held.acquire()
+        pending = asyncio.ensure_future(held.wait_lost())
+        await asyncio.sleep(0.05)
+        await db.close()
+        await asyncio.wait_for(pending, 5)  # the close lost the lock
+        with pytest.raises(InvalidArgument, match=r"client of .* is closed"):
+            await asyncio.wait_for(held.wait_lost(), 5)
+        with pytest.raises(InvalidArgument, match=r"client of .* is closed"):
+            await asyncio.wait_for(lock.wait_lost(), 5)
+
+    run(url, test)
+
+
 def test_lock_is_released_when_the_body_raises(url: str) -> None:
     async def test(db: AsyncClient) -> None:
         with pytest.raises(RuntimeError):

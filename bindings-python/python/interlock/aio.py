@@ -532,8 +532,16 @@ class AsyncLock:
         native.on_lost(callback)
 
     async def wait_lost(self) -> None:
-        """Resolves when the held lock's lease is lost."""
-        await self._handle().wait_lost_async()
+        """Resolves when the held lock's lease is lost (at once if it already is). Raises
+        InvalidArgument at once if the lock is not held (it would never resolve): never
+        acquired, released, or its client closed."""
+        if self._client.closed:
+            raise closed_error(self._client.url)
+        self._check_not_inherited()
+        native = self._mine()
+        if native is None or not native.held:
+            raise InvalidArgument(f"lock '{self._name}' is not held by this lock object")
+        await native.wait_lost_async()
 
     async def queue(self) -> list[LockWaiter]:
         """The holder and waiters of this lock, holder first."""
