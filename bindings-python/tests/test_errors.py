@@ -640,6 +640,66 @@ def test_bools_are_not_numbers(db: Client, call: Callable[[Client], object]) -> 
     assert db.index() == start
 
 
+BAD_LEASE_IDS = [0, -1, 2**63, 2**64 - 1, 2**64, -(2**63) - 1]
+
+
+@pytest.mark.parametrize("lease", BAD_LEASE_IDS)
+def test_a_lease_id_out_of_range_is_refused_naming_it(db: Client, lease: int) -> None:
+    """Every call that takes a lease id refuses one no store can have with InvalidArgument
+    naming it (not an OverflowError from the native layer, nor LeaseExpired)."""
+    start = db.index()
+    message = rf"lease id {lease} is out of range"
+    for call in (
+        lambda: db.keepalive(lease),
+        lambda: db.revoke(lease),
+        lambda: db.time_to_live(lease),
+        lambda: db.put("k", 1, 0, lease=lease),
+        lambda: db.set("k", 1, lease=lease),
+        lambda: db.txn().put("k", 1, lease=lease),
+    ):
+        with pytest.raises(InvalidArgument, match=message):
+            call()
+    assert db.index() == start
+
+
+@pytest.mark.parametrize("lease", BAD_LEASE_IDS)
+def test_async_lease_id_out_of_range_is_refused_naming_it(url: str, lease: int) -> None:
+    import asyncio
+
+    import interlock.aio
+
+    async def main() -> None:
+        db = await interlock.aio.connect(url)
+        try:
+            start = await db.index()
+            message = rf"lease id {lease} is out of range"
+            for call in (
+                lambda: db.keepalive(lease),
+                lambda: db.revoke(lease),
+                lambda: db.time_to_live(lease),
+                lambda: db.put("k", 1, 0, lease=lease),
+                lambda: db.set("k", 1, lease=lease),
+            ):
+                with pytest.raises(InvalidArgument, match=message):
+                    await call()
+            with pytest.raises(InvalidArgument, match=message):
+                db.txn().put("k", 1, lease=lease)
+            assert await db.index() == start
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+def test_the_largest_lease_id_reaches_the_store(db: Client) -> None:
+    """2**63 - 1 is a valid id: the store answers that no such lease exists."""
+    largest = 2**63 - 1
+    with pytest.raises(interlock.LeaseExpired):
+        db.keepalive(largest)
+    assert db.time_to_live(largest) is None
+    assert db.revoke(largest) is False
+
+
 def test_a_lock_refuses_a_bad_lease_when_made(db: Client) -> None:
     with pytest.raises(InvalidArgument, match="lease"):
         db.lock("printer", lease="not a lease")

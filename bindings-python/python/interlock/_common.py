@@ -141,8 +141,16 @@ def native_lease(lease: object) -> NativeLease | None:
 
 
 def lease_id(lease: object) -> int | None:
-    """A lease argument (a lease object, a lease id or None) as the id to send."""
+    """A lease argument (a lease object, a lease id or None) as the id to send. A lease id out
+    of the range of the stores' ids (positive 64-bit signed integers) is refused with
+    InvalidArgument naming it, instead of the native layer's OverflowError or a LeaseExpired."""
     if isinstance(lease, int) and not isinstance(lease, bool):
+        if not 0 < lease < 1 << 63:
+            from .errors import InvalidArgument
+
+            raise InvalidArgument(
+                f"lease id {lease} is out of range: a lease id is an integer from 1 to 2**63 - 1"
+            )
         return lease
     native = native_lease(lease)
     return None if native is None else native.id
