@@ -200,6 +200,57 @@ def test_async_calls_after_close_raise_invalid_argument(url: str) -> None:
     run(url, test)
 
 
+def test_objects_are_refused_at_once_by_a_closed_client(url: str) -> None:
+    """A closed client makes no lock or transaction to fail later: lock(), txn() and ``with``
+    raise at once, and so does on_lost of a lock or lease made before the close."""
+    db = interlock.connect(url)
+    lock = db.lock("printer", ttl=5)
+    made = db.lock("made", ttl=5)
+    made.on_lost(lambda: None)  # its native lock exists before the close
+    lease = db.lease(5)
+    db.close()
+    calls: dict[str, Callable[[], object]] = {
+        "lock": lambda: db.lock("c"),
+        "lock with options": lambda: db.lock("c", ttl=5, on_lost=lambda: None),
+        "txn": lambda: db.txn(),
+        "with": lambda: db.__enter__(),
+        "lock.on_lost": lambda: lock.on_lost(lambda: None),
+        "made.on_lost": lambda: made.on_lost(lambda: None),
+        "lease.on_lost": lambda: lease.on_lost(lambda: None),
+    }
+    for name, call in calls.items():
+        with pytest.raises(InvalidArgument, match=r"the client of .* is closed"):
+            call()
+            pytest.fail(f"{name} did not raise")
+
+
+def test_async_objects_are_refused_at_once_by_a_closed_client(url: str) -> None:
+    async def main() -> None:
+        db = await interlock.aio.connect(url)
+        lock = db.lock("printer", ttl=5)
+        made = db.lock("made", ttl=5)
+        made.on_lost(lambda: None)
+        lease = await db.lease(5)
+        await db.close()
+        calls: dict[str, Callable[[], object]] = {
+            "lock": lambda: db.lock("c"),
+            "txn": lambda: db.txn(),
+            "watch": lambda: db.watch("w/"),
+            "lock.on_lost": lambda: lock.on_lost(lambda: None),
+            "made.on_lost": lambda: made.on_lost(lambda: None),
+            "lease.on_lost": lambda: lease.on_lost(lambda: None),
+        }
+        for name, call in calls.items():
+            with pytest.raises(InvalidArgument, match=r"the client of .* is closed"):
+                call()
+                pytest.fail(f"{name} did not raise")
+        with pytest.raises(InvalidArgument, match=r"the client of .* is closed"):
+            async with db:
+                pytest.fail("async with a closed client did not raise")
+
+    asyncio.run(main())
+
+
 def test_dropping_a_held_lock_frees_it_promptly(url: str) -> None:
     db, other = interlock.connect(url), interlock.connect(url)
     lock = db.lock("printer", ttl=TTL)

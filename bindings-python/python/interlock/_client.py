@@ -59,6 +59,8 @@ class Client:
         return f"interlock.Client({self._url!r})"
 
     def __enter__(self) -> Client:
+        if self._closed:
+            raise closed_error(self._url)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -129,6 +131,8 @@ class Client:
 
     def txn(self) -> Txn:
         """A transaction: checks and ops that commit at one new index, or not at all."""
+        if self._closed:
+            raise closed_error(self._url)
         return Txn(self)
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
@@ -169,6 +173,8 @@ class Client:
         """A fair lock (not yet acquired). ``with client.lock(name) as held:`` acquires it,
         waiting up to `timeout` seconds (None: without a limit; LockTimeout after), and releases
         it on exit. A bad ttl, timeout or lease raises InvalidArgument here."""
+        if self._closed:
+            raise closed_error(self._url)
         return Lock(self, name, ttl, timeout, owner, lease, on_lost)
 
     def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
@@ -475,6 +481,8 @@ class Lock:
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) as soon as a held lock's lease is
         lost."""
+        if self._client.closed:
+            raise closed_error(self._client.url)
         # The native lock is made first: making it registers every callback already listed.
         native = self._handle()
         self._callbacks.append(callback)

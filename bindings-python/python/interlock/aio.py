@@ -87,6 +87,8 @@ class AsyncClient:
         return f"interlock.aio.AsyncClient({self._url!r})"
 
     async def __aenter__(self) -> AsyncClient:
+        if self._closed:
+            raise closed_error(self._url)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -163,10 +165,14 @@ class AsyncClient:
 
     def txn(self) -> AsyncTxn:
         """A transaction; ``await txn.commit()`` sends it."""
+        if self._closed:
+            raise closed_error(self._url)
         return AsyncTxn(self)
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> AsyncWatch:
         """Changes under `prefix` in index order: ``async for event in client.watch(...)``."""
+        if self._closed:
+            raise closed_error(self._url)
         check_unsigned(from_index, "the watch's from_index")
         return AsyncWatch(self, prefix, from_index)
 
@@ -202,6 +208,8 @@ class AsyncClient:
     ) -> AsyncLock:
         """A fair lock: ``async with client.lock(name) as held:`` (LockTimeout after `timeout`
         seconds). A bad ttl, timeout or lease raises InvalidArgument here."""
+        if self._closed:
+            raise closed_error(self._url)
         return AsyncLock(self, name, ttl, timeout, owner, lease, on_lost)
 
     async def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
@@ -526,6 +534,8 @@ class AsyncLock:
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
+        if self._client.closed:
+            raise closed_error(self._client.url)
         # The native lock is made first: making it registers every callback already listed.
         native = self._handle()
         self._callbacks.append(callback)
