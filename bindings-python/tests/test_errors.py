@@ -3,6 +3,7 @@ option is refused with InvalidArgument before anything is written; JSON values r
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Callable
 
 import pytest
@@ -698,6 +699,43 @@ def test_the_largest_lease_id_reaches_the_store(db: Client) -> None:
         db.keepalive(largest)
     assert db.time_to_live(largest) is None
     assert db.revoke(largest) is False
+
+
+def test_a_lock_refuses_a_bad_name_owner_or_on_lost_when_made(db: Client) -> None:
+    """A lock name that is not a str, an owner that is not a str, or an on_lost that cannot be
+    called is refused by db.lock (not at the first acquire, nor on the callback's thread when
+    the lock is lost), with InvalidArgument naming it."""
+    import interlock.aio
+
+    async def async_lock(**options: Any) -> None:
+        adb = await interlock.aio.connect(db.url)
+        try:
+            adb.lock(**options)
+        finally:
+            await adb.close()
+
+    def both(**options: Any) -> list[Callable[[], object]]:
+        return [lambda: db.lock(**options), lambda: asyncio.run(async_lock(**options))]
+
+    cases = [
+        ({"name": 123}, r"lock name must be a str, not int 123"),
+        ({"name": None}, r"lock name must be a str, not NoneType"),
+        ({"name": b"a"}, r"lock name must be a str, not bytes"),
+        ({"name": "a", "owner": 5}, r"owner of lock 'a' must be a str or None, not int 5"),
+        ({"name": "a", "on_lost": 5}, r"on_lost of lock 'a' must be callable, not int 5"),
+    ]
+    for options, message in cases:
+        for call in both(**options):
+            with pytest.raises(InvalidArgument, match=message):
+                call()
+    lock = db.lock("a")
+    with pytest.raises(InvalidArgument, match=r"on_lost callback of lock 'a' must be callable"):
+        lock.on_lost("not callable")  # type: ignore[arg-type]
+    lease = db.lease(5)
+    with pytest.raises(InvalidArgument, match=r"on_lost callback of a lease must be callable"):
+        lease.on_lost(None)  # type: ignore[arg-type]
+    lease.revoke()
+    assert db.lock_queue("a") == []
 
 
 def test_a_lock_refuses_a_bad_lease_when_made(db: Client) -> None:

@@ -107,6 +107,31 @@ def check_blocking(blocking: object, timeout: object) -> None:
         raise InvalidArgument("a non-blocking acquire takes no timeout")
 
 
+def check_lock_arguments(name: object, owner: object, on_lost: object) -> None:
+    """The arguments of ``client.lock`` the native layer would only refuse at the first acquire
+    (or, for on_lost, call and fail on a thread of its own): InvalidArgument naming each."""
+    from .errors import InvalidArgument
+
+    if not isinstance(name, str):
+        raise InvalidArgument(f"the lock name must be a str, not {type(name).__name__} {name!r}")
+    if owner is not None and not isinstance(owner, str):
+        raise InvalidArgument(
+            f"owner of lock '{name}' must be a str or None, not {type(owner).__name__} {owner!r}"
+        )
+    if on_lost is not None:
+        check_callback(on_lost, f"on_lost of lock '{name}'")
+
+
+def check_callback(callback: object, what: str) -> None:
+    """A callback argument: InvalidArgument naming `what` unless it is callable."""
+    if not callable(callback):
+        from .errors import InvalidArgument
+
+        raise InvalidArgument(
+            f"{what} must be callable, not {type(callback).__name__} {callback!r}"
+        )
+
+
 def closed_error(url: str) -> InterlockError:
     from .errors import InvalidArgument
 

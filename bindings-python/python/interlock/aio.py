@@ -22,6 +22,8 @@ from . import _native
 from ._common import (
     DEFAULT_TTL,
     check_blocking,
+    check_callback,
+    check_lock_arguments,
     check_timeout,
     check_ttl,
     check_unsigned,
@@ -382,6 +384,7 @@ class AsyncLease:
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when the lease is lost."""
+        check_callback(callback, "the on_lost callback of a lease")
         self._check_open().on_lost(callback)
 
     async def wait_lost(self, timeout: float | None = None) -> bool:
@@ -416,6 +419,7 @@ class AsyncLock:
         on_lost: Callable[[], object] | None,
     ) -> None:
         # Bad options are refused now, not at the first acquire.
+        check_lock_arguments(name, owner, on_lost)
         self._ttl = check_ttl(ttl)
         self._timeout = check_timeout(timeout)
         native_lease(lease)
@@ -534,6 +538,7 @@ class AsyncLock:
 
     def on_lost(self, callback: Callable[[], object]) -> None:
         """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
+        check_callback(callback, f"the on_lost callback of lock '{self._name}'")
         if self._client.closed:
             raise closed_error(self._client.url)
         # The native lock is made first: making it registers every callback already listed.
