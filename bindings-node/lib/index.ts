@@ -269,6 +269,15 @@ export class Client {
     return this.#native.closed;
   }
 
+  /** @internal Throws `InvalidArgumentError` ("the client of ... is closed") once closed. */
+  checkOpen(): void {
+    if (this.#native.closed) {
+      // The native client's own error, naming the store.
+      callSync(() => this.#native.describe());
+      throw new InvalidArgumentError('the client is closed');
+    }
+  }
+
   /** What the client is connected to. */
   describe(): string {
     return callSync(() => this.#native.describe());
@@ -533,8 +542,10 @@ export class Lease {
     return this.#lost;
   }
 
-  /** Calls `callback` once when the lease is lost (at once if it already is). */
+  /** Calls `callback` once when the lease is lost (at once if it already is). Throws
+   * `InvalidArgumentError` once the client is closed. */
   onLost(callback: () => void): void {
+    this.#client.checkOpen();
     whenLost(this.native, callback);
   }
 
@@ -637,8 +648,10 @@ export class Lock {
     return current.promise;
   }
 
-  /** Calls `callback` as soon as the lease behind the held lock is lost (for every acquisition). */
+  /** Calls `callback` as soon as the lease behind the held lock is lost (for every acquisition).
+   * Throws `InvalidArgumentError` once the client is closed. */
   onLost(callback: () => void): void {
+    this.#client.checkOpen();
     whenLost(this.native, callback);
   }
 

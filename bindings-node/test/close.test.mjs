@@ -111,6 +111,25 @@ for (const [store, url] of stores()) {
   });
 }
 
+for (const [store, url] of stores()) {
+  test(`${store}: after close() onLost of a lock or a lease throws, like lock() and txn()`, async () => {
+    const a = await connect(url());
+    const held = a.lock('held', { ttl: 60 });
+    await held.acquire();
+    const spare = a.lock('spare', { ttl: 60 });
+    const lease = await a.lease(60);
+    await a.close();
+    await refused('lock()', () => a.lock('new'));
+    await refused('txn()', () => a.txn());
+    await refused('onLost of a lock held at the close', () => held.onLost(() => {}));
+    await refused('onLost of an unused lock', () => spare.onLost(() => {}));
+    await refused('onLost of a lease', () => lease.onLost(() => {}));
+    for (const what of [() => held.onLost(() => {}), () => lease.onLost(() => {})]) {
+      assert.throws(what, /the client of .* is closed/, 'thrown at once, naming the client');
+    }
+  });
+}
+
 test('a garbage-collected held lock is released at once, with no runtime of its own', () => {
   // In a child with --expose-gc: the lock object is dropped unreleased and collected; another
   // client then gets the lock within 10 s, far below its 60 s TTL.
