@@ -143,7 +143,10 @@ function optionalSeconds(name: string, value: unknown): number | null {
 }
 
 function describe(value: unknown): string {
-  return typeof value === 'string' ? `the string '${value}'` : `${String(value)} (${typeof value})`;
+  if (typeof value === 'string') return `the string '${value}'`;
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return `${String(value)} (${typeof value})`;
 }
 
 /** An options argument: absent, or an object with no other keys than `known` (a misspelt
@@ -343,7 +346,13 @@ export class Client {
   /** A fair lock; nothing is sent until `acquire()`. Bad options (a TTL below 1 s, a misspelt
    * option) throw here. */
   lock(name: string, options: LockOptions = {}): Lock {
-    const o = optionsOf(`lock '${String(name)}'`, options, LOCK_OPTIONS);
+    if (typeof name !== 'string') {
+      throw new InvalidArgumentError(`the lock name must be a string, not ${describe(name)}`);
+    }
+    const o = optionsOf(`lock '${name}'`, options, LOCK_OPTIONS);
+    if (o.owner !== undefined && o.owner !== null && typeof o.owner !== 'string') {
+      throw new InvalidArgumentError(`the owner option of lock '${name}' must be a string, not ${describe(o.owner)}`);
+    }
     if (o.lease !== undefined && !(o.lease instanceof Lease)) {
       throw new InvalidArgumentError(`the lease option of lock '${String(name)}' must be a Lease from client.lease(), not ${describe(o.lease)}`);
     }

@@ -62,4 +62,23 @@ for (const [store, url] of stores()) {
     assert.deepEqual(await db.lockQueue('x'), [], 'nothing was acquired');
     await db.close();
   });
+
+  test(`${store}: a lock name or owner that is not a string, or options that are an array, are refused naming them`, async () => {
+    const db = await connect(url());
+    for (const name of [123, undefined, null, {}, ['x'], true]) {
+      assert.throws(() => db.lock(name), invalid(/^the lock name must be a string, not /), show(name));
+      assert.throws(() => db.lock(name), (e) => !/rust type|Failed to convert/.test(e.message));
+    }
+    assert.throws(() => db.lock(123), invalid(/lock name must be a string, not 123 \(number\)$/));
+    assert.throws(() => db.lock(), invalid(/lock name must be a string, not undefined \(undefined\)$/));
+    for (const owner of [5, true, {}, ['me']]) {
+      assert.throws(() => db.lock('x', { owner }), invalid(/^the owner option of lock 'x' must be a string, not /), show(owner));
+    }
+    assert.throws(() => db.lock('x', { owner: 5 }), invalid(/owner option of lock 'x' must be a string, not 5 \(number\)$/));
+    await assert.rejects(db.lock('x').acquire([]), invalid(/options of acquire of lock 'x' must be an object, not an array$/));
+    assert.throws(() => db.lock('x', []), invalid(/options of lock 'x' must be an object, not an array$/));
+    assert.equal(db.lock('x', { owner: 'me' }).name, 'x');
+    assert.deepEqual(await db.lockQueue('x'), [], 'nothing was acquired');
+    await db.close();
+  });
 }
