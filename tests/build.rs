@@ -4,7 +4,10 @@
 use std::path::Path;
 
 fn main() {
-    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    // Read when the script runs, not when it is compiled: a compiled build script is shared by
+    // every checkout that uses the same target directory.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let readme = Path::new(&dir).join("../README.md");
     println!("cargo:rerun-if-changed={}", readme.display());
     let text = std::fs::read_to_string(&readme).expect("README.md");
     let section = text
