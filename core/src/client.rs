@@ -295,7 +295,10 @@ impl Client {
         /// Idle keys kept per lock: as many as this client's concurrent waiters usually are.
         const KEEP: usize = 8;
         let mut process = self.process();
-        if !key.starts_with(&format!("{prefix}{}", process.id)) {
+        let own = key
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(&process.id));
+        if !own {
             // Made by this client in the process it was forked from.
             return;
         }

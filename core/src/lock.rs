@@ -485,10 +485,6 @@ impl Lock {
         loop {
             let Some(pos) = queue.iter().position(|e| e.key == key) else {
                 guard.armed = false;
-                if self.inner.client.is_closed() {
-                    // close() revoked the lease: that deleted the entry.
-                    return Err(self.closed_while_waiting());
-                }
                 return Err(Error::new(
                     ErrorKind::LeaseExpired,
                     format!(
@@ -499,9 +495,6 @@ impl Lock {
             };
             if pos == 0 {
                 if lease.is_lost() {
-                    if self.inner.client.is_closed() {
-                        return Err(self.closed_while_waiting());
-                    }
                     return Err(Error::new(
                         ErrorKind::LeaseExpired,
                         format!(
@@ -581,9 +574,6 @@ impl Lock {
                         return Ok(None);
                     }
                     _ = lease.lost() => {
-                        if self.inner.client.is_closed() {
-                            return Err(self.closed_while_waiting());
-                        }
                         return Err(Error::new(ErrorKind::LeaseExpired, format!(
                             "the lease behind the waiter for lock '{}' was lost while waiting",
                             self.inner.name)));

@@ -458,21 +458,10 @@ fn a_force_release_stops_the_command_at_once_even_one_that_ignores_sigterm() {
     wait_for("the holder taking the lock", || {
         rt.block_on(db.lock_queue("forced")).unwrap().len() == 1
     });
-    let holder_entry = rt.block_on(db.lock_queue("forced")).unwrap().remove(0);
     let started = Instant::now();
-    let r = rt
-        .block_on(db.backend().commit(interlock::backend::TxnRequest {
-            compares: vec![interlock::backend::Compare {
-                key: holder_entry.key.clone(),
-                index: holder_entry.token,
-            }],
-            ops: vec![interlock::backend::Op::Delete {
-                key: holder_entry.key,
-            }],
-            reads: Vec::new(),
-        }))
-        .unwrap();
-    assert!(r.succeeded);
+    rt.block_on(interlock_tests::conformance::lifecycle::force_release(
+        &db, "forced",
+    ));
     let out = holder.wait_with_output().unwrap();
     // Its lease renews only every 200 s: anything under a minute was the watch of its entry.
     assert!(

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use interlock::Client;
 use interlock::backend::{Compare, Op, TxnRequest};
 use interlock::{ErrorKind, LockOptions, PutOptions};
 
@@ -15,6 +16,26 @@ use crate::Store;
 /// Far below every TTL used here: a lock freed within it was freed by a revoke or a delete, not
 /// by its lease running out.
 const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// Removes the holder of lock `name` the way the server's force-release does (its entry deleted
+/// at its fencing token, its lease left alone); returns that token.
+pub async fn force_release(admin: &Client, name: &str) -> u64 {
+    let holder = admin.lock_queue(name).await.unwrap().remove(0);
+    let r = admin
+        .backend()
+        .commit(TxnRequest {
+            compares: vec![Compare {
+                key: holder.key.clone(),
+                index: holder.token,
+            }],
+            ops: vec![Op::Delete { key: holder.key }],
+            reads: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert!(r.succeeded, "the holder of '{name}' was removed");
+    holder.token
+}
 
 fn ttl(secs: u64) -> LockOptions {
     LockOptions {
@@ -271,20 +292,7 @@ pub async fn force_release_is_seen_by_the_holder(store: &Store) {
     lock.on_lost(on_lost);
     let token = lock.acquire(None).await.unwrap();
     let admin = store.client().await;
-    let holder = admin.lock_queue("force/held").await.unwrap().remove(0);
-    let r = admin
-        .backend()
-        .commit(TxnRequest {
-            compares: vec![Compare {
-                key: holder.key.clone(),
-                index: token,
-            }],
-            ops: vec![Op::Delete { key: holder.key }],
-            reads: Vec::new(),
-        })
-        .await
-        .unwrap();
-    assert!(r.succeeded);
+    assert_eq!(force_release(&admin, "force/held").await, token);
     tokio::time::timeout(PROMPTLY, lock.lost())
         .await
         .expect("the holder learns of the force-release");
@@ -315,19 +323,7 @@ pub async fn release_after_force_release_is_lock_lost(store: &Store) {
     let lock = db.lock_with("force/quick", ttl(60));
     let token = lock.acquire(None).await.unwrap();
     let admin = store.client().await;
-    let key = admin.lock_queue("force/quick").await.unwrap().remove(0).key;
-    admin
-        .backend()
-        .commit(TxnRequest {
-            compares: vec![Compare {
-                key: key.clone(),
-                index: token,
-            }],
-            ops: vec![Op::Delete { key }],
-            reads: Vec::new(),
-        })
-        .await
-        .unwrap();
+    assert_eq!(force_release(&admin, "force/quick").await, token);
     let next = admin.lock("force/quick");
     next.acquire(Some(PROMPTLY)).await.unwrap();
     let err = lock.release().await.unwrap_err();
