@@ -16,3 +16,4 @@ cargo test --workspace --release
 bash scripts/test-python.sh
 bash scripts/test-node.sh
 bash scripts/test-wasm.sh
+bash scripts/docs.sh
