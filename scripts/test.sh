@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
 # conformance suite on every backend, the multi-process tests on a real SQLite file, the tests on
-# a real etcd cluster started on loopback, and the Python package's checks and pytest suite
-# against the package as installed.
+# a real etcd cluster started on loopback, the Python, Node and WebAssembly packages' suites
+# against the packages as installed, and the documentation: its links and design citations
+# (scripts/check-docs.py) and the API references built without warnings (scripts/docs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/setup-etcd.sh
 cargo fmt --all --check
+python3 scripts/check-docs.py
 cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
 bash scripts/test-python.sh
 bash scripts/test-node.sh
 bash scripts/test-wasm.sh
+bash scripts/docs.sh

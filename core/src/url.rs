@@ -1,5 +1,5 @@
-//! Choosing a backend by URL (DESIGN §8): `mem://`, `sqlite:///abs/path.db`, `sqlite://rel.db`,
-//! and the default store when no URL is given.
+//! Choosing a backend by URL (docs/design.md, Stores): `mem://`, `sqlite:///abs/path.db`,
+//! `sqlite://rel.db`, and the default store when no URL is given.
 
 use std::collections::HashMap;
 #[cfg(not(target_family = "wasm"))]
