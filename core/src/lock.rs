@@ -2,7 +2,7 @@
 //!
 //! Each acquire creates its own waiter entry `@lock/<escaped name>/<client id><n>` on a lease, in
 //! one round trip that also reads the queue (a client reuses the keys it deleted itself: see
-//! [`Client::waiter_key`]). The waiter with the lowest index holds the lock and that
+//! [`ClientState::waiter_key`]). The waiter with the lowest index holds the lock and that
 //! index is its fencing token. The waiter second in line watches the whole queue and takes the
 //! lock on the holder's delete event, with no further round trip; waiters further back watch only
 //! their immediate predecessor and, after every wake-up, re-read the queue to check that their own
@@ -16,11 +16,11 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, Compare, Op, Order, RangeRead, Read, TxnRequest, WatchItem};
-use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::lease::Lease;
 use crate::model::{Entry, EventKind, LeaseId};
 use crate::rt;
+use crate::state::ClientState;
 use crate::validate;
 
 /// `/` separates a lock's queue from its waiters, so it is escaped in names (and `%`, the escape
@@ -103,7 +103,7 @@ pub struct Lock {
 }
 
 struct LockInner {
-    client: Client,
+    client: Arc<ClientState>,
     name: String,
     prefix: String,
     options: LockOptions,
@@ -168,7 +168,7 @@ impl std::fmt::Debug for Lock {
 }
 
 impl Lock {
-    pub(crate) fn new(client: Client, name: &str, options: LockOptions) -> Lock {
+    pub(crate) fn new(client: Arc<ClientState>, name: &str, options: LockOptions) -> Lock {
         Lock {
             inner: Arc::new(LockInner {
                 client,
@@ -415,7 +415,7 @@ impl Lock {
             })),
             backend: backend.clone(),
             key: key.clone(),
-            spawner: self.inner.client.inner.spawner.clone(),
+            spawner: self.inner.client.spawner.clone(),
         };
         let outcome = match deadline.filter(|_| bounded) {
             Some(d) => match rt::timeout_at(d, &mut commit).await {
@@ -479,7 +479,7 @@ impl Lock {
             key: key.clone(),
             index: mine,
             armed: true,
-            spawner: self.inner.client.inner.spawner.clone(),
+            spawner: self.inner.client.spawner.clone(),
         };
         let mut snapshot = mine;
         loop {
@@ -805,7 +805,7 @@ impl Drop for LockInner {
                 key: h.key,
                 index: h.token,
                 armed: true,
-                spawner: self.client.inner.spawner.clone(),
+                spawner: self.client.spawner.clone(),
             };
             drop(guard);
         }
@@ -972,7 +972,7 @@ async fn fire_on_loss(
 }
 
 /// The holder and waiters of the lock `name`.
-pub(crate) async fn queue(client: &Client, name: &str) -> Result<Vec<LockWaiter>> {
+pub(crate) async fn queue(client: &ClientState, name: &str) -> Result<Vec<LockWaiter>> {
     validate::key_shape(name).map_err(|e| e.prefix("invalid lock name"))?;
     let range = RangeRead {
         order: Order::IndexAsc,
@@ -999,4 +999,63 @@ pub(crate) async fn queue(client: &Client, name: &str) -> Result<Vec<LockWaiter>
             }
         })
         .collect())
+}
+
+/// Locks whose idle waiter keys a client keeps for reuse.
+const IDLE_LOCKS: usize = 1024;
+
+impl ClientState {
+    /// A waiter key in the lock queue under `prefix`: one this client used before and deleted
+    /// itself, else a new one.
+    ///
+    /// Reuse matters on etcd: a deleted key stays in its index until the history is compacted,
+    /// and every read of the queue walks those deleted keys too, so a new key per acquire makes
+    /// each acquire slower than the one before on a cluster that compacts rarely (or never,
+    /// etcd's default). A key comes back only through [`ClientState::waiter_key_done`], after a delete
+    /// that is known to have applied, so no removal still in flight can hit its next use.
+    ///
+    /// A new key is this client's id in this process plus a sequence number, so no other client,
+    /// thread, process or host ever makes the same key: a client may delete its own keys
+    /// whatever their index without touching anyone else's entry.
+    pub(crate) fn waiter_key(&self, prefix: &str) -> String {
+        let mut process = self.process();
+        if let Some(keys) = process.idle_waiter_keys.get_mut(prefix) {
+            let key = keys.pop();
+            if keys.is_empty() {
+                process.idle_waiter_keys.remove(prefix);
+            }
+            if let Some(key) = key {
+                return key;
+            }
+        }
+        let n = process.waiter_seq;
+        process.waiter_seq += 1;
+        format!("{prefix}{}{n:x}", process.id)
+    }
+
+    /// Returns a waiter key whose entry this client has deleted, with a definite outcome.
+    pub(crate) fn waiter_key_done(&self, prefix: &str, key: String) {
+        /// Idle keys kept per lock: as many as this client's concurrent waiters usually are.
+        const KEEP: usize = 8;
+        let mut process = self.process();
+        let own = key
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with(&process.id));
+        if !own {
+            // Made by this client in the process it was forked from.
+            return;
+        }
+        let idle = &mut process.idle_waiter_keys;
+        if !idle.contains_key(prefix) && idle.len() >= IDLE_LOCKS {
+            // Forget another lock's keys: a service locking per-entity names would otherwise
+            // keep every name it ever locked.
+            if let Some(other) = idle.keys().next().cloned() {
+                idle.remove(&other);
+            }
+        }
+        let keys = idle.entry(prefix.to_string()).or_default();
+        if keys.len() < KEEP && !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
 }

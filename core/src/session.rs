@@ -7,13 +7,15 @@
 //! one linearizable transaction, so the checks below are all a session needs.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::state::ClientState;
+use crate::txn::Txn;
 use crate::validate;
 
 /// Options of a session.
@@ -54,14 +56,14 @@ struct Exchange {
 
 /// A unit of work over one client.
 pub struct Session {
-    client: Client,
+    client: Arc<ClientState>,
     options: SessionOptions,
     docs: BTreeMap<String, Tracked>,
     exchanges: Vec<Exchange>,
 }
 
 impl Session {
-    pub(crate) fn new(client: Client, options: SessionOptions) -> Self {
+    pub(crate) fn new(client: Arc<ClientState>, options: SessionOptions) -> Self {
         Session {
             client,
             options,
@@ -222,7 +224,7 @@ impl Session {
     /// nothing to save). On a conflict nothing is written, the error lists every conflicting
     /// key, and the session keeps its state.
     pub async fn save_changes(&mut self) -> Result<Option<u64>> {
-        let mut txn = self.client.txn();
+        let mut txn = Txn::new(self.client.clone());
         let mut written = Vec::new();
         for (key, t) in &self.docs {
             if !t.is_changed() {

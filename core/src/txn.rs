@@ -3,19 +3,21 @@
 //! sending.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::backend::{Compare, Op, TxnRequest};
-use crate::client::{Client, PutOptions};
 use crate::error::{Conflict, Error, ErrorKind, Result};
+use crate::kv::PutOptions;
 use crate::lock::Lock;
+use crate::state::ClientState;
 use crate::validate::{self, MAX_TXN_OPS};
 
 /// A transaction under construction. Methods record checks and ops; [`Txn::commit`] validates
 /// everything and sends it in one request.
 pub struct Txn {
-    client: Client,
+    client: Arc<ClientState>,
     checks: Vec<Compare>,
     ops: Vec<Op>,
     /// Waiter keys of required locks → lock names, to report a lost lock as `LockLost`.
@@ -24,7 +26,7 @@ pub struct Txn {
 }
 
 impl Txn {
-    pub(crate) fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Arc<ClientState>) -> Self {
         Txn {
             client,
             checks: Vec::new(),

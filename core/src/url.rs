@@ -97,8 +97,16 @@ fn reject_unknown(url: &str, query: &HashMap<String, String>) -> Result<()> {
     Ok(())
 }
 
+/// Options of [`Client::connect_with`](crate::Client::connect_with).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The bearer token of an interlock server (`http://`); `None`: `INTERLOCK_TOKEN`, if set.
+    /// The other stores take no token.
+    pub token: Option<String>,
+}
+
 /// Opens the backend a URL names.
-pub async fn open(url: &str, options: &crate::client::ConnectOptions) -> Result<Arc<dyn Backend>> {
+pub async fn open(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Backend>> {
     let Parsed {
         scheme,
         rest,
