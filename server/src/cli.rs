@@ -283,15 +283,15 @@ fn reclaim_terminal(fd: std::os::fd::BorrowedFd<'_>) {
 }
 
 /// Resolves when the holder's own waiter entry is deleted by someone else (a force-release), so
-/// the command is stopped at once rather than at the lease's next renewal. Pending forever if
-/// the entry cannot be found or watched: the lease keeper still reports the loss.
+/// the command is stopped at once rather than at the lease's next renewal; at once if it is
+/// gone already (deleted between the acquire and this look). Pending forever if the queue cannot
+/// be read or the entry watched: the lease keeper still reports the loss.
 async fn entry_deleted(db: &Client, name: &str, token: u64) {
-    let key = match db.lock_queue(name).await {
-        Ok(queue) => queue.into_iter().find(|w| w.token == token).map(|w| w.key),
-        Err(_) => None,
-    };
-    let Some(key) = key else {
+    let Ok(queue) = db.lock_queue(name).await else {
         return std::future::pending().await;
+    };
+    let Some(key) = queue.into_iter().find(|w| w.token == token).map(|w| w.key) else {
+        return;
     };
     let Ok(mut events) = db.watch(&key, Some(token + 1)).await else {
         return std::future::pending().await;
