@@ -405,3 +405,69 @@ async fn wait_for_signal() {
         _ = int.recv() => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words of a shell command line as sh splits them (quotes, `#` comments), up to the
+    /// first redirection, pipe or separator.
+    fn words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' | '"' => {
+                    let text = word.get_or_insert_with(String::new);
+                    for q in chars.by_ref() {
+                        if q == c {
+                            break;
+                        }
+                        text.push(q);
+                    }
+                }
+                ' ' | '\t' => words.extend(word.take()),
+                '#' if word.is_none() => break,
+                '>' | '<' | '|' | ';' | '&' => break,
+                _ => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        words.extend(word);
+        words
+    }
+
+    /// Every `interlock` command the README lists parses, as `interlock` would parse it.
+    #[test]
+    fn the_readmes_command_lines_parse() {
+        let dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let readme = std::fs::read_to_string(format!("{dir}/../README.md")).unwrap();
+        let section = readme
+            .split("\n## The server and the command line\n")
+            .nth(1)
+            .expect("the README has a section 'The server and the command line'");
+        let start = section.find("```sh\n").expect("a sh block in it") + "```sh\n".len();
+        let block = &section[start..start + section[start..].find("\n```").unwrap()];
+        let mut parsed = 0;
+        for line in block.lines() {
+            let words = words(line);
+            if words.first().map(String::as_str) != Some("interlock") {
+                continue;
+            }
+            match Cli::try_parse_from(&words) {
+                Ok(_) => {}
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {}
+                Err(e) => panic!("{line}\n{words:?}\n{e}"),
+            }
+            parsed += 1;
+        }
+        assert!(parsed >= 10, "only {parsed} commands in:\n{block}");
+        // And the splitter sees a bad one.
+        assert_eq!(
+            words(r#"interlock put k '"v"' --index 0  # c"#),
+            ["interlock", "put", "k", "\"v\"", "--index", "0"]
+        );
+        assert!(Cli::try_parse_from(words("interlock lock x --frob -- y")).is_err());
+    }
+}
