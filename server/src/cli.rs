@@ -322,6 +322,9 @@ async fn taken_message(db: &Client, name: &str) -> String {
 }
 
 /// Runs the command while holding the lock, with `INTERLOCK_FENCING_TOKEN` in its environment.
+/// A lock not taken (`--timeout` passed, or held with `--nonblock`, which takes it only if nobody
+/// holds or waits for it) ends `lock` with `-E`'s code, by default [`EXIT_LOCK_NOT_TAKEN`],
+/// without running the command.
 ///
 /// The lock is held on a lease of its own, so that a signal while waiting can take the waiter
 /// out at once (by revoking the lease). The command runs in a process group of its own (the

@@ -135,7 +135,7 @@ struct LockArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// The address to listen on; port 0 picks a free one (the first line of output names it).
-    #[arg(long, default_value = "127.0.0.1:7070")]
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
     /// A file whose first line is the token every request must carry (instead of --token; it
     /// wins over INTERLOCK_TOKEN).
