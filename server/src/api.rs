@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::http::{Method, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -136,6 +136,8 @@ pub fn router(state: AppState, options: &Options) -> Router {
         .merge(crate::dashboard::routes())
         .merge(v1_itself)
         .nest("/v1", v1)
+        .method_not_allowed_fallback(crate::extract::method_not_allowed)
+        .fallback(unknown)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -283,8 +285,21 @@ pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     })
 }
 
-async fn unknown() -> ApiError {
-    ApiError(Error::invalid("no such endpoint under /v1/"))
+/// The reply to a path the server does not serve, whatever the method: 404 with the JSON error
+/// of every other refusal (an `InvalidArgument`, as the 405 of a wrong method is). It names the
+/// request's method and path, not its query string.
+pub async fn unknown(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    not_found(&format!(
+        "no such endpoint: {method} {}; /openapi.json lists every route",
+        uri.path()
+    ))
+}
+
+/// A 404 with `message`, as JSON.
+pub fn not_found(message: &str) -> Response {
+    let mut response = error_response(&Error::invalid(message));
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
 }
 
 /// `GET /healthz`: `status` and, when the store answers, its index.

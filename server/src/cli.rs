@@ -3,9 +3,11 @@
 //!
 //! Output is JSON, one line per entry or event, for scripts. Exit codes (also in `--help`):
 //! 0 done; 1 not found, or a compare-exchange that did not hold; 2 bad usage or bad input;
-//! 3 the store failed (unreachable, refused the token, internal); 4 `lock` timed out;
-//! 5 `lock` lost the lock while the command ran (the command is sent SIGTERM); otherwise `lock`
-//! exits with the command's own status (128 + signal if a signal ended it).
+//! 3 the store failed (unreachable, refused the token, internal); 4 `lock` did not get the lock
+//! (`--timeout` passed, or it was taken with `--nonblock`; `-E` sets another code for these);
+//! 5 `lock` lost the lock while the command ran (the command is sent SIGTERM); 126 and 127 the
+//! command could not be run or was not found; otherwise `lock` exits with the command's own
+//! status (128 + signal if a signal ended it).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,7 +20,9 @@ use serde_json::{Value, json};
 pub const EXIT_NOT_DONE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_STORE: u8 = 3;
-pub const EXIT_LOCK_TIMEOUT: u8 = 4;
+/// `lock` did not get the lock: `--timeout` passed, or it was taken and `--nonblock` given.
+/// flock(1)'s is 1, which is ours for "not found"; `-E` chooses another, as flock's does.
+pub const EXIT_LOCK_NOT_TAKEN: u8 = 4;
 pub const EXIT_LOCK_LOST: u8 = 5;
 /// `lock`: the command was not found (as shells report it).
 pub const EXIT_NOT_FOUND: u8 = 127;
@@ -28,9 +32,20 @@ pub const EXIT_CANNOT_RUN: u8 = 126;
 /// Where the verbs connect.
 #[derive(Args, Clone)]
 pub struct StoreArgs {
+    // clap writes an `env` argument's variable into the help as `[env: NAME=value]`, with the
+    // value it has when the help is built, and `=` with nothing when it is unset; the values are
+    // hidden here, so the help names each variable and never shows what it holds (a store's URL
+    // may carry credentials, a token is one).
     /// The store (mem://, sqlite:///path.db, etcd://hosts, http://server:port). Default:
     /// INTERLOCK_URL, else the embedded store in the user's data directory.
-    #[arg(long, env = "INTERLOCK_URL", global = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        value_hint = clap::ValueHint::Url,
+        env = "INTERLOCK_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub store: Option<String>,
     /// The bearer token of an interlock server (http://).
     #[arg(long, env = "INTERLOCK_TOKEN", hide_env_values = true, global = true)]
@@ -47,7 +62,7 @@ impl From<interlock::Error> for Failure {
     fn from(e: interlock::Error) -> Self {
         let code = match e.kind() {
             ErrorKind::InvalidArgument => EXIT_USAGE,
-            ErrorKind::LockTimeout => EXIT_LOCK_TIMEOUT,
+            ErrorKind::LockTimeout => EXIT_LOCK_NOT_TAKEN,
             ErrorKind::LockLost => EXIT_LOCK_LOST,
             _ => EXIT_STORE,
         };
@@ -164,21 +179,32 @@ pub async fn watch(db: &Client, prefix: &str, from: Option<u64>) -> Outcome {
     Err(fail(EXIT_STORE, "the watch ended"))
 }
 
+/// How long `lock` waits for the lock.
+pub enum Wait {
+    Forever,
+    /// `--timeout`.
+    Seconds(f64),
+    /// `--nonblock`: not at all.
+    No,
+}
+
 pub struct LockArgs {
     pub name: String,
     pub ttl: f64,
-    pub timeout: Option<f64>,
+    pub wait: Wait,
+    /// `-E`: the exit code when the lock was not taken (default [`EXIT_LOCK_NOT_TAKEN`]).
+    pub conflict_exit_code: Option<u8>,
     pub command: Vec<String>,
 }
 
 fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
     Duration::try_from_secs_f64(s).map_err(|_| {
         let problem = if s.is_nan() || s < 0.0 {
-            "must be a non-negative number of seconds".to_string()
+            "must be a non-negative number of seconds"
         } else {
-            format!("of {s} seconds is too long")
+            "is too long"
         };
-        fail(EXIT_USAGE, format!("--{what} {problem}"))
+        fail(EXIT_USAGE, format!("--{what} {s}: {problem}"))
     })
 }
 
@@ -257,15 +283,15 @@ fn reclaim_terminal(fd: std::os::fd::BorrowedFd<'_>) {
 }
 
 /// Resolves when the holder's own waiter entry is deleted by someone else (a force-release), so
-/// the command is stopped at once rather than at the lease's next renewal. Pending forever if
-/// the entry cannot be found or watched: the lease keeper still reports the loss.
+/// the command is stopped at once rather than at the lease's next renewal; at once if it is
+/// gone already (deleted between the acquire and this look). Pending forever if the queue cannot
+/// be read or the entry watched: the lease keeper still reports the loss.
 async fn entry_deleted(db: &Client, name: &str, token: u64) {
-    let key = match db.lock_queue(name).await {
-        Ok(queue) => queue.into_iter().find(|w| w.token == token).map(|w| w.key),
-        Err(_) => None,
-    };
-    let Some(key) = key else {
+    let Ok(queue) = db.lock_queue(name).await else {
         return std::future::pending().await;
+    };
+    let Some(key) = queue.into_iter().find(|w| w.token == token).map(|w| w.key) else {
+        return;
     };
     let Ok(mut events) = db.watch(&key, Some(token + 1)).await else {
         return std::future::pending().await;
@@ -280,7 +306,25 @@ async fn entry_deleted(db: &Client, name: &str, token: u64) {
     std::future::pending().await
 }
 
+/// What `lock --nonblock` says when the lock is taken: by whom, if the queue can be read.
+async fn taken_message(db: &Client, name: &str) -> String {
+    let queue = db.lock_queue(name).await.unwrap_or_default();
+    let by = match queue.iter().find(|w| w.holder) {
+        Some(w) => format!("held by {} (fencing token {})", w.owner, w.token),
+        None => "taken".to_string(),
+    };
+    let waiters = match queue.iter().filter(|w| !w.holder).count() {
+        0 => String::new(),
+        1 => ", with 1 waiter".to_string(),
+        n => format!(", with {n} waiters"),
+    };
+    format!("the lock '{name}' is {by}{waiters}; --nonblock does not wait")
+}
+
 /// Runs the command while holding the lock, with `INTERLOCK_FENCING_TOKEN` in its environment.
+/// A lock not taken (`--timeout` passed, or held with `--nonblock`, which takes it only if nobody
+/// holds or waits for it) ends `lock` with `-E`'s code, by default [`EXIT_LOCK_NOT_TAKEN`],
+/// without running the command.
 ///
 /// The lock is held on a lease of its own, so that a signal while waiting can take the waiter
 /// out at once (by revoking the lease). The command runs in a process group of its own (the
@@ -299,7 +343,11 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
         ));
     };
     let ttl = seconds("ttl", args.ttl)?;
-    let timeout = args.timeout.map(|t| seconds("timeout", t)).transpose()?;
+    let timeout = match args.wait {
+        Wait::Seconds(t) => Some(seconds("timeout", t)?),
+        Wait::Forever | Wait::No => None,
+    };
+    let not_taken = args.conflict_exit_code.unwrap_or(EXIT_LOCK_NOT_TAKEN);
     let mut signals = Signals::new()?;
     let lease = db.lease(ttl).await?;
     let options = LockOptions {
@@ -308,12 +356,27 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
         ..LockOptions::default()
     };
     let lock = db.lock_with(&args.name, options);
+    let acquired = async {
+        match args.wait {
+            Wait::No => lock.try_acquire().await,
+            Wait::Seconds(_) | Wait::Forever => lock.acquire(timeout).await.map(Some),
+        }
+    };
     let token = tokio::select! {
-        token = lock.acquire(timeout) => match token {
-            Ok(token) => token,
+        token = acquired => match token {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                let _ = lease.revoke().await;
+                return Err(fail(not_taken, taken_message(db, &args.name).await));
+            }
             Err(e) => {
                 let _ = lease.revoke().await;
-                return Err(e.into());
+                let timed_out = e.kind() == ErrorKind::LockTimeout;
+                let mut failure = Failure::from(e);
+                if timed_out {
+                    failure.code = not_taken;
+                }
+                return Err(failure);
             }
         },
         signal = signals.next() => {

@@ -4,25 +4,32 @@
 //! without a token.
 
 use axum::Router;
-use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 /// `(path, content type, bytes)` of every embedded file.
 static ASSETS: &[(&str, &str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/dashboard_assets.rs"));
 
+/// A route per embedded file (and `/` for the page), so that any other path gets the server's
+/// JSON 404, and another method than GET (or HEAD) on a file its JSON 405.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(|| async { asset("/index.html") }))
-        .route(
-            "/{file}",
-            get(|Path(file): Path<String>| async move { asset(&format!("/{file}")) }),
-        )
-        .route(
-            "/pkg/{file}",
-            get(|Path(file): Path<String>| async move { asset(&format!("/pkg/{file}")) }),
-        )
+    let mut router = Router::new().route("/", get(|| async { asset("/index.html") }));
+    for &(path, _, _) in ASSETS {
+        // Only names a route can be, as the build's are; any other is left unserved.
+        let plain = path.strip_prefix('/').is_some_and(|rest| {
+            rest.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            })
+        });
+        if plain {
+            router = router.route(path, get(move || async move { asset(path) }));
+        }
+    }
+    router
 }
 
 /// Whether the WebAssembly package was built into this binary.
@@ -41,6 +48,8 @@ fn asset(path: &str) -> Response {
             *bytes,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        None => crate::api::not_found(&format!(
+            "{path} is not in this build of the dashboard; build it with scripts/build-wasm.sh, then rebuild"
+        )),
     }
 }

@@ -4,7 +4,7 @@
 //! text or empty, which a client cannot tell from a proxy's.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -71,10 +71,13 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-/// The reply to a method a route does not take.
-pub async fn method_not_allowed(method: Method) -> Response {
+/// The reply to a method a route does not take (axum adds the `Allow` header).
+pub async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> Response {
     refused(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("method {method} is not allowed on this path"),
+        format!(
+            "method {method} is not allowed on {}; the Allow header lists the methods it takes",
+            uri.path()
+        ),
     )
 }

@@ -28,7 +28,8 @@ const BEARER: &str = "bearer";
             (`/v1/backend/*`, `/v1/leases*`, `/v1/info`) is what interlock's `http://` clients \
             speak: they run the lock, lease and session algorithms themselves over it.\n\n\
             Every error is `{\"error\": {\"kind\", \"message\", \"conflicts\"?}}` with the status \
-            of its kind. Under `/v1/`, a request with a body must send \
+            of its kind. A path the server does not serve gets 404, and a method a path does not \
+            take 405, both with that body (kind `InvalidArgument`). Under `/v1/`, a request with a body must send \
             `Content-Type: application/json` (415 otherwise), a declared length over 16 MiB gets \
             413, and a request other than a watch that takes longer than the server's \
             `--request-timeout` gets 504 with no body (a commit cut short has an unknown outcome).",
@@ -177,7 +178,6 @@ mod responses {
     use utoipa::ToResponse;
 
     /// Bad input (`InvalidArgument`): the message names what was wrong, and nothing was written.
-    /// Also the answer to an unknown path under `/v1/`.
     #[derive(ToResponse)]
     #[response(example = json!({"error": {"kind": "InvalidArgument",
         "message": "key must not be empty"}}))]

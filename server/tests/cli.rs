@@ -341,6 +341,8 @@ fn out_of_range_timeouts_and_ttls_are_usage_errors() {
         &["lock", "--timeout", "NaN", "range", "--", "true"],
         &["lock", "--ttl", "1e19", "range", "--", "true"],
         &["lock", "--ttl", "0", "range", "--", "true"],
+        &["lock", "--ttl", "-1", "range", "--", "true"],
+        &["lock", "--timeout", "-0.5", "range", "--", "true"],
     ] {
         let out = run(url, args);
         let err = stderr(&out);
@@ -448,16 +450,22 @@ fn a_force_release_stops_the_command_at_once_even_one_that_ignores_sigterm() {
         "trap '' TERM; echo started; sleep 20; echo late > {}",
         late.display()
     );
-    let holder = Command::new(EXE)
+    let mut holder = Command::new(EXE)
         .args(["lock", "forced", "--ttl", "600", "--", "sh", "-c", &script])
         .env("INTERLOCK_URL", &store.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the holder taking the lock", || {
-        rt.block_on(db.lock_queue("forced")).unwrap().len() == 1
-    });
+    // The command has set its trap (a SIGTERM before that would end it at once).
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "started");
+    assert_eq!(rt.block_on(db.lock_queue("forced")).unwrap().len(), 1);
     let started = Instant::now();
     rt.block_on(interlock_tests::conformance::lifecycle::force_release(
         &db, "forced",
@@ -548,4 +556,454 @@ print(out.decode(errors="replace"))
         "the command's own status: {ctrl_c}"
     );
     assert!(!ctrl_c.contains("Traceback"), "{ctrl_c}");
+}
+
+/// Runs `interlock` with `args` and `env` (INTERLOCK_URL and INTERLOCK_TOKEN unset unless given
+/// there), failing the test if it has not exited within `limit`.
+fn run_within(limit: Duration, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(EXE);
+    command
+        .args(args)
+        .env_remove("INTERLOCK_URL")
+        .env_remove("INTERLOCK_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run interlock");
+    let start = Instant::now();
+    while child.try_wait().expect("wait for interlock").is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{args:?} still ran after {limit:?}; stderr: {}",
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A usage error: exit 2, clap's or our message naming each of `says`, no panic.
+fn assert_usage_error(out: &Output, args: &[&str], says: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    for word in says {
+        assert!(err.contains(word), "{args:?} should name {word:?}: {err}");
+    }
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{args:?}: {err}"
+    );
+}
+
+/// `lock -n` fails at once when the lock is taken, with 4 or `-E`'s code, and never runs the
+/// command; `--timeout` ends with `-E`'s code too; a free lock is taken as without `-n`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_nonblock_and_conflict_exit_code_act_like_flocks() {
+    let store = Store::sqlite();
+    let url = store.url.clone();
+    let db = store.client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let env = [("INTERLOCK_URL", url.as_str())];
+    let lock = |args: &[&str]| {
+        let mut all = vec!["lock", "busy"];
+        all.extend_from_slice(args);
+        tokio::task::block_in_place(|| run_within(Duration::from_secs(30), &all, &env))
+    };
+
+    // Free: -n takes it and runs the command with its fencing token, whose status comes
+    // through.
+    let out = lock(&[
+        "-n",
+        "--",
+        "sh",
+        "-c",
+        "test -n \"$INTERLOCK_FENCING_TOKEN\" && exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+
+    let holder = db.lock("busy");
+    let token = holder.acquire(None).await.unwrap();
+    for (args, code) in [
+        (&["-n", "--", "sh", "-c", touch.as_str()][..], 4),
+        (&["--nonblock", "--", "sh", "-c", touch.as_str()], 4),
+        (&["-n", "-E", "75", "--", "sh", "-c", touch.as_str()], 75),
+        (
+            &[
+                "--conflict-exit-code=0",
+                "-n",
+                "--",
+                "sh",
+                "-c",
+                touch.as_str(),
+            ],
+            0,
+        ),
+        (
+            &["-E", "255", "--nonblock", "--", "sh", "-c", touch.as_str()],
+            255,
+        ),
+    ] {
+        let started = Instant::now();
+        let out = lock(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        // At once: well under the lock's default TTL of 20 s, and no waiting at all.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            err.contains("'busy'") && err.contains("--nonblock"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(&format!("fencing token {token}")),
+            "names the holder: {err}"
+        );
+        assert!(
+            !marker.exists(),
+            "{args:?} ran the command without the lock"
+        );
+    }
+    // -E with --timeout: the timeout's code.
+    let out = lock(&["--timeout", "0.3", "-E", "9", "--", "sh", "-c", &touch]);
+    assert_eq!(out.status.code(), Some(9), "{}", stderr(&out));
+    assert!(stderr(&out).contains("busy"), "{}", stderr(&out));
+    assert!(!marker.exists());
+    // Nobody was left queued behind the holder.
+    let queue = db.lock_queue("busy").await.unwrap();
+    assert_eq!(
+        queue.len(),
+        1,
+        "{:?}",
+        queue.iter().map(|w| &w.key).collect::<Vec<_>>()
+    );
+    holder.release().await.unwrap();
+
+    // Usage errors name the argument, the value and the rule; nothing is run or queued.
+    for (args, says) in [
+        (
+            &["-n", "--timeout", "1", "--", "true"][..],
+            &["--nonblock", "--timeout"][..],
+        ),
+        (
+            &["-E", "3", "--", "true"],
+            &["--conflict-exit-code 3", "--nonblock", "--timeout"],
+        ),
+        (
+            &["-n", "-E", "256", "--", "true"],
+            &["--conflict-exit-code", "256", "0..=255"],
+        ),
+        (
+            &["-n", "-E", "-1", "--", "true"],
+            &["--conflict-exit-code", "-1", "0..=255"],
+        ),
+        (
+            &["-n", "-E", "x", "--", "true"],
+            &["--conflict-exit-code", "'x'"],
+        ),
+        (&["-n", "-E", "--", "true"], &["--conflict-exit-code"]),
+    ] {
+        let out = lock(args);
+        assert_usage_error(&out, args, says);
+    }
+    assert!(db.lock_queue("busy").await.unwrap().is_empty());
+}
+
+#[test]
+fn version_prints_the_version() {
+    for flag in ["--version", "-V"] {
+        let out = run_within(Duration::from_secs(10), &[flag], &[]);
+        assert_eq!(out.status.code(), Some(0), "{flag}: {}", stderr(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("interlock {}\n", env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+}
+
+/// The entries of the `Arguments:` and `Options:` (and `Commands:`) sections of a help text that
+/// have no description.
+fn undescribed(help: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut in_list = false;
+    for line in help.lines() {
+        if !line.starts_with(' ') {
+            in_list = matches!(line, "Arguments:" | "Options:" | "Commands:");
+            continue;
+        }
+        // An entry is its name, then at least two spaces, then its description.
+        let described = line
+            .trim()
+            .split_once("  ")
+            .is_some_and(|(_, text)| !text.trim().is_empty());
+        if in_list && !described {
+            missing.push(line.trim().to_string());
+        }
+    }
+    missing
+}
+
+/// Every subcommand and argument has a description; the help names the environment variables
+/// it reads but never their values, set or not.
+#[test]
+fn help_describes_every_argument_and_shows_no_environment_values() {
+    let subcommands = [
+        "",
+        "serve",
+        "get",
+        "put",
+        "del",
+        "ls",
+        "watch",
+        "lock",
+        "completions",
+    ];
+    let secret_env = [
+        ("INTERLOCK_URL", "sqlite:///tmp/url-secret.db"),
+        ("INTERLOCK_TOKEN", "token-secret"),
+    ];
+    for env in [&secret_env[..], &[]] {
+        for sub in subcommands {
+            let mut args: Vec<&str> = vec![];
+            if !sub.is_empty() {
+                args.push(sub);
+            }
+            args.push("--help");
+            let out = run_within(Duration::from_secs(10), &args, env);
+            let help = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+            assert!(help.contains("Usage: interlock"), "{args:?}: {help}");
+            assert_eq!(undescribed(&help), Vec::<String>::new(), "{args:?}: {help}");
+            assert!(!help.contains("secret"), "{args:?} shows a value: {help}");
+            assert!(!help.contains("INTERLOCK_URL="), "{args:?}: {help}");
+            assert!(!help.contains("INTERLOCK_TOKEN="), "{args:?}: {help}");
+            assert!(help.contains("[env: INTERLOCK_URL]"), "{args:?}: {help}");
+            assert!(help.contains("[env: INTERLOCK_TOKEN]"), "{args:?}: {help}");
+        }
+    }
+    // The help of `lock` documents its new flags and the top-level one the exit codes.
+    let lock = run_within(Duration::from_secs(10), &["help", "lock"], &[]);
+    let lock = String::from_utf8_lossy(&lock.stdout);
+    for flag in [
+        "-n, --nonblock",
+        "-E, --conflict-exit-code <CODE>",
+        "--timeout <SECONDS>",
+    ] {
+        assert!(lock.contains(flag), "{flag}: {lock}");
+    }
+    let top = run_within(Duration::from_secs(10), &["--help"], &[]);
+    let top = String::from_utf8_lossy(&top.stdout);
+    for code in ["4 `lock` did not get the lock", "126", "127", "-E"] {
+        assert!(top.contains(code), "{code}: {top}");
+    }
+    // The checker itself sees a missing description.
+    assert_eq!(
+        undescribed("Arguments:\n  <NAME>        \n  <COMMAND>...  The command\n"),
+        vec!["<NAME>".to_string()]
+    );
+}
+
+/// `completions SHELL` prints a script that completes the subcommands and flags; bash loads
+/// it. A closed stdout is no panic; an unknown shell is a usage error listing the known ones.
+#[test]
+fn completions_print_a_script_for_each_shell() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run_within(Duration::from_secs(10), &["completions", shell], &[]);
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in [
+            "interlock",
+            "serve",
+            "lock",
+            "nonblock",
+            "conflict-exit-code",
+            "completions",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word:?} in\n{script}");
+        }
+    }
+    // bash: the script loads, registers the completion, and completes a subcommand and a flag.
+    let script = String::from_utf8_lossy(
+        &run_within(Duration::from_secs(10), &["completions", "bash"], &[]).stdout,
+    )
+    .into_owned();
+    let probe = r#"
+eval "$1"
+complete -p interlock
+COMP_WORDS=(interlock lo); COMP_CWORD=1; _interlock interlock lo interlock; echo "words: ${COMPREPLY[*]}"
+COMP_WORDS=(interlock lock --non); COMP_CWORD=2; _interlock interlock --non lock; echo "flags: ${COMPREPLY[*]}"
+"#;
+    let out = Command::new("bash")
+        .args(["-c", probe, "probe", &script])
+        .output()
+        .expect("bash runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert!(
+        said.starts_with("complete -o bashdefault -o default -o nosort -F _interlock interlock\n"),
+        "{said}"
+    );
+    assert!(said.contains("\nwords: lock\n"), "{said}");
+    assert!(said.contains("\nflags: --nonblock\n"), "{said}");
+
+    // Nobody reads the script: the write fails quietly.
+    let mut child = Command::new(EXE)
+        .args(["completions", "zsh"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    let args = ["completions", "nosh"];
+    let out = run_within(Duration::from_secs(10), &args, &[]);
+    assert_usage_error(&out, &args, &["'nosh'", "bash", "zsh", "fish"]);
+    let args = ["completions"];
+    let out = run_within(Duration::from_secs(10), &args, &[]);
+    assert_usage_error(&out, &args, &["<SHELL>"]);
+}
+
+/// A started `interlock serve`: its first lines of output, and the process, killed when dropped.
+struct Serving {
+    child: std::process::Child,
+    lines: Vec<String>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `interlock serve --listen 127.0.0.1:0` with `args` and `env`, and reads `lines` lines
+/// of its output.
+fn serve(args: &[&str], env: &[(&str, &str)], lines: usize) -> Serving {
+    use std::io::BufRead;
+    let mut command = Command::new(EXE);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("INTERLOCK_URL")
+        .env_remove("INTERLOCK_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = interlock_tests::etcd::spawn_dying_with_process(command).unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut serving = Serving {
+        child,
+        lines: Vec::new(),
+    };
+    for _ in 0..lines {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        serving.lines.push(line.trim_end().to_string());
+    }
+    serving
+}
+
+/// `serve` prints where it listens, then where the dashboard is (never the token), and the
+/// dashboard is there.
+#[test]
+fn serve_prints_the_dashboards_address_without_the_token() {
+    let store = Store::sqlite();
+    for token in [None, Some("tok-6c1f")] {
+        let mut args = vec!["--store", store.url.as_str()];
+        if let Some(t) = token {
+            args.extend(["--token", t]);
+        }
+        let server = serve(&args, &[], 2);
+        let (first, second) = (&server.lines[0], &server.lines[1]);
+        let base = first
+            .rsplit_once(" on ")
+            .map(|(_, url)| url.to_string())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        assert!(base.starts_with("http://127.0.0.1:"), "{first}");
+        let dashboard = format!("{base}/");
+        match token {
+            None => assert_eq!(second, &format!("interlock: dashboard: {dashboard}")),
+            Some(t) => {
+                assert!(
+                    second.starts_with(&format!("interlock: dashboard: {dashboard} ")),
+                    "{second}"
+                );
+                assert!(second.contains("#token=<TOKEN>"), "{second}");
+                assert!(!second.contains(t) && !first.contains(t), "{second}");
+            }
+        }
+        let page = interlock_tests::server::exchange_to(
+            &base,
+            &interlock_tests::server::request("GET", "/", None, ""),
+        );
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.head.contains("content-type: text/html"),
+            "{}",
+            page.head
+        );
+    }
+}
+
+/// A server whose reader went away after the first line serves on (the second line's write
+/// fails quietly).
+#[test]
+fn serve_outlives_a_closed_stdout() {
+    let store = Store::sqlite();
+    let mut server = Server::start(EXE, &store.url, &["--token", "t"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.wait(Duration::from_millis(200)).is_none(),
+        "the server exited: {}",
+        server.log()
+    );
+    let (status, body) = interlock_tests::server::raw(
+        &server,
+        &interlock_tests::server::request("GET", "/healthz", None, ""),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+}
+
+/// `--token-file` wins over INTERLOCK_TOKEN (exported for the verbs, say); with `--token` on
+/// the command line it is a usage error.
+#[test]
+fn serve_token_file_wins_over_the_environment_not_over_the_command_line() {
+    let store = Store::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let file = file.to_str().unwrap();
+    let server = serve(
+        &["--store", &store.url, "--token-file", file],
+        &[("INTERLOCK_TOKEN", "from-env")],
+        1,
+    );
+    let base = server.lines[0].rsplit_once(" on ").unwrap().1.to_string();
+    let ask = |token: &str| {
+        interlock_tests::server::raw_to(
+            &base,
+            &interlock_tests::server::request("GET", "/v1/index", Some(token), ""),
+        )
+        .0
+    };
+    assert_eq!(ask("from-file"), 200);
+    assert_eq!(ask("from-env"), 401);
+
+    let args = ["serve", "--token", "x", "--token-file", file];
+    let out = run_within(Duration::from_secs(10), &args, &[]);
+    assert_usage_error(&out, &args, &["--token", "--token-file"]);
 }

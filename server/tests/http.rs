@@ -1,6 +1,7 @@
 //! The server's HTTP surface against a real `interlock serve` process over a real SQLite file:
 //! the bearer token guards every path under /v1/ (even unknown ones) and a refused request
-//! touches nothing; bad bodies get a 400 that names the problem and write nothing.
+//! touches nothing; bad bodies get a 400 that names the problem and write nothing; an unknown
+//! path gets a JSON 404 and a wrong method a JSON 405.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use interlock::Client;
 use interlock_tests::Store;
-use interlock_tests::server::{Server, raw, raw_to, request};
+use interlock_tests::server::{Server, exchange_to, raw, raw_to, request};
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_interlock");
@@ -450,4 +451,142 @@ async fn one_request_cannot_ask_for_unbounded_work() {
     let (_, metrics) = raw(&server, &request("GET", "/metrics", None, ""));
     assert!(!metrics.contains("FROBNICATE"), "{metrics}");
     assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+/// The JSON error of a reply: its content type is JSON and its body `{"error": {"kind",
+/// "message"}}`; returns the message.
+fn json_error(reply: &interlock_tests::server::Reply, what: &str) -> String {
+    assert!(
+        reply.head.contains("content-type: application/json"),
+        "{what}: not JSON: {}\n{}",
+        reply.head,
+        reply.body
+    );
+    let body: Value = serde_json::from_str(&reply.body)
+        .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", reply.body));
+    assert_eq!(
+        body["error"]["kind"],
+        json!("InvalidArgument"),
+        "{what}: {body}"
+    );
+    assert_eq!(
+        body["error"].as_object().map(|o| o.len()),
+        Some(2),
+        "{what}: kind and message only: {body}"
+    );
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no message: {body}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_get_a_json_404_and_wrong_methods_a_json_405() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &["--token", TOKEN]);
+    let db = store.client().await;
+    db.set("existing", "value").await.unwrap();
+    let before = snapshot(&db).await;
+    let url = server.url.clone();
+    let exchange = move |method: &str, path: &str, body: &str| {
+        exchange_to(&url, &request(method, path, Some(TOKEN), body))
+    };
+
+    // Under /v1/ and outside it, with every method: 404, naming the method and the path (not
+    // the query string).
+    let unknown = [
+        "/v1",
+        "/v1/",
+        "/v1/nope",
+        "/v1/backend",
+        "/v1/leases/1/keepalive/x",
+        "/v1/locks/a/holder/b",
+        "/v1/KV/existing",
+        "/nope",
+        "/a/b/c",
+        "/healthz/x",
+        "/openapi.json/x",
+        "/pkg/no-such-file.wasm",
+        "/v1/nope?token=query-secret",
+    ];
+    for path in unknown {
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            let what = format!("{method} {path}");
+            let body = if method == "GET" {
+                ""
+            } else {
+                r#"{"value": 1}"#
+            };
+            let reply = tokio::task::block_in_place(|| exchange(method, path, body));
+            assert_eq!(reply.status, 404, "{what}: {}", reply.body);
+            let message = json_error(&reply, &what);
+            let bare = path.split('?').next().unwrap();
+            assert!(
+                message.contains("no such endpoint")
+                    && message.contains(&format!("{method} {bare}")),
+                "{what}: {message}"
+            );
+            assert!(!message.contains("query-secret"), "{what}: {message}");
+        }
+        // A HEAD gets the status, without a body.
+        let reply = tokio::task::block_in_place(|| exchange("HEAD", path, ""));
+        assert_eq!(reply.status, 404, "HEAD {path}");
+    }
+
+    // A method a known path does not take: 405 with the Allow header, naming method and path.
+    let wrong = [
+        ("POST", "/healthz", "allow: get,head"),
+        ("DELETE", "/metrics", "allow: get,head"),
+        ("PUT", "/openapi.json", "allow: get,head"),
+        ("POST", "/v1/kv", "allow: get,head"),
+        ("PATCH", "/v1/kv/existing", "allow: get,head,put,delete"),
+        ("POST", "/v1/kv/existing", "allow: get,head,put,delete"),
+        ("GET", "/v1/txn", "allow: post"),
+        ("PUT", "/v1/leases/1", "allow: delete"),
+        ("POST", "/v1/locks/a", "allow: get,head"),
+        ("POST", "/", "allow: get,head"),
+        ("DELETE", "/index.html", "allow: get,head"),
+    ];
+    for (method, path, allow) in wrong {
+        let what = format!("{method} {path}");
+        let body = if method == "GET" {
+            ""
+        } else {
+            r#"{"value": 1}"#
+        };
+        let reply = tokio::task::block_in_place(|| exchange(method, path, body));
+        assert_eq!(reply.status, 405, "{what}: {}", reply.body);
+        assert!(reply.head.contains(allow), "{what}: {}", reply.head);
+        let message = json_error(&reply, &what);
+        assert!(
+            message.contains(&format!("method {method} is not allowed on {path}")),
+            "{what}: {message}"
+        );
+    }
+    assert_eq!(snapshot(&db).await, before, "a refused request wrote");
+
+    // Without the token, an unknown path under /v1/ is still a 401 first; outside /v1/, where
+    // no token is needed, it is a 404.
+    let url = server.url.clone();
+    let (no_token, outside) = tokio::task::block_in_place(|| {
+        (
+            exchange_to(&url, &request("GET", "/v1/nope", None, "")),
+            exchange_to(&url, &request("GET", "/nope", None, "")),
+        )
+    });
+    assert_eq!(no_token.status, 401, "{}", no_token.body);
+    assert_eq!(outside.status, 404, "{}", outside.body);
+    json_error(&outside, "GET /nope without a token");
+
+    // The served paths still answer.
+    for path in [
+        "/",
+        "/index.html",
+        "/healthz",
+        "/openapi.json",
+        "/v1/kv/existing",
+    ] {
+        let reply = tokio::task::block_in_place(|| exchange("GET", path, ""));
+        assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
+    }
 }

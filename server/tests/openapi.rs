@@ -430,14 +430,19 @@ fn the_documented_routes_are_exactly_the_served_ones_and_each_answers_its_exampl
     );
 
     // What the server answers for a path it does not serve, and for a wrong method.
-    let unknown = send(&server, "GET", "/v1/no/such/route", Some(TOKEN), "");
-    assert_eq!(unknown.status, 400, "{}", unknown.body);
-    assert!(
-        unknown.body.contains("no such endpoint"),
-        "{}",
-        unknown.body
-    );
-    assert_eq!(send(&server, "GET", "/no-such-route", None, "").status, 404);
+    for (path, token) in [("/v1/no/such/route", Some(TOKEN)), ("/no-such-route", None)] {
+        let unknown = send(&server, "GET", path, token, "");
+        assert_eq!(unknown.status, 404, "{}", unknown.body);
+        assert_eq!(unknown.content_type(), Some("application/json"));
+        let error = unknown.json();
+        assert_eq!(error["error"]["kind"], json!("InvalidArgument"), "{error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("no such endpoint") && m.contains(path)),
+            "{error}"
+        );
+    }
 
     // Something for every route to act on: an entry, a lease, a held lock.
     let rt = tokio::runtime::Runtime::new().unwrap();
