@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
 # conformance suite on every backend, the multi-process tests on a real SQLite file, the tests on
-# a real etcd cluster started on loopback, and the Python package's checks and pytest suite
-# against the package as installed.
+# a real etcd cluster started on loopback; then it builds the release artifacts (scripts/release.sh:
+# dist/) once, installs and tests them without a Rust toolchain (scripts/test-dist.sh), and runs
+# the Python and Node packages' checks and suites against those artifacts as installed, and the
+# WebAssembly package's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -11,6 +13,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
+bash scripts/release.sh
+export INTERLOCK_DIST_FRESH=1
+bash scripts/test-dist.sh
 bash scripts/test-python.sh
 bash scripts/test-node.sh
 bash scripts/test-wasm.sh
