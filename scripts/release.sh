@@ -50,11 +50,14 @@ cp "$target_dir/dist/interlock" "$dist/interlock"
 # The wheel: maturin tags it with the oldest manylinux policy its symbols allow (it checks them
 # as auditwheel does), and auditwheel then confirms the tag (it fails on a wheel whose tag lies).
 echo "release: the Python wheel and sdist" >&2
-maturin build --quiet --locked --profile dist -m bindings-python/Cargo.toml --out "$dist" >&2
-maturin sdist --quiet -m bindings-python/Cargo.toml --out "$dist" >&2
+maturin build --locked --profile dist -m bindings-python/Cargo.toml --out "$dist" >&2
+maturin sdist -m bindings-python/Cargo.toml --out "$dist" >&2
 for wheel in "$dist"/*.whl; do
-    auditwheel show "$wheel" | tee "${wheel%.whl}.auditwheel.txt" >&2
-    grep -q 'is consistent with the following platform tag' "${wheel%.whl}.auditwheel.txt"
+    auditwheel show "$wheel" >"${wheel%.whl}.auditwheel.txt"
+    cat "${wheel%.whl}.auditwheel.txt" >&2
+    tag=${wheel##*-}   # the platform tag of the file name (the first, if it lists several)
+    tag=${tag%%.*}
+    tr -s ' \n' ' ' <"${wheel%.whl}.auditwheel.txt" | grep -q "is consistent with the following platform tag: \"$tag\""
 done
 
 echo "release: the Node packages" >&2

@@ -65,8 +65,9 @@ wheel_files() { python3 -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile
 wheel_cat() { python3 -c 'import sys, zipfile; sys.stdout.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]).decode())' "$1" "$2"; }
 export -f npm_json listing wheel_files wheel_cat
 check "every artifact is there" ls "$wheel" "$sdist" "$main_tgz" "$platform_tgz" "$wasm_tgz" "$exe"
-check "the wheel's tag is one auditwheel confirms" \
-    grep -q "is consistent with the following platform tag: \"manylinux_" "${wheel%.whl}.auditwheel.txt"
+check "the wheel's tag is the one auditwheel confirms" bash -c "
+    tr -s ' \n' ' ' <'${wheel%.whl}.auditwheel.txt' |
+        grep -q 'is consistent with the following platform tag: \"$(tag=${wheel##*-}; echo "${tag%%.*}")\"'"
 check "the wheel carries its license and metadata" bash -c "
     wheel_files '$wheel' | grep -qx 'interlock_db-$version.dist-info/licenses/LICENSE' &&
     wheel_cat '$wheel' 'interlock_db-$version.dist-info/METADATA' | grep -qx 'Version: $version' &&
@@ -96,7 +97,7 @@ mkdir -p "$work/native"
 python3 -m zipfile -e "$wheel" "$work/native"
 tar -xzf "$platform_tgz" -C "$work/native" package/interlock.linux-x64-gnu.node
 limit=$((15 * 1024 * 1024))
-for f in "$work"/native/interlock/_native* "$work/native/package/interlock.linux-x64-gnu.node" "$exe"; do
+for f in "$work"/native/interlock/_native*.so "$work/native/package/interlock.linux-x64-gnu.node" "$exe"; do
     check "$(basename "$f") is stripped, without debug info, and under 15 MiB ($(($(stat -c %s "$f") / 1024)) KiB)" bash -c "
         ! readelf -S '$f' | grep -qE '\.(symtab|debug_[a-z]+)\b' && [ \$(stat -c %s '$f') -lt $limit ]"
 done
