@@ -2,14 +2,16 @@
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
 # conformance suite on every backend, the multi-process tests on a real SQLite file, the tests on
 # a real etcd cluster started on loopback; then it builds the release artifacts (scripts/release.sh:
-# dist/) once, installs and tests them without a Rust toolchain (scripts/test-dist.sh), and runs
-# the Python and Node packages' checks and suites against those artifacts as installed, and the
-# WebAssembly package's tests.
+# dist/) once, installs and tests them without a Rust toolchain (scripts/test-dist.sh), runs the
+# Python and Node packages' checks and suites against those artifacts as installed, the
+# WebAssembly package's tests, and checks the documentation: its links and design citations
+# (scripts/check-docs.py) and the API references built without warnings (scripts/docs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 bash scripts/setup-etcd.sh
 cargo fmt --all --check
+python3 scripts/check-docs.py
 cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
@@ -19,3 +21,4 @@ bash scripts/test-dist.sh
 bash scripts/test-python.sh
 bash scripts/test-node.sh
 bash scripts/test-wasm.sh
+bash scripts/docs.sh

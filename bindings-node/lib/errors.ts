@@ -7,8 +7,11 @@
 /** A compare that failed in a transaction or a session: the key, the index the caller expected
  * (0: absent) and the index it had. */
 export interface Conflict {
+  /** The key whose check failed. */
   key: string;
+  /** The index the check expected (0: absent). */
   expected: number;
+  /** The index the key was at (0: absent). */
   actual: number;
 }
 

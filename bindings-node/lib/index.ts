@@ -31,30 +31,42 @@ export * from './errors.js';
 
 /** A stored key: its JSON value, the index of the write that last touched it, and its lease. */
 export interface Entry<T = unknown> {
+  /** The key. */
   key: string;
+  /** The JSON value. */
   value: T;
+  /** The index of the write that last touched the entry: its version and compare-exchange token. */
   index: number;
+  /** The id of the lease the entry is attached to, if any: it is deleted when the lease ends. */
   lease?: string;
 }
 
 /** What `put` and `delete` return. On success the new index and value; on a failed compare the
  * current index (0: absent) and value, so the caller can decide and retry. */
 export interface PutResult<T = unknown> {
+  /** Whether the compare held and the write was made. */
   successful: boolean;
+  /** On success the new index; otherwise the entry's current index (0: absent). */
   index: number;
+  /** On success the value written; otherwise the entry's current value (`null`: absent). */
   value: T | null;
 }
 
 /** One change, in index order. */
 export interface WatchEvent<T = unknown> {
+  /** A write, or a deletion (also by a lease's expiry or revocation). */
   type: 'put' | 'delete';
+  /** The key that changed. */
   key: string;
+  /** The value written (`null` for a delete). */
   value: T | null;
+  /** The index of the commit; resume after it with `fromIndex: index + 1`. */
   index: number;
 }
 
 /** One page of `list`. */
 export interface Page<T = unknown> {
+  /** The entries of this page, in key order. */
   entries: Entry<T>[];
   /** Whether more entries follow: ask again with `after` = the last key. */
   more: boolean;
@@ -62,20 +74,27 @@ export interface Page<T = unknown> {
 
 /** The holder or a waiter of a lock, holder first. */
 export interface LockWaiter {
+  /** The waiter's own entry in the lock's queue (an `@lock/…` key). */
   key: string;
+  /** The owner description the waiter gave (by default its process and host). */
   owner: unknown;
+  /** The fencing token it holds, or will hold: the index of its waiter entry. */
   token: number;
+  /** Whether this waiter holds the lock (the first in the queue). */
   holder: boolean;
+  /** The id of the lease the waiter entry is on. */
   lease?: string;
   /** Seconds left on the waiter's lease. */
   ttlLeft?: number;
 }
 
+/** Options of `connect`. */
 export interface ConnectOptions {
   /** Bearer token for an interlock server (`http://`); default `INTERLOCK_TOKEN`. */
   token?: string;
 }
 
+/** Options of `put` and `set`. */
 export interface PutOptions {
   /** Compare-exchange: 0 creates only if absent, N replaces only at index N. */
   index?: number;
@@ -83,6 +102,7 @@ export interface PutOptions {
   lease?: Lease | string;
 }
 
+/** Options of a lock, given when `lock()` makes it. */
 export interface LockOptions {
   /** Seconds a crashed holder blocks others (the lease TTL, default 20). */
   ttl?: number;
@@ -92,6 +112,7 @@ export interface LockOptions {
   lease?: Lease;
 }
 
+/** Options of one wait for a lock (`acquire`). */
 export interface AcquireOptions {
   /** Seconds to wait; on timeout the waiter is removed and the promise rejects with
    * `LockTimeoutError`. Default (or `Infinity`): wait forever. */
@@ -100,8 +121,10 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `withLock`: the lock's and its wait's. */
 export type WithLockOptions = LockOptions & AcquireOptions;
 
+/** Options of `watch`. */
 export interface WatchOptions {
   /** Start at this index (events with a greater or equal index); default: from now. */
   fromIndex?: number;
@@ -109,11 +132,13 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
+/** Options of `retry`. */
 export interface RetryOptions {
   /** How many times to run `fn` at most (default 10). */
   attempts?: number;
 }
 
+/** Options of `session`. */
 export interface SessionOptions {
   /** Check every saved key at its loaded index (default true). Off: last write wins. */
   optimistic?: boolean;
@@ -454,6 +479,7 @@ export class Client {
     await call(() => this.#native.close());
   }
 
+  /** Closes the client (for `await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

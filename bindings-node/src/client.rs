@@ -1,4 +1,5 @@
-//! `Client`: the store connection and every single-call operation of DESIGN §3–§4.
+//! `Client`: the store connection and every single-call operation
+//! (docs/design.md, Operations and Leases).
 
 use interlock::{LockOptions, PutOptions, SessionOptions};
 use napi::bindgen_prelude::*;

@@ -1,4 +1,5 @@
-// Every operation of DESIGN §3–§7 through the package as installed, on each store.
+// Every operation (docs/design.md, Operations to Locks) through the package as installed, on each
+// store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connect } from 'interlock-db';
 
 /** The code blocks of a README section, by language. */
@@ -18,10 +18,26 @@ function blocks(readme, heading) {
   return [...section.matchAll(/```(\w+)\n(.*?)```/gs)].map((m) => ({ lang: m[1], code: m[2] }));
 }
 
+const JS = ['js', 'javascript', 'mjs', 'cjs', 'ts', 'typescript'];
+
+test('the documentation\'s only JavaScript examples are the two the README tests run', () => {
+  // README.md and docs/*.md: the Node example (run here) and the WebAssembly one
+  // (bindings-wasm/test/readme.test.mjs); one added anywhere else would run nowhere.
+  const readme = process.env.INTERLOCK_README;
+  assert.ok(readme, 'INTERLOCK_README must name the README (bash scripts/test-node.sh sets it)');
+  const docs = join(dirname(readme), 'docs');
+  const files = [readme, ...readdirSync(docs).filter((f) => f.endsWith('.md')).map((f) => join(docs, f))];
+  const found = files.flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/^```(\w+)\n/gm)]
+    .filter((m) => JS.includes(m[1])).map(() => file));
+  assert.deepEqual(found, [readme, readme], `JavaScript blocks: ${found.join(', ')}`);
+  assert.equal(blocks(readme, 'Using it from Node').filter((b) => JS.includes(b.lang)).length, 1);
+  assert.equal(blocks(readme, 'Using it from a browser (WebAssembly)').filter((b) => JS.includes(b.lang)).length, 1);
+});
+
 test('the README\'s Node example type-checks, runs as printed, and does what it says', async () => {
   const readme = process.env.INTERLOCK_README;
   assert.ok(readme, 'INTERLOCK_README must name the README (bash scripts/test-node.sh sets it)');
-  const examples = blocks(readme, 'Using it from Node').filter((b) => ['js', 'ts', 'mjs'].includes(b.lang));
+  const examples = blocks(readme, 'Using it from Node').filter((b) => JS.includes(b.lang));
   assert.equal(examples.length, 1, 'the Node section has one JavaScript example');
   const [{ code }] = examples;
 

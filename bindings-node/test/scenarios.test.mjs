@@ -1,6 +1,7 @@
-// The five scenarios of DESIGN §1 with real worker processes (child_process.fork) sharing one
-// SQLite file: lock-protected increments and a SIGKILLed holder, a unique reservation race,
-// duplicate notifications, concurrent edits of one record and transfers between accounts.
+// The five problems (docs/design.md, The five problems) with real worker processes
+// (child_process.fork) sharing one SQLite file: lock-protected increments and a SIGKILLed holder, a
+// unique reservation race, duplicate notifications, concurrent edits of one record and transfers
+// between accounts.
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,5 +1,5 @@
-//! `Session`: the unit of work over documents (DESIGN §6). Change detection is the core's:
-//! before saving, the Python layer hands over the current state of every tracked object and
+//! `Session`: the unit of work over documents (docs/design.md, Sessions). Change detection is the
+//! core's: before saving, the Python layer hands over the current state of every tracked object and
 //! the core compares it with the loaded snapshot.
 
 use std::sync::Arc;

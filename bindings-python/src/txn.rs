@@ -1,4 +1,4 @@
-//! `Txn`: an atomic transaction under construction (DESIGN §5).
+//! `Txn`: an atomic transaction under construction (docs/design.md, Transactions).
 
 use std::sync::Arc;
 

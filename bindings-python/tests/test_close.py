@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import threading
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from servers import Server, start_server, stop_server
 from waiting import wait_until
 
 import interlock
@@ -313,3 +316,59 @@ def test_close_while_waiting_raises_invalid_argument_every_time() -> None:
         assert not waiter.is_alive()
         assert len(outcome) == 1 and isinstance(outcome[0], InvalidArgument), (n, outcome)
         holder.close()
+
+
+def _served_client_whose_server_dies(tmp_path: Path) -> tuple[Server, str]:
+    """A real server that a test kills while its client holds a lock, so that closing the
+    client cannot revoke the lock's lease."""
+    token = "close-test-token"
+    return start_server(tmp_path, token), token
+
+
+def test_a_failed_close_on_leaving_with_does_not_hide_the_bodys_exception(tmp_path: Path) -> None:
+    server, token = _served_client_whose_server_dies(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="the body's own error") as raised:
+            with interlock.connect(server.url, token=token) as db:
+                assert db.lock("printer", ttl=TTL).acquire()
+                server.process.kill()
+                server.process.wait()
+                raise ValueError("the body's own error")
+        assert db.closed
+        if sys.version_info >= (3, 11):
+            notes = getattr(raised.value, "__notes__", [])
+            assert any("closing the client failed" in n for n in notes), notes
+    finally:
+        stop_server(server.process)
+
+
+def test_a_failed_close_on_leaving_a_clean_with_is_raised(tmp_path: Path) -> None:
+    server, token = _served_client_whose_server_dies(tmp_path)
+    try:
+        with pytest.raises(interlock.Unavailable, match="revoking its leases failed"):
+            with interlock.connect(server.url, token=token) as db:
+                assert db.lock("printer", ttl=TTL).acquire()
+                server.process.kill()
+                server.process.wait()
+        assert db.closed
+    finally:
+        stop_server(server.process)
+
+
+def test_a_failed_close_on_leaving_async_with_does_not_hide_the_bodys_exception(
+    tmp_path: Path,
+) -> None:
+    server, token = _served_client_whose_server_dies(tmp_path)
+
+    async def main() -> None:
+        async with await interlock.aio.connect(server.url, token=token) as db:
+            assert await db.lock("printer", ttl=TTL).acquire()
+            server.process.kill()
+            server.process.wait()
+            raise ValueError("the body's own error")
+
+    try:
+        with pytest.raises(ValueError, match="the body's own error"):
+            asyncio.run(main())
+    finally:
+        stop_server(server.process)

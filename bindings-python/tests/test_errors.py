@@ -1,5 +1,6 @@
-"""The error hierarchy (DESIGN §11) and bad input (§2, §4, §5): every bad key, value, TTL or
-option is refused with InvalidArgument before anything is written; JSON values round-trip."""
+"""The error hierarchy (docs/design.md, Errors) and bad input (docs/design.md, Limits): every bad
+key, value, TTL or option is refused with InvalidArgument before anything is written; JSON values
+round-trip."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Locks (DESIGN §7) through the sync client, on every backend: fairness, fencing tokens,
-try-acquire, timeouts, context managers, non-reentrancy, the queue listing, lost leases,
+"""Locks (docs/design.md, Locks) through the sync client, on every backend: fairness, fencing
+tokens, try-acquire, timeouts, context managers, non-reentrancy, the queue listing, lost leases,
 ``txn().require(lock)`` and the module-level ``interlock.lock`` on the default store."""
 
 from __future__ import annotations

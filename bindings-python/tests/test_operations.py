@@ -1,5 +1,6 @@
-"""Every operation of DESIGN §3 and §4 (get, get_many, list, scan, put, set, delete, txn, leases,
-watch), sessions (§6) and retry (§5), through the sync client, on every backend."""
+"""Every operation (docs/design.md, Operations and Leases: get, get_many, list, scan, put, set,
+delete, txn, leases, watch), sessions (docs/design.md, Sessions) and retry
+(docs/design.md, Transactions), through the sync client, on every backend."""
 
 from __future__ import annotations
 

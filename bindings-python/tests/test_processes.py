@@ -1,7 +1,7 @@
-"""The five scenarios of DESIGN §1 with real processes sharing one SQLite file: lock-protected
-increments (and a SIGKILLed holder), a unique reservation race, duplicate notifications, concurrent
-edits of one record and transfers between accounts. Workers are started with the "spawn" method,
-so each is a fresh interpreter that connects on its own."""
+"""The five problems (docs/design.md, The five problems) with real processes sharing one SQLite
+file: lock-protected increments (and a SIGKILLed holder), a unique reservation race, duplicate
+notifications, concurrent edits of one record and transfers between accounts. Workers are started
+with the "spawn" method, so each is a fresh interpreter that connects on its own."""
 
 from __future__ import annotations
 

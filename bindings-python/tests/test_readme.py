@@ -20,8 +20,9 @@ PACKAGE_README = ROOT / "bindings-python" / "README.md"
 
 
 def python_blocks(path: Path) -> list[str]:
-    """Every ```python block of a README, in order."""
-    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+    """Every ```python (or ```py) block of a Markdown file, in order."""
+    text = path.read_text(encoding="utf-8")
+    return re.findall(r"```(?:python3?|py)\n(.*?)```", text, flags=re.S)
 
 
 def run_example(code: str, store: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -37,6 +38,11 @@ def test_the_readmes_have_the_python_examples_this_file_checks() -> None:
     assert len(blocks) == 2, "a Python block was added to README.md: check it here too"
     assert "interlock.aio" in blocks[1]
     assert len(python_blocks(PACKAGE_README)) == 1
+    # The rest of the documentation has none this file does not run.
+    others = {p.name: len(python_blocks(p)) for p in sorted((ROOT / "docs").glob("*.md"))}
+    assert others and not any(others.values()), (
+        f"Python blocks in docs/*.md: run them here: {others}"
+    )
 
 
 def test_the_sync_example_runs_and_does_what_it_says(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-//! `Session`: the unit of work over documents (DESIGN §6). Change detection is the core's:
-//! before saving, the TypeScript layer hands over the current state of every tracked object and
-//! the core compares it with the loaded snapshot.
+//! `Session`: the unit of work over documents (docs/design.md, Sessions). Change detection is the
+//! core's: before saving, the TypeScript layer hands over the current state of every tracked object
+//! and the core compares it with the loaded snapshot.
 
 use std::rc::Rc;
 

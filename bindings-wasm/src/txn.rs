@@ -1,4 +1,4 @@
-//! `Txn`: checks and writes that commit at one index, or not at all (DESIGN §5).
+//! `Txn`: checks and writes that commit at one index, or not at all (docs/design.md, Transactions).
 
 use std::rc::Rc;
 

@@ -14,11 +14,14 @@ import * as interlock from '../dist/index.js';
 import { TOKEN, serve } from './serve.mjs';
 
 const README = fileURLToPath(new URL('../../README.md', import.meta.url));
+// The languages a JavaScript example can be marked with; bindings-node/test/readme.test.mjs checks
+// that README.md and docs/*.md have no JavaScript example but this one and the Node one.
+const JS = ['js', 'javascript', 'mjs', 'cjs', 'ts', 'typescript'];
 const DIST = pathToFileURL(fileURLToPath(new URL('../dist/index.js', import.meta.url))).href;
 
 test('the README\'s WebAssembly example runs as printed and does what it says', async () => {
   const section = readFileSync(README, 'utf8').split('## Using it from a browser (WebAssembly)')[1].split('\n## ')[0];
-  const examples = [...section.matchAll(/```(\w+)\n(.*?)```/gs)].filter((m) => ['js', 'ts', 'mjs'].includes(m[1]));
+  const examples = [...section.matchAll(/```(\w+)\n(.*?)```/gs)].filter((m) => JS.includes(m[1]));
   assert.equal(examples.length, 1, 'the WebAssembly section has one JavaScript example');
   const code = examples[0][2];
 

@@ -1,4 +1,5 @@
-//! The five scenarios of DESIGN §1 on the embedded SQLite store, with real OS processes.
+//! The five problems (docs/design.md, The five problems) on the embedded SQLite store, with real OS
+//! processes.
 //!
 //! ```text
 //! cargo run --release -p interlock --example demo [-- --store sqlite:///path/demo.db]
@@ -151,7 +152,7 @@ async fn parent(args: &[String]) -> DynResult<bool> {
         exe: std::env::current_exe()?,
         url,
     };
-    println!("interlock demo: the five scenarios of DESIGN §1");
+    println!("interlock demo: the five problems of docs/design.md");
     println!(
         "store: {} ({})",
         ctx.url,

@@ -1,5 +1,5 @@
-//! The entry point: a [`Client`] on one store, with every operation of DESIGN §3. Operations
-//! validate their input here, once, before any backend sees it.
+//! The entry point: a [`Client`] on one store, with every operation (docs/design.md, Operations).
+//! Operations validate their input here, once, before any backend sees it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! The store's clock for lease expiry: a system-wide monotonic clock that keeps counting through
 //! suspend (`CLOCK_BOOTTIME` on Linux), plus the boot identity, so that wall-clock steps never
-//! expire or extend a lease and a reboot expires them all (DESIGN §4).
+//! expire or extend a lease and a reboot expires them all (docs/design.md, Leases).
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
-//! A lease kept alive in the background (DESIGN §4). The keeper renews at ttl/3 and declares the
-//! lease lost as soon as a renewal can no longer be confirmed before expiry, through a flag, an
-//! awaitable and callbacks. Written once over the backend trait, for every backend.
+//! A lease kept alive in the background (docs/design.md, Leases). The keeper renews at ttl/3 and
+//! declares the lease lost as soon as a renewal can no longer be confirmed before expiry, through a
+//! flag, an awaitable and callbacks. Written once over the backend trait, for every backend.
 
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;

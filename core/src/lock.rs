@@ -1,4 +1,4 @@
-//! The fair mutex with fencing tokens (DESIGN §7), written once over the backend trait.
+//! The fair mutex with fencing tokens (docs/design.md, Locks), written once over the backend trait.
 //!
 //! Each acquire creates its own waiter entry `@lock/<escaped name>/<client id><n>` on a lease, in
 //! one round trip that also reads the queue (a client reuses the keys it deleted itself: see

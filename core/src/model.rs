@@ -1,5 +1,6 @@
 //! The data model shared by every backend and binding: entries, compare-exchange results and
-//! watch events (DESIGN §2–§3). These are the wire shapes too, so they derive serde.
+//! watch events (docs/design.md, Data model and Watches). These are the wire shapes too, so they
+//! derive serde.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,5 +1,5 @@
-//! Re-running a read-compute-commit function on conflict (DESIGN §5), with jittered exponential
-//! backoff, written once for every backend and binding.
+//! Re-running a read-compute-commit function on conflict (docs/design.md, Transactions), with
+//! jittered exponential backoff, written once for every backend and binding.
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,6 +1,7 @@
-//! Documents with optimistic concurrency (DESIGN §6): a RavenDB-style unit of work. Loaded values
-//! are tracked and compared with their snapshot at `save_changes`; every write commits in one
-//! transaction, checked at the loaded index unless optimistic concurrency is turned off.
+//! Documents with optimistic concurrency (docs/design.md, Sessions): a RavenDB-style unit of work.
+//! Loaded values are tracked and compared with their snapshot at `save_changes`; every write
+//! commits in one transaction, checked at the loaded index unless optimistic concurrency is turned
+//! off.
 //!
 //! RavenDB needs "atomic guards" because its documents replicate by gossip; here every commit is
 //! one linearizable transaction, so the checks below are all a session needs.

@@ -1,5 +1,6 @@
-//! Atomic multi-key transactions (DESIGN §5): checks and ops commit at one index or not at all,
-//! and a failure lists every failed check. Input is validated completely before sending.
+//! Atomic multi-key transactions (docs/design.md, Transactions): checks and ops commit at one index
+//! or not at all, and a failure lists every failed check. Input is validated completely before
+//! sending.
 
 use std::collections::HashMap;
 

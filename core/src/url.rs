@@ -1,5 +1,5 @@
-//! Choosing a backend by URL (DESIGN §8): `mem://`, `sqlite:///abs/path.db`, `sqlite://rel.db`,
-//! and the default store when no URL is given.
+//! Choosing a backend by URL (docs/design.md, Stores): `mem://`, `sqlite:///abs/path.db`,
+//! `sqlite://rel.db`, and the default store when no URL is given.
 
 use std::collections::HashMap;
 #[cfg(not(target_family = "wasm"))]
@@ -33,6 +33,13 @@ pub fn default_url() -> Result<String> {
     ))
 }
 
+/// The store URLs this build opens, for messages about a URL it cannot.
+#[cfg(not(target_family = "wasm"))]
+const SCHEMES: &str = "mem://NAME, sqlite://PATH, etcd://HOST:PORT,... or http://HOST:PORT";
+#[cfg(target_family = "wasm")]
+const SCHEMES: &str =
+    "mem://NAME or http://HOST:PORT (a server in front of sqlite:// or etcd:// stores)";
+
 struct Parsed<'a> {
     scheme: &'a str,
     rest: &'a str,
@@ -43,7 +50,7 @@ fn split(url: &str) -> Result<Parsed<'_>> {
     let shown = redact(url);
     let (scheme, after) = url.split_once("://").ok_or_else(|| {
         Error::invalid(format!(
-            "store URL '{shown}' has no scheme; expected mem://, sqlite://PATH or etcd://HOSTS"
+            "store URL '{shown}' has no scheme; expected {SCHEMES}"
         ))
     })?;
     let (rest, query) = match after.split_once('?') {
@@ -170,8 +177,7 @@ pub async fn open(url: &str, options: &crate::client::ConnectOptions) -> Result<
             Ok(Arc::new(backend.with_max_value_bytes(max)))
         }
         other => Err(Error::invalid(format!(
-            "unsupported store scheme '{other}' in '{}'; expected mem://, sqlite://PATH, \
-             etcd://HOST:PORT,... or http://HOST:PORT",
+            "unsupported store scheme '{other}' in '{}'; expected {SCHEMES}",
             redact(url)
         ))),
     }
@@ -312,6 +318,22 @@ mod tests {
         assert_eq!(redact("u:secret@h:1"), "u:***@h:1");
         assert_eq!(redact("etcd://u:p@ss@h:1"), "etcd://u:***@h:1");
         assert_eq!(redact("sqlite:///a/b.db"), "sqlite:///a/b.db");
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    #[test]
+    fn a_url_without_a_known_scheme_lists_every_scheme_this_build_opens() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        for url in ["/var/lib/app.db", "redis://h:6379"] {
+            let err = match rt.block_on(super::open(url, &Default::default())) {
+                Ok(_) => panic!("{url} opened"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(&format!("'{url}'")), "{err}");
+            for scheme in ["mem://", "sqlite://", "etcd://", "http://"] {
+                assert!(err.contains(scheme), "{url}: {err}");
+            }
+        }
     }
 
     #[cfg(not(target_family = "wasm"))]

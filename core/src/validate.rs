@@ -1,5 +1,5 @@
-//! Input rules of DESIGN §2 and §5, checked before anything is sent, so bad input never reaches
-//! a backend and is never half-written.
+//! Input rules (docs/design.md, Data model and Limits), checked before anything is sent, so bad
+//! input never reaches a backend and is never half-written.
 
 use serde_json::Value;
 

@@ -445,12 +445,7 @@ pub async fn force_release(
         .into());
     };
     if holder.token != token {
-        return Err(Error::conflict(vec![interlock::Conflict {
-            key: holder.key,
-            expected: token,
-            actual: holder.token,
-        }])
-        .into());
+        return Err(not_the_holder(&name, token, holder.token, holder.key));
     }
     let response = state
         .client
@@ -468,18 +463,33 @@ pub async fn force_release(
         .await?;
     if !response.succeeded {
         let actual = response.failed.first().map_or(0, |m| m.actual);
-        return Err(Error::conflict(vec![interlock::Conflict {
-            key: holder.key,
-            expected: token,
-            actual,
-        }])
-        .into());
+        return Err(not_the_holder(&name, token, actual, holder.key));
     }
     ok(ReleaseReply {
         released: true,
         key: holder.key,
         index: response.index,
     })
+}
+
+/// A force-release whose token is not the holder's: a 409 that says so in the lock's terms (its
+/// conflict still lists the holder's entry, with the holder's token as `actual`, 0 if it is gone).
+fn not_the_holder(name: &str, given: u64, actual: u64, key: String) -> crate::api::ApiError {
+    let now = if actual == 0 {
+        "its holder has just let go".to_string()
+    } else {
+        format!("it is held with fencing token {actual}")
+    };
+    Error::new(
+        interlock::ErrorKind::Conflict,
+        format!("lock '{name}' was not force-released: {now}, not {given}; nothing was changed"),
+    )
+    .with_conflicts(vec![interlock::Conflict {
+        key,
+        expected: given,
+        actual,
+    }])
+    .into()
 }
 
 pub fn routes() -> axum::Router<AppState> {

@@ -201,6 +201,16 @@ async fn a_stuck_holder_is_force_released_only_with_its_fencing_token() {
         .unwrap();
     assert_eq!(status, 409, "{wrong}");
     assert_eq!(wrong["error"]["conflicts"][0]["actual"], json!(token));
+    let message = wrong["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lock 'printer' was not force-released")
+            && message.contains(&format!(
+                "held with fencing token {token}, not {}",
+                token + 100
+            ))
+            && !message.contains("@lock"),
+        "{message}"
+    );
     let (status, done) = release(format!("/v1/locks/printer/holder?token={token}"))
         .await
         .unwrap();

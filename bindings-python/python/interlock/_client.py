@@ -22,6 +22,7 @@ from ._common import (
     forked_mem_error,
     lease_id,
     native_lease,
+    note_close_failure,
     stale,
 )
 from ._native import Entry, Event, LockWaiter, Page, PutResult
@@ -65,8 +66,18 @@ class Client:
             raise closed_error(self._url)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.close()
+        except InterlockError as failed:
+            if exc is None:
+                raise
+            note_close_failure(exc, failed)  # the body's exception is the one that matters
 
     @property
     def closed(self) -> bool:

@@ -138,6 +138,14 @@ def closed_error(url: str) -> InterlockError:
     return InvalidArgument(f"the client of {url} is closed")
 
 
+def note_close_failure(exc: BaseException, failed: InterlockError) -> None:
+    """Records on the exception that ended a ``with`` body that closing the client then failed
+    too (as a note, on Python 3.11 and later), instead of replacing it."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(f"then closing the client failed: {failed}")
+
+
 def forked_mem_error(url: str) -> InterlockError:
     return InterlockError(
         f"the store {url} lives inside the process that created it; a forked child cannot use "

@@ -31,6 +31,7 @@ from ._common import (
     forked_mem_error,
     lease_id,
     native_lease,
+    note_close_failure,
     resolve_url,
     stale,
 )
@@ -93,8 +94,18 @@ class AsyncClient:
             raise closed_error(self._url)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.close()
+        except InterlockError as failed:
+            if exc is None:
+                raise
+            note_close_failure(exc, failed)  # the body's exception is the one that matters
 
     @property
     def closed(self) -> bool:

@@ -1,4 +1,5 @@
-//! The etcd backend: etcd v3 over its JSON gateway (DESIGN §8), for stores shared by many hosts.
+//! The etcd backend: etcd v3 over its JSON gateway (docs/design.md, Stores), for stores shared by
+//! many hosts.
 //!
 //! The data model maps one to one: an entry is an etcd key under the application's prefix with
 //! its JSON value as the value; an entry's index is the key's `mod_revision`, and the store-wide

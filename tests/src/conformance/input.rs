@@ -1,4 +1,5 @@
-//! Bad input gets a clear error naming what was wrong, and nothing is written (DESIGN §2, §11).
+//! Bad input gets a clear error naming what was wrong, and nothing is written
+//! (docs/design.md, Data model, Limits and Errors).
 
 use std::time::Duration;
 

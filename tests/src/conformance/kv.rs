@@ -1,4 +1,4 @@
-//! Single-key operations: the rows of DESIGN §3.
+//! Single-key operations: the rows of docs/design.md, Operations.
 
 use serde_json::json;
 

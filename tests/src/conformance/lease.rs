@@ -1,4 +1,4 @@
-//! Leases and expiry (DESIGN §4).
+//! Leases and expiry (docs/design.md, Leases).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

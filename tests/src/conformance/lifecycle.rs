@@ -1,5 +1,6 @@
-//! Lifecycle of a client and its handles (DESIGN §7): close, drop outside a runtime, a lease
-//! revoked from elsewhere, a force-release, out-of-range durations, unique identities.
+//! Lifecycle of a client and its handles (docs/design.md, Lifecycle): close, drop outside a
+//! runtime, a lease revoked from elsewhere, a force-release, out-of-range durations, unique
+//! identities.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

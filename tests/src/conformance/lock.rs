@@ -1,4 +1,4 @@
-//! The fair lock with fencing tokens (DESIGN §7).
+//! The fair lock with fencing tokens (docs/design.md, Locks and Fencing tokens).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,5 @@
-//! The behaviour every backend must show (DESIGN §2–§7), one function per behaviour, each taking
-//! a fresh [`crate::Store`].
+//! The behaviour every backend must show (docs/design.md, Data model to Lifecycle), one function
+//! per behaviour, each taking a fresh [`crate::Store`].
 
 pub mod input;
 pub mod kv;

@@ -1,4 +1,4 @@
-//! Sessions: documents with optimistic concurrency (DESIGN §6).
+//! Sessions: documents with optimistic concurrency (docs/design.md, Sessions).
 
 use interlock::{ErrorKind, SessionOptions};
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Transactions (DESIGN §5) and the retry helper.
+//! Transactions and the retry helper (docs/design.md, Transactions).
 
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Watch: ordered, resumable change streams (DESIGN §3).
+//! Watch: ordered, resumable change streams (docs/design.md, Watches).
 
 use std::time::Duration;
 
