@@ -52,7 +52,7 @@ fi
 pkg_sum=$(sha256sum "$tarball" | cut -d' ' -f1)
 if [ "$(cat "$pkg_stamp" 2>/dev/null)" != "$pkg_sum" ]; then
     echo "bench-node: installing $(basename "$tarball") into $bench (not saved)" >&2
-    rm -rf "$bench/node_modules/interlock"
+    rm -rf "$bench/node_modules/interlock-db"
     (cd "$bench" && npm install --no-save --no-audit --no-fund --ignore-scripts "$tarball" >&2)
     echo "$pkg_sum" >"$pkg_stamp"
 fi

@@ -21,7 +21,7 @@ done
 
 bash scripts/build-wasm.sh >/dev/null
 cargo build --release -q -p interlock-server
-cargo build --release -q -p interlock --example demo
+cargo build --release -q -p interlock-db --example demo
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/interlock-demo.XXXXXX")
 store=${store:-"sqlite://$work/demo.db"}

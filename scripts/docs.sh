@@ -2,7 +2,7 @@
 # Checks the documentation and builds the API references into target/docs/, failing on any
 # warning:
 #   scripts/check-docs.py   every relative link, anchor and docs/design.md citation resolves
-#   target/docs/rust/       rustdoc for the core (cargo doc -p interlock --no-deps, -D warnings)
+#   target/docs/rust/       rustdoc for the core (cargo doc -p interlock-db --no-deps, -D warnings)
 #   target/docs/python/     the Python package's reference (pdoc), from its docstrings and stubs
 #   target/docs/node/       the Node package's reference (typedoc), from bindings-node/lib
 # The Python reference documents the package installed in target/python-test-venv (made by
@@ -19,7 +19,7 @@ mkdir -p "$out"
 python3 scripts/check-docs.py
 
 echo "docs: rustdoc (core)" >&2
-RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p interlock --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p interlock-db --no-deps
 target_dir=${CARGO_TARGET_DIR:-target}
 rm -rf "$out/rust"
 cp -r "$target_dir/doc" "$out/rust"

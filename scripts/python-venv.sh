@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Usage: python-venv.sh VENV [EXTRAS]. Creates a fresh virtual environment at VENV and installs the
-# Python package into it from ./bindings-python (as a user would, with pip; maturin builds the
-# native module), with the optional extras (e.g. "[test]"). Installs python3 and venv with apt if
-# they are missing.
+# Usage: python-venv.sh VENV [EXTRAS [PACKAGE]]. Creates a fresh virtual environment at VENV and
+# installs the Python package into it as a user would, with pip, with the optional extras (e.g.
+# "[test]"): from PACKAGE, a built wheel (scripts/release.sh makes one in dist/), or by default
+# from ./bindings-python (maturin builds the native module then). Installs python3 and venv with
+# apt if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=$1
 extras=${2:-}
+package=${3:-./bindings-python}
 
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     if command -v apt-get >/dev/null 2>&1; then
@@ -22,4 +24,4 @@ fi
 
 python3 -m venv --clear "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet "./bindings-python$extras"
+"$venv/bin/python" -m pip install --quiet "$package$extras"

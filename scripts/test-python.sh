@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Builds the Python package, installs it into a fresh virtual environment (as a user would, with
-# `pip install ./bindings-python`), then runs ruff, mypy (the package, strictly), stubtest (the
-# native module's stubs against the built module) and the pytest suite against what was
-# installed, on every backend (etcd on a real 3-member cluster the suite starts itself; a real
-# `interlock serve` with a token, built here, for the http:// tests).
+# Installs the Python package as released (the wheel of dist/, built by scripts/release.sh, which
+# this runs first unless scripts/test.sh just did) into a fresh virtual environment, then runs
+# ruff, mypy (the package, strictly), stubtest (the native module's stubs against the installed
+# module) and the pytest suite against what was installed, on a PATH with no Rust toolchain, on
+# every backend (etcd on a real 3-member cluster the suite starts itself; a real `interlock
+# serve` with a token, the binary of dist/, for the http:// tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 source scripts/setup.sh
 
+if [ -z "${INTERLOCK_DIST_FRESH:-}" ]; then
+    bash scripts/release.sh
+fi
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' bindings-python/pyproject.toml)
+wheel=$(ls "$root"/dist/interlock_db-"$version"-cp39-abi3-manylinux_*_x86_64.whl)
+
 venv=target/python-test-venv
-bash scripts/python-venv.sh "$venv" "[test]"
+bash scripts/python-venv.sh "$venv" "[test]" "$wheel"
 
 # The etcd tests start their own 3-member cluster on loopback; this installs etcd if missing.
 bash scripts/setup-etcd.sh
 # The server the http:// tests start (tests/test_server.py).
-cargo build --release --quiet -p interlock-server
-target_dir=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)
-export INTERLOCK_SERVER_EXE="$target_dir/release/interlock"
+export INTERLOCK_SERVER_EXE="$root/dist/interlock"
+
+source scripts/without-rust.sh
+PATH=$(path_without_rust "$root/target/python-test-bin")
+export PATH
 
 # The tests import the installed package, never the source tree.
 cd bindings-python

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
 # conformance suite on every backend, the multi-process tests on a real SQLite file, the tests on
-# a real etcd cluster started on loopback, the Python, Node and WebAssembly packages' suites
-# against the packages as installed, and the documentation: its links and design citations
+# a real etcd cluster started on loopback; then it builds the release artifacts (scripts/release.sh:
+# dist/) once, installs and tests them without a Rust toolchain (scripts/test-dist.sh), runs the
+# Python and Node packages' checks and suites against those artifacts as installed, the
+# WebAssembly package's tests, and checks the documentation: its links and design citations
 # (scripts/check-docs.py) and the API references built without warnings (scripts/docs.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +15,9 @@ python3 scripts/check-docs.py
 cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
+bash scripts/release.sh
+export INTERLOCK_DIST_FRESH=1
+bash scripts/test-dist.sh
 bash scripts/test-python.sh
 bash scripts/test-node.sh
 bash scripts/test-wasm.sh

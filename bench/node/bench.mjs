@@ -139,7 +139,7 @@ function packageVersion(name) {
 
 /** The hidden native function the public package does not export: the same loops in Rust. */
 function loadBenchCore() {
-  const native = require(path.join(packageDir('interlock'), 'dist', 'native.js'));
+  const native = require(path.join(packageDir('interlock-db'), 'dist', 'native.js'));
   if (typeof native.benchCore !== 'function') {
     throw new Error(
       'the installed interlock package has no benchCore (built without bindings-node/src/bench.rs?); ' +
@@ -150,7 +150,7 @@ function loadBenchCore() {
 }
 
 async function measureOverhead(tmp, cfg) {
-  const { connect } = await import('interlock');
+  const { connect } = await import('interlock-db');
   const benchCore = loadBenchCore();
   const stores = [
     ['SQLite, durable (default)', sqliteUrl(tmp, 'overhead-full.db')],
@@ -192,7 +192,7 @@ async function measureOverhead(tmp, cfg) {
  * (`index()` on mem://, which does next to nothing in Rust) and through Node's own thread pool
  * (`fs.promises.access`), batches alternating. */
 async function measureRoundTrip(cfg) {
-  const { connect } = await import('interlock');
+  const { connect } = await import('interlock-db');
   const db = await connect('mem://bench-round-trip');
   try {
     log('round trip: interlock index() vs fs.promises.access');
@@ -218,7 +218,7 @@ const PEER_GROUPS = [
 ];
 
 async function measurePeers(tmp, cfg) {
-  const { connect } = await import('interlock');
+  const { connect } = await import('interlock-db');
   const candidates = []; // [label, what, group, reference, run, close, peer]
   if (cfg.etcd) {
     const db = await connect(etcdUrl(cfg, 'bench/peers/'));
@@ -301,7 +301,7 @@ async function measurePeers(tmp, cfg) {
 }
 
 async function measureHandoff(tmp, cfg) {
-  const { connect } = await import('interlock');
+  const { connect } = await import('interlock-db');
   const lockName = 'node-bench/handoff';
   const prepareInterlock = (url) => async () => {
     const db = await connect(url);
@@ -391,7 +391,7 @@ async function measureHandoff(tmp, cfg) {
 
 function versions(cfg) {
   const out = {};
-  for (const name of ['interlock', 'etcd3', 'redlock', 'ioredis']) out[name] = packageVersion(name);
+  for (const name of ['interlock-db', 'etcd3', 'redlock', 'ioredis']) out[name] = packageVersion(name);
   if (cfg.etcdVersion) {
     // `etcd --version`: "etcd Version: 3.4.30\nGit SHA: ..."
     const m = /Version:\s*(\S+)/.exec(cfg.etcdVersion);

@@ -233,7 +233,7 @@ def versions(cfg: Config) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for name in ("interlock", "filelock", "redis"):
+    for name in ("interlock-db", "filelock", "redis"):
         try:
             out["redis-py" if name == "redis" else name] = version(name)
         except PackageNotFoundError:

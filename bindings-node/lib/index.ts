@@ -4,7 +4,7 @@
  * shared by every process on the host, an in-process store, or an etcd cluster.
  *
  * ```ts
- * import { connect } from 'interlock';
+ * import { connect } from 'interlock-db';
  * const db = await connect('sqlite:///var/lib/app/locks.db');
  * await db.withLock('printer/first-floor', { ttl: 20 }, async (held) => {
  *   await printJob({ fence: held.fencingToken });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { connect, AbortError, InterlockError } from 'interlock';
+import { connect, AbortError, InterlockError } from 'interlock-db';
 import { stores } from './stores.mjs';
 
 for (const [store, url] of stores()) {
@@ -41,7 +41,7 @@ test('nothing keeps the event loop alive after close()', () => {
   // A process that holds a lock (so a lease keeper runs), watches, then closes the client and
   // lets go of everything must exit by itself.
   const script = `
-    import { connect } from 'interlock';
+    import { connect } from 'interlock-db';
     const db = await connect('mem://exit');
     const lock = db.lock('held', { ttl: 2 });
     await lock.acquire();
@@ -69,8 +69,8 @@ test('nothing keeps the event loop alive after close()', () => {
 test('CommonJS and ESM share one copy of every class', async () => {
   const { createRequire } = await import('node:module');
   const require = createRequire(`${process.cwd()}/`);
-  const cjs = require('interlock');
-  const esm = await import('interlock');
+  const cjs = require('interlock-db');
+  const esm = await import('interlock-db');
   assert.equal(cjs.connect, esm.connect);
   assert.equal(cjs.ConcurrencyError, esm.ConcurrencyError);
   const db = await cjs.connect('mem://cjs');

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { connect, InvalidArgumentError, LockLostError } from 'interlock';
+import { connect, InvalidArgumentError, LockLostError } from 'interlock-db';
 import { stores, within } from './stores.mjs';
 
 /** Rejects (or throws) InvalidArgumentError saying the client is closed. */
@@ -134,7 +134,7 @@ test('a garbage-collected held lock is released at once, with no runtime of its 
   // In a child with --expose-gc: the lock object is dropped unreleased and collected; another
   // client then gets the lock within 10 s, far below its 60 s TTL.
   const script = `
-    import { connect } from 'interlock';
+    import { connect } from 'interlock-db';
     const url = process.argv[1];
     const a = await connect(url);
     const b = await connect(url);

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { connect } from 'interlock';
+import { connect } from 'interlock-db';
 import { etcdPrefixUrl, sqliteUrl, withEtcd } from './stores.mjs';
 import { DEADLINE } from './workers/run.mjs';
 

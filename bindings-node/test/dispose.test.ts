@@ -2,7 +2,7 @@
 // has Symbol.asyncDispose but not the syntax).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'interlock';
+import { connect } from 'interlock-db';
 
 test('await using releases the lock when the scope ends', async () => {
   await using db = await connect('mem://dispose');

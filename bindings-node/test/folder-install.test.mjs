@@ -35,7 +35,7 @@ test('installing an unbuilt checkout\'s folder builds the package', () => {
   assert.ok(existsSync(join(checkout, 'bindings-node', 'dist', 'index.js')), 'the install built the package');
 
   const use = spawnSync(process.execPath, ['--input-type=module', '-e', `
-    import { connect } from 'interlock';
+    import { connect } from 'interlock-db';
     import { createRequire } from 'node:module';
     const db = await connect('mem://folder');
     const r = await db.put('k', { ok: true }, { index: 0 });
@@ -43,7 +43,7 @@ test('installing an unbuilt checkout\'s folder builds the package', () => {
     const token = await lock.acquire();
     await lock.release();
     console.log(JSON.stringify({ successful: r.successful, value: (await db.get('k')).value, token,
-      from: createRequire(process.cwd() + '/').resolve('interlock') }));
+      from: createRequire(process.cwd() + '/').resolve('interlock-db') }));
     await db.close();
   `], { cwd: project, encoding: 'utf8', timeout: 60_000 });
   assert.equal(use.status, 0, use.stderr);

@@ -2,7 +2,7 @@
 // naming what was wrong, and nothing is written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, InvalidArgumentError, LeaseExpiredError } from 'interlock';
+import { connect, InvalidArgumentError, LeaseExpiredError } from 'interlock-db';
 import { stores } from './stores.mjs';
 
 const cycle = {};

@@ -15,7 +15,7 @@
 //   nothing runs, and the lock frees when its lease expires, within the TTL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'interlock';
+import { connect } from 'interlock-db';
 import {
   CLEAN_WITHIN, LONG_TTL, RUNS, SHORT_TTL, assertFreedWithin, assertNoPanic, exitCell, lockName,
   repeat, worker,

@@ -4,7 +4,7 @@
 // lost: its lease revoked, a force-release through the server, or the client closed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, AbortError, InvalidArgumentError, LockLostError } from 'interlock';
+import { connect, AbortError, InvalidArgumentError, LockLostError } from 'interlock-db';
 import { TOKEN, serve } from './serve.mjs';
 import { sqliteUrl, stores, within } from './stores.mjs';
 

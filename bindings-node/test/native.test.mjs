@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import ts from 'typescript';
 
 const require = createRequire(`${process.cwd()}/`);
-const dist = join(dirname(require.resolve('interlock/package.json')), 'dist');
+const dist = join(dirname(require.resolve('interlock-db/package.json')), 'dist');
 const native = require(join(dist, 'native.js'));
 
 /** name → { kind: 'class', members: Set, statics: Set } | { kind: 'function' | 'value' } */

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   connect, ConcurrencyError, InterlockError, LockLostError, LockTimeoutError,
-} from 'interlock';
+} from 'interlock-db';
 import { stores, within } from './stores.mjs';
 
 for (const [name, url] of stores()) {

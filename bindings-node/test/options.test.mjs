@@ -3,7 +3,7 @@
 // the lock object is made, not at its first acquire.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, InvalidArgumentError } from 'interlock';
+import { connect, InvalidArgumentError } from 'interlock-db';
 import { stores } from './stores.mjs';
 
 /** Durations no option takes: huge, negative, not a number, not finite, not a number at all. */

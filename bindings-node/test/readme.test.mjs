@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { connect } from 'interlock';
+import { connect } from 'interlock-db';
 
 /** The code blocks of a README section, by language. */
 function blocks(readme, heading) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'interlock';
+import { connect } from 'interlock-db';
 import { DEADLINE, Worker, runWorkers } from './workers/run.mjs';
 
 afterEach(() => Worker.killAll());

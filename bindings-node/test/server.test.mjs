@@ -3,7 +3,7 @@
 // through the server. The binary is INTERLOCK_SERVER_EXE (scripts/test-node.sh builds it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, InterlockError, UnauthorizedError } from 'interlock';
+import { connect, InterlockError, UnauthorizedError } from 'interlock-db';
 import { TOKEN, serve } from './serve.mjs';
 import { sqliteUrl } from './stores.mjs';
 

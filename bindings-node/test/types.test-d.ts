@@ -3,7 +3,7 @@
 import {
   connect, Client, ConcurrencyError, Conflict, Entry, InterlockError, Lock, PutResult, Session,
   WatchEvent,
-} from 'interlock';
+} from 'interlock-db';
 
 async function api(): Promise<void> {
   const db: Client = await connect();

@@ -6,7 +6,7 @@
 // back plus one with a compare-exchange at the index it read (which must succeed while the lock
 // is held), and releases. Prints one JSON line: the [fencing token, value read] of every round, in order.
 import { once } from 'node:events';
-import { connect } from 'interlock';
+import { connect } from 'interlock-db';
 
 const [url, rounds] = [process.argv[2], Number(process.argv[3])];
 const db = await connect(url);

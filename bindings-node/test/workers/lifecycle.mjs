@@ -17,7 +17,7 @@
 //   idle-waiting     (waiting) stays in the queue until a signal ends it
 // Usage: node lifecycle.mjs URL NAME TTL SCENARIO
 const [url, name, ttlText, scenario] = process.argv.slice(2);
-const { connect } = await import(process.env.INTERLOCK_LIFECYCLE_PACKAGE || 'interlock');
+const { connect } = await import(process.env.INTERLOCK_LIFECYCLE_PACKAGE || 'interlock-db');
 
 const db = await connect(url);
 const waiting = scenario.endsWith('-waiting');

@@ -4,7 +4,7 @@
 // must act together go through the parent: `barrier(name)` returns once every worker of the run
 // has reached it, `signal(name)` / `waitFor(name)` are a one-shot event.
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, ConcurrencyError, InterlockError } from 'interlock';
+import { connect, ConcurrencyError, InterlockError } from 'interlock-db';
 
 const pending = new Map();
 process.on('message', (m) => {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+from importlib.metadata import version as _distribution_version
 from typing import Any, Callable
 
 from . import _native, errors
@@ -32,6 +33,9 @@ from .errors import (
     Unauthorized,
     Unavailable,
 )
+
+#: The installed distribution's version (``pip install interlock-db``), from its metadata.
+__version__: str = _distribution_version("interlock-db")
 
 __all__ = [
     "DEFAULT_TTL",
