@@ -39,7 +39,7 @@ pub use error::{Conflict, Error, ErrorKind, Result};
 pub use lease::Lease;
 pub use lock::{Lock, LockOptions, LockWaiter};
 pub use model::{Entry, Event, EventKind, LeaseId, Page, PutResult};
-pub use retry::{RetryPolicy, retry, retry_with};
+pub use retry::{MAX_ATTEMPTS, RetryPolicy, check_attempts, retry, retry_with};
 pub use session::{Session, SessionOptions};
 pub use txn::Txn;
 pub use url::{URL_ENV, default_url};

@@ -194,8 +194,8 @@ impl Lock {
             None => None,
             Some(t) => Some(rt::Instant::now().checked_add(t).ok_or_else(|| {
                 Error::invalid(format!(
-                    "lock timeout {} s is too long; omit it to wait without a limit",
-                    t.as_secs()
+                    "lock timeout {} is too long; omit it to wait without a limit",
+                    crate::validate::seconds(t)
                 ))
             })?),
         };
@@ -204,8 +204,8 @@ impl Lock {
             None => Err(Error::new(
                 ErrorKind::LockTimeout,
                 format!(
-                    "timed out after {:?} waiting for lock '{}'",
-                    timeout.unwrap_or_default(),
+                    "timed out after {} waiting for lock '{}'",
+                    crate::validate::seconds(timeout.unwrap_or_default()),
                     self.inner.name
                 ),
             )),
@@ -573,7 +573,7 @@ impl Lock {
                         }
                         return Ok(None);
                     }
-                    _ = lease.lost() => {
+                    _ = lease.wait_lost() => {
                         return Err(Error::new(ErrorKind::LeaseExpired, format!(
                             "the lease behind the waiter for lock '{}' was lost while waiting",
                             self.inner.name)));
@@ -718,7 +718,7 @@ impl Lock {
     }
 
     /// Resolves when the current acquisition is lost (never, if the lock is not held).
-    pub async fn lost(&self) {
+    pub async fn wait_lost(&self) {
         // Set by every kind of loss (a lease's end is passed on by `fire_on_loss`), after the
         // lost callbacks ran.
         let lost = match &*self.inner.state() {
@@ -957,7 +957,7 @@ async fn fire_on_loss(
 ) {
     let id = lease.id();
     tokio::select! {
-        _ = lease.lost() => {}
+        _ = lease.wait_lost() => {}
         _ = alive.changed() => return,
     }
     drop(lease);

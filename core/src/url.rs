@@ -33,6 +33,12 @@ pub fn default_url() -> Result<String> {
     ))
 }
 
+/// The schemes this build opens, for messages.
+#[cfg(not(target_family = "wasm"))]
+const SUPPORTED: &str = "mem://, sqlite://PATH, etcd://HOST:PORT,... or http://HOST:PORT";
+#[cfg(target_family = "wasm")]
+const SUPPORTED: &str = "mem:// or http://HOST:PORT";
+
 struct Parsed<'a> {
     scheme: &'a str,
     rest: &'a str,
@@ -43,7 +49,7 @@ fn split(url: &str) -> Result<Parsed<'_>> {
     let shown = redact(url);
     let (scheme, after) = url.split_once("://").ok_or_else(|| {
         Error::invalid(format!(
-            "store URL '{shown}' has no scheme; expected mem://, sqlite://PATH or etcd://HOSTS"
+            "store URL '{shown}' has no scheme; expected {SUPPORTED}"
         ))
     })?;
     let (rest, query) = match after.split_once('?') {
@@ -169,9 +175,14 @@ pub async fn open(url: &str, options: &crate::client::ConnectOptions) -> Result<
             .await?;
             Ok(Arc::new(backend.with_max_value_bytes(max)))
         }
+        #[cfg(target_family = "wasm")]
+        "sqlite" | "etcd" | "etcd+http" | "etcd+https" => Err(Error::invalid(format!(
+            "store URL '{}': {scheme}:// stores cannot be opened from WebAssembly; expected \
+             {SUPPORTED} (put an interlock server in front of the {scheme} store)",
+            redact(url)
+        ))),
         other => Err(Error::invalid(format!(
-            "unsupported store scheme '{other}' in '{}'; expected mem://, sqlite://PATH, \
-             etcd://HOST:PORT,... or http://HOST:PORT",
+            "unsupported store scheme '{other}' in '{}'; expected {SUPPORTED}",
             redact(url)
         ))),
     }
