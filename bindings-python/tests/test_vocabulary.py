@@ -209,3 +209,28 @@ def test_describe_and_default_url(db: interlock.Client, url: str) -> None:
         assert adb.describe() == db.describe() or adb.describe()
 
     arun(url, test)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda db: db.get(42), "the key of get must be a str, not int 42"),
+        (lambda db: db.set(b"k", 1), "the key of set must be a str, not bytes b'k'"),
+        (lambda db: db.put(7, 1, 0), "the key of put must be a str, not int 7"),
+        (lambda db: db.delete(None), "the key of delete must be a str, not NoneType None"),
+        (lambda db: db.list(5), "the prefix of list must be a str, not int 5"),
+        (lambda db: db.get_many(["a", 1]), "the keys of get_many[1] must be a str, not int 1"),
+        (lambda db: db.watch(5), "the prefix of watch must be a str, not int 5"),
+        (lambda db: db.txn().check(3, 1), "the key of check must be a str, not int 3"),
+        (lambda db: db.txn().set(3, 1), "the key of set must be a str, not int 3"),
+        (lambda db: db.lock_queue(3), "the lock name of lock_queue must be a str, not int 3"),
+    ],
+)
+def test_a_wrong_type_is_refused_naming_the_argument(
+    db: interlock.Client, call: Any, message: str
+) -> None:
+    with pytest.raises(InvalidArgumentError) as raised:
+        call(db)
+    assert str(raised.value) == message
+    for word in ("pyo3", "PyString", "Rust", "serde"):
+        assert word not in str(raised.value)

@@ -16,6 +16,8 @@ from ._common import (
     check_blocking,
     check_callback,
     check_index,
+    check_key,
+    check_keys,
     check_lock_arguments,
     check_timeout,
     check_ttl,
@@ -103,14 +105,18 @@ class Client:
 
     def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
+        check_key(key, "the key of get")
         return self._handle().get(key)
 
     def get_many(self, keys: Iterable[str]) -> builtins.list[Entry]:
         """The entries of `keys` that exist, read in one snapshot."""
-        return self._handle().get_many(list(keys))
+        return self._handle().get_many(check_keys(keys, "the keys of get_many"))
 
     def list(self, prefix: str = "", *, after: str | None = None, limit: int | None = None) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
+        check_key(prefix, "the prefix of list")
+        if after is not None:
+            check_key(after, "the after of list")
         check_unsigned(limit, "the list limit")
         return self._handle().list(prefix, after, limit)
 
@@ -133,15 +139,18 @@ class Client:
         replaces it only if it is at n. A failed compare is a result (``.successful`` False,
         with the current ``.index`` and ``.value``), not an exception. :meth:`set` writes
         unconditionally."""
+        check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
         return self._handle().put(key, value, index, lease_id(lease))
 
     def set(self, key: str, value: Any, *, lease: object = None) -> int:
         """Writes `key` unconditionally; returns the new index."""
+        check_key(key, "the key of set")
         return self._handle().put(key, value, None, lease_id(lease)).index
 
     def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_key(key, "the key of delete")
         check_unsigned(index, f"the index for '{key}'")
         return self._handle().delete(key, index)
 
@@ -153,6 +162,7 @@ class Client:
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
         """Changes under `prefix` in index order, from `from_index` (default: from now)."""
+        check_key(prefix, "the prefix of watch")
         check_unsigned(from_index, "the watch's from_index")
         return Watch(self._handle().watch(prefix, from_index), self)
 
@@ -195,6 +205,7 @@ class Client:
 
     def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
+        check_key(name, "the lock name of lock_queue")
         return self._handle().lock_queue(name)
 
     def session(self, *, optimistic: bool = True) -> Session:
@@ -236,6 +247,7 @@ class Txn:
 
     def check(self, key: str, index: int) -> Txn:
         """Requires `key` to be at `index` (0: absent)."""
+        check_key(key, "the key of check")
         check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.check(key, index))
         return self
@@ -243,6 +255,7 @@ class Txn:
     def put(self, key: str, value: Any, index: int, *, lease: object = None) -> Txn:
         """Writes `key` only if it is at `index` (0: only if absent); :meth:`set` writes
         unconditionally."""
+        check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))
@@ -250,6 +263,7 @@ class Txn:
 
     def set(self, key: str, value: Any, *, lease: object = None) -> Txn:
         """Writes `key` unconditionally."""
+        check_key(key, "the key of set")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, None, lid))
         return self

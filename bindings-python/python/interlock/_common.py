@@ -59,6 +59,30 @@ def check_attempts(attempts: object) -> int:
     return _native.check_retry_attempts(max(min(attempts, 1 << 62), -(1 << 62)))
 
 
+def check_key(key: object, what: str) -> None:
+    """A key (or prefix) argument: InvalidArgumentError naming `what` unless it is a str (the
+    store then checks its shape)."""
+    if not isinstance(key, str):
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{what} must be a str, not {type(key).__name__} {key!r}")
+
+
+def check_keys(keys: object, what: str) -> list[str]:
+    """A list of keys from any iterable of str: InvalidArgumentError naming the first that is
+    not one."""
+    from .errors import InvalidArgumentError
+
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise InvalidArgumentError(
+            f"{what} must be an iterable of str, not {type(keys).__name__} {keys!r}"
+        )
+    out = list(keys)
+    for i, key in enumerate(out):
+        check_key(key, f"{what}[{i}]")
+    return out
+
+
 def check_index(value: object, what: str) -> None:
     """A required index: InvalidArgumentError naming `what` for None (put is a compare-exchange;
     set writes unconditionally) and for what check_unsigned refuses."""

@@ -25,6 +25,8 @@ from ._common import (
     check_blocking,
     check_callback,
     check_index,
+    check_key,
+    check_keys,
     check_lock_arguments,
     check_timeout,
     check_ttl,
@@ -147,16 +149,20 @@ class AsyncClient:
 
     async def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
+        check_key(key, "the key of get")
         return await (await self._ready()).get_async(key)
 
     async def get_many(self, keys: Iterable[str]) -> builtins.list[Entry]:
         """The entries of `keys` that exist, read in one snapshot."""
-        return await (await self._ready()).get_many_async(list(keys))
+        return await (await self._ready()).get_many_async(check_keys(keys, "the keys of get_many"))
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int | None = None
     ) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
+        check_key(prefix, "the prefix of list")
+        if after is not None:
+            check_key(after, "the after of list")
         check_unsigned(limit, "the list limit")
         return await (await self._ready()).list_async(prefix, after, limit)
 
@@ -177,15 +183,18 @@ class AsyncClient:
 
     async def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
         """Compare-exchange (see :meth:`interlock.Client.put`)."""
+        check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
         return await (await self._ready()).put_async(key, value, index, lease_id(lease))
 
     async def set(self, key: str, value: Any, *, lease: object = None) -> int:
         """Writes `key` unconditionally; returns the new index."""
+        check_key(key, "the key of set")
         return (await (await self._ready()).put_async(key, value, None, lease_id(lease))).index
 
     async def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_key(key, "the key of delete")
         check_unsigned(index, f"the index for '{key}'")
         return await (await self._ready()).delete_async(key, index)
 
@@ -199,6 +208,7 @@ class AsyncClient:
         """Changes under `prefix` in index order: ``async for event in client.watch(...)``. The
         watch starts here, when it is made: what is written from now on (by this client, from
         its next awaited operation) is seen, even before the first iteration."""
+        check_key(prefix, "the prefix of watch")
         check_unsigned(from_index, "the watch's from_index")
         native = self._handle()
         try:
@@ -253,6 +263,7 @@ class AsyncClient:
 
     async def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
+        check_key(name, "the lock name of lock_queue")
         return await (await self._ready()).lock_queue_async(name)
 
     def session(self, *, optimistic: bool = True) -> AsyncSession:
@@ -299,6 +310,7 @@ class AsyncTxn:
 
     def check(self, key: str, index: int) -> AsyncTxn:
         """Requires `key` to be at `index` (0: absent)."""
+        check_key(key, "the key of check")
         check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.check(key, index))
         return self
@@ -306,6 +318,7 @@ class AsyncTxn:
     def put(self, key: str, value: Any, index: int, *, lease: object = None) -> AsyncTxn:
         """Writes `key` only if it is at `index` (0: only if absent); :meth:`set` writes
         unconditionally."""
+        check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))
@@ -313,6 +326,7 @@ class AsyncTxn:
 
     def set(self, key: str, value: Any, *, lease: object = None) -> AsyncTxn:
         """Writes `key` unconditionally."""
+        check_key(key, "the key of set")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, None, lid))
         return self
