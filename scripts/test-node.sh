@@ -31,6 +31,14 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     fi
 fi
 
+# The public names of the built package against docs/vocabulary.md, and proof that the check
+# can fail (a name the table does not list must be reported).
+python3 scripts/check-vocabulary.py --dts node=bindings-node/dist/index.d.ts
+if python3 scripts/check-vocabulary.py --dts node=bindings-node/dist/index.d.ts --fake Lock.fakeName 2>/dev/null; then
+    echo "test-node: check-vocabulary.py did not report a name missing from docs/vocabulary.md" >&2
+    exit 1
+fi
+
 # The etcd cluster (started below with scripts/etcd-cluster.sh) needs etcd.
 bash scripts/setup-etcd.sh
 # The cross-language test's Python side.

@@ -34,4 +34,11 @@ cd bindings-python
 ../"$venv"/bin/ruff format --check python tests
 ../"$venv"/bin/python -m mypy --strict -p interlock
 ../"$venv"/bin/python -m mypy.stubtest interlock._native
+# The public names of the installed package and of the Rust core against docs/vocabulary.md; and
+# proof that the check can fail (a name no package has must be reported).
+python3 ../scripts/check-vocabulary.py --rust --python ../"$venv"/bin/python
+if python3 ../scripts/check-vocabulary.py --rust --python ../"$venv"/bin/python --fake Client.fakeName 2>/dev/null; then
+    echo "test-python: check-vocabulary.py did not report a name missing from docs/vocabulary.md" >&2
+    exit 1
+fi
 ../"$venv"/bin/python -m pytest -p no:cacheprovider "$@"

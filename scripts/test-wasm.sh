@@ -13,6 +13,13 @@ source scripts/setup.sh
 
 bash scripts/build-wasm.sh >/dev/null
 cargo build --release -q -p interlock-server
+# The public names of the built package against docs/vocabulary.md (the Node package's, as it is
+# the same TypeScript), and proof that the check can fail.
+python3 scripts/check-vocabulary.py --dts wasm=bindings-wasm/dist/index.d.ts
+if python3 scripts/check-vocabulary.py --dts wasm=bindings-wasm/dist/index.d.ts --fake Lease.fakeName 2>/dev/null; then
+    echo "test-wasm: check-vocabulary.py did not report a name missing from docs/vocabulary.md" >&2
+    exit 1
+fi
 if ! command -v chromium >/dev/null 2>&1; then
     echo "test-wasm: installing Debian's chromium" >&2
     apt_install chromium

@@ -106,7 +106,7 @@ export async function putLoop(db, key) {
   return async (ops) => {
     const start = now();
     for (let n = 0; n < ops; n++) {
-      index = (await db.put(key, n, { index })).index;
+      index = (await db.put(key, n, index)).index;
     }
     return now() - start;
   };

@@ -211,8 +211,8 @@ impl Workload {
                 };
                 let balance = |e: &interlock::Entry| e.value["balance"].as_i64().unwrap_or(0);
                 let mut txn = client.txn();
-                txn.put_at(&a.key, json!({ "balance": balance(a) - 1 }), a.index)
-                    .put_at(&b.key, json!({ "balance": balance(b) + 1 }), b.index);
+                txn.put(&a.key, json!({ "balance": balance(a) - 1 }), a.index)
+                    .put(&b.key, json!({ "balance": balance(b) + 1 }), b.index);
                 txn.commit().await?;
                 phases[0] += t1 - t0;
                 phases[1] += t1.elapsed();

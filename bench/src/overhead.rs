@@ -167,8 +167,8 @@ impl Side {
                 let index = self
                     .client
                     .txn()
-                    .put_at(TXN_KEYS[0], self.n, a)
-                    .put_at(TXN_KEYS[1], self.n, b)
+                    .put(TXN_KEYS[0], self.n, a)
+                    .put(TXN_KEYS[1], self.n, b)
                     .commit()
                     .await?;
                 self.txn_indexes = [index; 2];

@@ -15,10 +15,26 @@ export interface Conflict {
   actual: number;
 }
 
+const KINDS: Record<string, string> = {
+  ERR_INVALID_ARGUMENT: 'InvalidArgument',
+  ERR_CONCURRENCY: 'Conflict',
+  ERR_LOCK_TIMEOUT: 'LockTimeout',
+  ERR_LOCK_LOST: 'LockLost',
+  ERR_LEASE_EXPIRED: 'LeaseExpired',
+  ERR_UNAVAILABLE: 'Unavailable',
+  ERR_UNAUTHORIZED: 'Unauthorized',
+  ERR_INTERNAL: 'Internal',
+  ABORT_ERR: 'Aborted',
+};
+
 /** Every error interlock raises. */
 export class InterlockError extends Error {
   /** A stable code, e.g. `ERR_CONCURRENCY`. */
   readonly code: string;
+  /** The error kind, the same in every interlock package: `InvalidArgument`, `Conflict`,
+   * `LockTimeout`, `LockLost`, `LeaseExpired`, `Unavailable`, `Unauthorized`, `Internal` (and
+   * `Aborted` for an `AbortError`, which only JavaScript has). */
+  readonly kind: string;
   /** Whether trying again later may succeed (the store was unavailable). */
   readonly retryable: boolean;
 
@@ -26,6 +42,7 @@ export class InterlockError extends Error {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
+    this.kind = KINDS[code] ?? 'Internal';
     this.retryable = retryable;
   }
 }
@@ -127,6 +144,29 @@ function build(e: Encoded): InterlockError {
   }
 }
 
+const RUST_TYPES: Record<string, string> = {
+  String: 'a string',
+  bool: 'true or false',
+  f64: 'a number',
+  u32: 'an integer',
+  i64: 'an integer',
+  u64: 'an integer',
+  i32: 'an integer',
+};
+
+/** A conversion failure of the native layer, in the words of the package: what was expected and
+ * what was given, never a Rust type or the binding library's name. The package's own checks
+ * name the argument first; this is the last resort. */
+function conversionMessage(message: string): string {
+  const m = /Failed to convert JavaScript value `(\w+) ?([^`]*)` into rust type `([^`]+)`/.exec(message);
+  if (m) {
+    const [, given, text, rust] = m;
+    const expected = RUST_TYPES[rust.replace(/^Option<(.*)>$/, '$1')] ?? 'another type';
+    return `an argument must be ${expected}, not ${given.toLowerCase()}${text ? ` ${text}` : ''}`;
+  }
+  return message.replace(/\b(napi|serde|pyo3|wasm-bindgen)\b/gi, 'the native layer');
+}
+
 /** The interlock error a native call failed with. An argument the native layer could not
  * convert (a string where a number belongs) is an `InvalidArgumentError`. */
 export function fromNative(err: unknown): unknown {
@@ -144,7 +184,7 @@ export function fromNative(err: unknown): unknown {
   if (code === 'InvalidArg' || code === 'NumberExpected' || code === 'StringExpected' ||
       code === 'ObjectExpected' || code === 'ArrayExpected' || code === 'BooleanExpected' ||
       err instanceof TypeError) {
-    return new InvalidArgumentError(err.message, { cause: err });
+    return new InvalidArgumentError(conversionMessage(err.message), { cause: err });
   }
   return new InternalError(err.message);
 }

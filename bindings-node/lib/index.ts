@@ -12,7 +12,8 @@
  * ```
  *
  * Times are in seconds (`ttl`, `timeout`), as in every interlock package; indexes, versions and
- * fencing tokens are numbers; lease ids are strings (etcd's do not fit a number).
+ * fencing tokens are numbers; lease ids are bigints (etcd's are 64-bit integers, which a number
+ * would round). The names are those of docs/vocabulary.md, the same in every interlock package.
  */
 
 import * as native from './native.js';
@@ -27,7 +28,20 @@ import {
 } from './errors.js';
 import { fromJson, toJson } from './json.js';
 
-export * from './errors.js';
+// The error classes; not the helpers errors.ts shares with this file (fromNative, call, callSync).
+export {
+  AbortError,
+  ConcurrencyError,
+  InterlockError,
+  InternalError,
+  InvalidArgumentError,
+  LeaseExpiredError,
+  LockLostError,
+  LockTimeoutError,
+  UnauthorizedError,
+  UnavailableError,
+} from './errors.js';
+export type { Conflict } from './errors.js';
 
 /** A stored key: its JSON value, the index of the write that last touched it, and its lease. */
 export interface Entry<T = unknown> {
@@ -38,7 +52,7 @@ export interface Entry<T = unknown> {
   /** The index of the write that last touched the entry: its version and compare-exchange token. */
   index: number;
   /** The id of the lease the entry is attached to, if any: it is deleted when the lease ends. */
-  lease?: string;
+  lease?: bigint;
 }
 
 /** What `put` and `delete` return. On success the new index and value; on a failed compare the
@@ -83,7 +97,7 @@ export interface LockWaiter {
   /** Whether this waiter holds the lock (the first in the queue). */
   holder: boolean;
   /** The id of the lease the waiter entry is on. */
-  lease?: string;
+  lease?: bigint;
   /** Seconds left on the waiter's lease. */
   ttlLeft?: number;
 }
@@ -94,12 +108,30 @@ export interface ConnectOptions {
   token?: string;
 }
 
-/** Options of `put` and `set`. */
-export interface PutOptions {
-  /** Compare-exchange: 0 creates only if absent, N replaces only at index N. */
+/** The options of `put` and `set`. */
+export interface SetOptions {
+  /** Attach the entry to this lease (a `Lease` or a lease id): it is deleted when the lease ends. */
+  lease?: Lease | bigint;
+}
+
+/** Options of `delete`. */
+export interface DeleteOptions {
+  /** Delete only if the key is at this index (0: fails unless absent). */
   index?: number;
-  /** Attach the entry to this lease: it is deleted when the lease ends. */
-  lease?: Lease | string;
+}
+
+/** Options of `list`. */
+export interface ListOptions {
+  /** Start after this key. */
+  after?: string;
+  /** At most this many entries. */
+  limit?: number;
+}
+
+/** Options of `waitLost`. */
+export interface WaitLostOptions {
+  /** Seconds to wait; resolves to false when they pass first. Default (or `Infinity`): no limit. */
+  timeout?: number;
 }
 
 /** Options of a lock, given when `lock()` makes it. */
@@ -194,6 +226,51 @@ function optionsOf<T extends object>(what: string, value: T | undefined, known: 
 const LOCK_OPTIONS = ['ttl', 'owner', 'lease'] as const;
 const ACQUIRE_OPTIONS = ['timeout', 'signal'] as const;
 
+/** A key argument: a string (the store checks its shape). */
+function keyOf(what: string, key: unknown): string {
+  if (typeof key !== 'string') {
+    throw new InvalidArgumentError(`${what} must be a string, not ${describe(key)}`);
+  }
+  return key;
+}
+
+/** An index argument: an integer from 0 to 2^53 - 1 (0: absent). */
+function indexOf(what: string, index: unknown): number {
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
+    throw new InvalidArgumentError(`${what} must be an integer from 0 to 2^53 - 1, not ${describe(index)}`);
+  }
+  return index;
+}
+
+function optionalIndexOf(what: string, index: unknown): number | null {
+  return index === undefined || index === null ? null : indexOf(what, index);
+}
+
+/** The largest lease id: lease ids are positive 64-bit signed integers. */
+const MAX_LEASE_ID = 2n ** 63n - 1n;
+
+/** A lease argument (a `Lease` or a lease id) as the native layer's decimal text. */
+function leaseText(what: string, lease: unknown): string {
+  if (lease instanceof Lease) return lease.native.id;
+  if (typeof lease !== 'bigint') {
+    throw new InvalidArgumentError(`${what} must be a Lease or a lease id (a bigint, e.g. 7n), not ${describe(lease)}`);
+  }
+  if (lease < 1n || lease > MAX_LEASE_ID) {
+    throw new InvalidArgumentError(`${what} ${lease} is out of range: a lease id is an integer from 1 to 2^63 - 1`);
+  }
+  return String(lease);
+}
+
+function optionalLeaseText(what: string, lease: unknown): string | null {
+  return lease === undefined || lease === null ? null : leaseText(what, lease);
+}
+
+function leaseOut(id: string): bigint;
+function leaseOut(id: string | null | undefined): bigint | undefined;
+function leaseOut(id: string | null | undefined): bigint | undefined {
+  return id == null ? undefined : BigInt(id);
+}
+
 /** The clients of this JavaScript realm that may be open, held weakly: at the process's exit
  * the open ones are closed, so that their locks free at once rather than after their TTL. */
 const openClients = new Set<WeakRef<native.Client>>();
@@ -230,13 +307,9 @@ function track(client: native.Client): WeakRef<native.Client> {
   return ref;
 }
 
-function leaseId(lease: Lease | string | undefined): string | undefined {
-  return lease instanceof Lease ? lease.id : lease;
-}
-
 function entry<T>(e: native.Entry): Entry<T> {
   const out: Entry<T> = { key: e.key, value: fromJson(e.value) as T, index: e.index };
-  if (e.lease != null) out.lease = e.lease;
+  if (e.lease != null) out.lease = leaseOut(e.lease);
   return out;
 }
 
@@ -250,7 +323,7 @@ function event<T>(e: native.Event): WatchEvent<T> {
 
 function waiter(w: native.LockWaiter): LockWaiter {
   const out: LockWaiter = { key: w.key, owner: fromJson(w.owner), token: w.token, holder: w.holder };
-  if (w.lease != null) out.lease = w.lease;
+  if (w.lease != null) out.lease = leaseOut(w.lease);
   if (w.ttlLeft != null) out.ttlLeft = w.ttlLeft;
   return out;
 }
@@ -267,7 +340,11 @@ export async function connect(url?: string, options: ConnectOptions = {}): Promi
   if (url !== undefined && typeof url !== 'string') {
     throw new InvalidArgumentError(`the store URL must be a string, not ${typeof url}`);
   }
-  const token = options.token ?? environment('INTERLOCK_TOKEN');
+  const o = optionsOf('connect', options, ['token']);
+  if (o.token !== undefined && o.token !== null && typeof o.token !== 'string') {
+    throw new InvalidArgumentError(`the token option of connect must be a string, not ${describe(o.token)}`);
+  }
+  const token = o.token ?? environment('INTERLOCK_TOKEN');
   return new Client(await call(() => native.connect(url ?? null, token ?? null)));
 }
 
@@ -313,59 +390,110 @@ export class Client {
 
   /** The entry at `key`, or null. */
   async get<T = unknown>(key: string): Promise<Entry<T> | null> {
-    const e = await call(() => this.#native.get(key));
+    keyOf('the key of get', key);
+    const e = await this.#call(() => this.#native.get(key));
     return e ? entry<T>(e) : null;
   }
 
   /** The entries of `keys` that exist, in the order given, from one snapshot. */
   async getMany<T = unknown>(keys: string[]): Promise<Entry<T>[]> {
-    return (await call(() => this.#native.getMany(keys))).map((e) => entry<T>(e));
+    if (!Array.isArray(keys)) {
+      throw new InvalidArgumentError(`the keys of getMany must be an array of strings, not ${describe(keys)}`);
+    }
+    keys.forEach((k, i) => keyOf(`keys[${i}] of getMany`, k));
+    return (await this.#call(() => this.#native.getMany(keys))).map((e) => entry<T>(e));
   }
 
   /** Entries under `prefix` in key order, a page at a time, from one snapshot per page. */
-  async list<T = unknown>(prefix: string, options: { after?: string; limit?: number } = {}): Promise<Page<T>> {
-    const page = await call(() => this.#native.list(prefix, options.after ?? null, options.limit ?? null));
+  async list<T = unknown>(prefix = '', options: ListOptions = {}): Promise<Page<T>> {
+    keyOf('the prefix of list', prefix);
+    const o = optionsOf('list', options, ['after', 'limit']);
+    const after = o.after === undefined || o.after === null ? null : keyOf('the after option of list', o.after);
+    const limit = optionalIndexOf('the limit option of list', o.limit);
+    const page = await this.#call(() => this.#native.list(prefix, after, limit));
     return { entries: page.entries.map((e) => entry<T>(e)), more: page.more };
   }
 
   /** The store's current index. */
   index(): Promise<number> {
-    return call(() => this.#native.index());
+    return this.#call(() => this.#native.index());
   }
 
-  /** Writes `value` at `key`. With `index`, a compare-exchange: a failed compare is a result
-   * (`successful: false` with the current index and value), not an error. */
-  async put<T = unknown>(key: string, value: T, options: PutOptions = {}): Promise<PutResult<T>> {
+  /** Compare-exchange: writes `value` at `key` only if the key is at `index` (0: only if
+   * absent). A failed compare is a result (`successful: false` with the current index and
+   * value), not an error. `set` is the unconditional write. */
+  async put<T = unknown>(key: string, value: T, index: number, options: SetOptions = {}): Promise<PutResult<T>> {
+    keyOf('the key of put', key);
+    const at = indexOf(`the index of put '${key}' (required: 0 creates only if absent; set() writes unconditionally)`, index);
+    const o = optionsOf(`put '${key}'`, options, ['lease']);
+    const lease = optionalLeaseText(`the lease option of put '${key}'`, o.lease);
     const text = toJson(key, value);
-    return putResult<T>(await call(() => this.#native.put(key, text, options.index ?? null, leaseId(options.lease) ?? null)));
+    return putResult<T>(await this.#call(() => this.#native.put(key, text, at, lease)));
   }
 
   /** Unconditional write; returns the new index. */
-  async set<T = unknown>(key: string, value: T, options: { lease?: Lease | string } = {}): Promise<number> {
+  async set<T = unknown>(key: string, value: T, options: SetOptions = {}): Promise<number> {
+    keyOf('the key of set', key);
+    const o = optionsOf(`set '${key}'`, options, ['lease']);
+    const lease = optionalLeaseText(`the lease option of set '${key}'`, o.lease);
     const text = toJson(key, value);
-    return (await call(() => this.#native.put(key, text, null, leaseId(options.lease) ?? null))).index;
+    return (await this.#call(() => this.#native.put(key, text, null, lease))).index;
   }
 
   /** Deletes `key`; with `index`, only if it is at that index (absent: fails with index 0). */
-  async delete(key: string, options: { index?: number } = {}): Promise<PutResult> {
-    return putResult(await call(() => this.#native.delete(key, options.index ?? null)));
+  async delete(key: string, options: DeleteOptions = {}): Promise<PutResult> {
+    keyOf('the key of delete', key);
+    const o = optionsOf(`delete '${key}'`, options, ['index']);
+    const index = optionalIndexOf(`the index option of delete '${key}'`, o.index);
+    return putResult(await this.#call(() => this.#native.delete(key, index)));
   }
 
   /** A transaction: checks and writes that commit together at one index, or not at all. */
   txn(): Txn {
-    return new Txn(callSync(() => this.#native.txn()));
+    return new Txn(callSync(() => this.#native.txn()), this);
   }
 
   /** The changes under `prefix`, in index order, as an async iterator. Resume after a break
    * with `fromIndex` = the last event's index + 1. */
-  watch<T = unknown>(prefix: string, options: WatchOptions = {}): AsyncIterableIterator<WatchEvent<T>> & AsyncDisposable {
-    return new Watch<T>(this.#native, prefix, options);
+  watch<T = unknown>(prefix = '', options: WatchOptions = {}): Watch<T> {
+    keyOf('the prefix of watch', prefix);
+    const o = optionsOf('watch', options, ['fromIndex', 'signal']);
+    const from = optionalIndexOf('the fromIndex option of watch', o.fromIndex);
+    if (o.signal !== undefined && o.signal !== null && !(o.signal instanceof AbortSignal)) {
+      throw new InvalidArgumentError(`the signal option of watch must be an AbortSignal, not ${describe(o.signal)}`);
+    }
+    this.checkOpen();
+    // Started now, not at the first iteration: the operations of this client that follow wait
+    // until it has started, so the watch sees what they write.
+    const start = call(() => this.#native.watch(prefix, from));
+    this.#starting.add(start);
+    const done = () => this.#starting.delete(start);
+    start.then(done, done);
+    return new Watch<T>(start, o.signal ?? undefined);
+  }
+
+  /** Watches of this client that are still starting. */
+  #starting = new Set<Promise<unknown>>();
+
+  /** Runs a native call once every watch made before it has started. */
+  async #call<R>(f: () => Promise<R> | R): Promise<R> {
+    if (this.#starting.size > 0) {
+      await Promise.allSettled([...this.#starting]);
+    }
+    return call(f);
+  }
+
+  /** @internal Resolves once every watch made so far has started. */
+  async watchesStarted(): Promise<void> {
+    if (this.#starting.size > 0) {
+      await Promise.allSettled([...this.#starting]);
+    }
   }
 
   /** A lease kept alive in the background until revoked, with `lost` when renewal fails. */
   async lease(ttl: number): Promise<Lease> {
     const secs = seconds('ttl', ttl);
-    return new Lease(await call(() => this.#native.lease(secs)), this);
+    return new Lease(await this.#call(() => this.#native.lease(secs)), this);
   }
 
   /** A fair lock; nothing is sent until `acquire()`. Bad options (a TTL below 1 s, a misspelt
@@ -405,8 +533,9 @@ export class Client {
     const controller = new AbortController();
     // Not the lock itself: the loss callback is held natively, and must not keep it alive.
     const [lockName, token] = [lock.name, lock.fencingToken];
-    void lock.lost.then(() => controller.abort(new LockLostError(
-      `lock '${lockName}' (fencing token ${token}) was lost while held: its lease ended, it was force-released, or its client was closed`)));
+    lock.waitLost().then(() => controller.abort(new LockLostError(
+      `lock '${lockName}' (fencing token ${token}) was lost while held: its lease ended, it was force-released, or its client was closed`)),
+    () => undefined);
     let result: R;
     try {
       result = await (fn as WithLockCallback<R>)(lock, controller.signal);
@@ -420,53 +549,70 @@ export class Client {
 
   /** The holder and waiters of lock `name`, holder first. */
   async lockQueue(name: string): Promise<LockWaiter[]> {
-    return (await call(() => this.#native.lockQueue(name))).map(waiter);
+    keyOf('the lock name of lockQueue', name);
+    return (await this.#call(() => this.#native.lockQueue(name))).map(waiter);
   }
 
   /** A unit of work over documents: load, change, store, delete, then `saveChanges()`. */
   session(options: SessionOptions = {}): Session {
-    return new Session(callSync(() => this.#native.session(options.optimistic ?? true)));
+    const o = optionsOf('session', options, ['optimistic']);
+    if (o.optimistic !== undefined && typeof o.optimistic !== 'boolean') {
+      throw new InvalidArgumentError(`the optimistic option of session must be true or false, not ${describe(o.optimistic)}`);
+    }
+    return new Session(callSync(() => this.#native.session(o.optimistic ?? true)), this);
   }
 
   /** Runs `fn` again while it rejects with `ConcurrencyError` (a read-compute-commit that lost a
-   * race), with jittered backoff, at most `attempts` times; then rejects with the last conflict. */
+   * race), backing off with the core's jittered exponential schedule, at most `attempts` times
+   * (an integer from 1: 1 runs `fn` once; default 10); then rejects with the last conflict. */
   async retry<R>(fn: () => Promise<R> | R, options: RetryOptions = {}): Promise<R> {
-    const attempts = options.attempts ?? 10;
-    if (!Number.isInteger(attempts) || attempts < 1) {
-      throw new InvalidArgumentError(`attempts must be a positive integer, not ${attempts}`);
+    if (typeof fn !== 'function') {
+      throw new InvalidArgumentError(`the function of retry must be a function, not ${describe(fn)}`);
     }
-    for (let attempt = 1; ; attempt++) {
+    const o = optionsOf('retry', options, ['attempts']);
+    const given = o.attempts ?? 10;
+    if (typeof given !== 'number' || !Number.isInteger(given)) {
+      // The core's rule (and message) for the integers; a number that is not one is refused here,
+      // in JavaScript's words (Infinity, not Rust's inf).
+      throw new InvalidArgumentError(`attempts of retry must be an integer from 1 to 1000000, not ${typeof given === 'number' ? given : describe(given)}`);
+    }
+    const attempts = callSync(() => native.checkRetryAttempts(given));
+    for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (e) {
-        if (!(e instanceof ConcurrencyError) || attempt >= attempts) {
+        if (!(e instanceof ConcurrencyError) || attempt + 1 >= attempts) {
           throw e;
         }
-        const base = Math.min(1000, 5 * 2 ** (attempt - 1));
-        await new Promise((r) => setTimeout(r, base / 2 + Math.random() * base / 2));
+        const delay = native.retryDelay(attempt);
+        await new Promise((r) => setTimeout(r, delay * 1000));
       }
     }
   }
 
   /** Grants a lease that is not kept alive; returns its id. */
-  grant(ttl: number): Promise<string> {
+  async grant(ttl: number): Promise<bigint> {
     const secs = seconds('ttl', ttl);
-    return call(() => this.#native.grant(secs));
+    return leaseOut(await this.#call(() => this.#native.grant(secs)));
   }
 
-  /** Renews lease `id` once; returns its TTL in seconds. */
-  keepalive(id: string): Promise<number> {
-    return call(() => this.#native.keepalive(id));
+  /** Renews a lease (a `Lease` or a lease id) once; returns its TTL in seconds. */
+  keepalive(lease: Lease | bigint): Promise<number> {
+    const id = leaseText('the lease of keepalive', lease);
+    return this.#call(() => this.#native.keepalive(id));
   }
 
-  /** Revokes lease `id`, deleting its entries; false if it was already gone. */
-  revoke(id: string): Promise<boolean> {
-    return call(() => this.#native.revoke(id));
+  /** Revokes a lease (a `Lease` or a lease id), deleting its entries; false if it was already
+   * gone. */
+  revoke(lease: Lease | bigint): Promise<boolean> {
+    const id = leaseText('the lease of revoke', lease);
+    return this.#call(() => this.#native.revoke(id));
   }
 
-  /** Seconds left on lease `id`, or null if it is gone. */
-  timeToLive(id: string): Promise<number | null> {
-    return call(() => this.#native.timeToLive(id));
+  /** Seconds left on a lease (a `Lease` or a lease id), or null if it is gone. */
+  timeToLive(lease: Lease | bigint): Promise<number | null> {
+    const id = leaseText('the lease of timeToLive', lease);
+    return this.#call(() => this.#native.timeToLive(id));
   }
 
   /** Closes the client: its leases are revoked (the locks it holds free at once for other
@@ -489,39 +635,64 @@ export class Client {
  * `commit()` rejects with a `ConcurrencyError` listing every failed check. */
 export class Txn {
   #native: native.Txn;
+  #client: Client;
 
   /** @internal */
-  constructor(n: native.Txn) {
+  constructor(n: native.Txn, client: Client) {
     this.#native = n;
+    this.#client = client;
   }
 
   /** Requires `key` to be at `index` (0: absent). */
   check(key: string, index: number): this {
-    callSync(() => this.#native.check(key, index));
+    keyOf('the key of check', key);
+    const at = indexOf(`the index of check '${key}'`, index);
+    callSync(() => this.#native.check(key, at));
     return this;
   }
 
-  /** Writes `value` at `key`; with `index`, only if the key is at that index. */
-  put(key: string, value: unknown, options: PutOptions = {}): this {
+  /** Writes `value` at `key` only if the key is at `index` (0: only if absent). */
+  put(key: string, value: unknown, index: number, options: SetOptions = {}): this {
+    keyOf('the key of put', key);
+    const at = indexOf(`the index of put '${key}' (required: 0 creates only if absent; set() writes unconditionally)`, index);
+    const o = optionsOf(`put '${key}'`, options, ['lease']);
+    const lease = optionalLeaseText(`the lease option of put '${key}'`, o.lease);
     const text = toJson(key, value);
-    callSync(() => this.#native.put(key, text, options.index ?? null, leaseId(options.lease) ?? null));
+    callSync(() => this.#native.put(key, text, at, lease));
+    return this;
+  }
+
+  /** Writes `value` at `key` unconditionally. */
+  set(key: string, value: unknown, options: SetOptions = {}): this {
+    keyOf('the key of set', key);
+    const o = optionsOf(`set '${key}'`, options, ['lease']);
+    const lease = optionalLeaseText(`the lease option of set '${key}'`, o.lease);
+    const text = toJson(key, value);
+    callSync(() => this.#native.put(key, text, null, lease));
     return this;
   }
 
   /** Deletes `key`; with `index`, only if the key is at that index. */
-  delete(key: string, options: { index?: number } = {}): this {
-    callSync(() => this.#native.delete(key, options.index ?? null));
+  delete(key: string, options: DeleteOptions = {}): this {
+    keyOf('the key of delete', key);
+    const o = optionsOf(`delete '${key}'`, options, ['index']);
+    const index = optionalIndexOf(`the index option of delete '${key}'`, o.index);
+    callSync(() => this.#native.delete(key, index));
     return this;
   }
 
   /** Commits only while `lock` is still held (a fenced write); else `LockLostError`. */
   require(lock: Lock): this {
+    if (!(lock instanceof Lock)) {
+      throw new InvalidArgumentError(`the lock of require must be a Lock from client.lock(), not ${describe(lock)}`);
+    }
     callSync(() => this.#native.require(lock.native));
     return this;
   }
 
   /** Commits; returns the new index. */
-  commit(): Promise<number> {
+  async commit(): Promise<number> {
+    await this.#client.watchesStarted();
     return call(() => this.#native.commit());
   }
 }
@@ -557,8 +728,8 @@ export class Lease {
   }
 
   /** The lease id. */
-  get id(): string {
-    return this.native.id;
+  get id(): bigint {
+    return BigInt(this.native.id);
   }
 
   /** The TTL in seconds. */
@@ -566,15 +737,19 @@ export class Lease {
     return this.native.ttl;
   }
 
-  /** Whether renewal could not be confirmed before expiry: entries on it may be gone. */
-  get isLost(): boolean {
+  /** Whether the lease is lost: renewal could not be confirmed before expiry, or it was
+   * revoked (also by closing its client). Entries on it may be gone. */
+  get lost(): boolean {
     return this.native.isLost();
   }
 
-  /** Resolves when the lease is lost. It does not keep the process alive. */
-  get lost(): Promise<void> {
+  /** Resolves to true when the lease is lost (at once if it already is), or to false when
+   * `timeout` seconds pass first. It does not keep the process alive. */
+  waitLost(options: WaitLostOptions = {}): Promise<boolean> {
+    const o = optionsOf('waitLost of a lease', options, ['timeout']);
+    const limit = optionalSeconds('timeout', o.timeout);
     this.#lost ??= new Promise((resolve) => whenLost(this.native, resolve));
-    return this.#lost;
+    return withTimeout(this.#lost, limit);
   }
 
   /** Calls `callback` once when the lease is lost (at once if it already is). Throws
@@ -588,6 +763,21 @@ export class Lease {
   revoke(): Promise<boolean> {
     return call(() => this.native.revoke());
   }
+}
+
+/** `lost` as true, or false once `limit` seconds pass first (null: no limit). A wait without a
+ * limit does not keep the process alive, as the loss itself does not; one with a limit does, until
+ * it ends, as any pending call. */
+function withTimeout(lost: Promise<void>, limit: number | null): Promise<boolean> {
+  const won = lost.then(() => true);
+  if (limit === null) return won;
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), limit * 1000);
+    void won.then((v) => {
+      clearTimeout(timer);
+      resolve(v);
+    });
+  });
 }
 
 /** One acquisition's `lost` promise. */
@@ -643,21 +833,32 @@ export class Lock {
     return this.native.fencingToken ?? null;
   }
 
-  /** Whether this object holds the lock (its lease may since have been lost; see `isLost`). */
+  /** Whether this object holds the lock (its lease may since have been lost; see `lost`). */
   get held(): boolean {
     return this.native.isHeld();
   }
 
   /** Whether the lock is held but was lost: stop working under it. */
-  get isLost(): boolean {
+  get lost(): boolean {
     return this.native.isLost();
   }
 
-  /** Resolves when the current acquisition is lost: its lease ended, its entry was deleted by
-   * someone else (a force-release), or its client was closed. Each acquisition has its own
-   * promise; read before the lock is acquired, it is the next acquisition's. It does not keep
-   * the process alive. */
-  get lost(): Promise<void> {
+  /** Resolves to true when the held lock is lost (at once if it already is): its lease ended,
+   * its entry was deleted by someone else (a force-release), or its client was closed; to false
+   * when `timeout` seconds pass first. Rejects at once with `InvalidArgumentError` if the lock is
+   * not held (it would never be lost). It does not keep the process alive. */
+  async waitLost(options: WaitLostOptions = {}): Promise<boolean> {
+    const o = optionsOf(`waitLost of lock '${this.name}'`, options, ['timeout']);
+    const limit = optionalSeconds('timeout', o.timeout);
+    this.#client.checkOpen();
+    if (!this.held) {
+      throw new InvalidArgumentError(`lock '${this.name}' is not held by this lock object`);
+    }
+    return withTimeout(this.#currentLoss(), limit);
+  }
+
+  /** The current acquisition's loss. */
+  #currentLoss(): Promise<void> {
     const acquisitions = this.#acquisitions;
     const a = acquisitions.current;
     if (!a || (a.token !== null && !a.settled && !this.held)) {
@@ -677,7 +878,7 @@ export class Lock {
       });
     }
     const current = acquisitions.current!;
-    if (this.isLost) {
+    if (this.lost) {
       queueMicrotask(() => current.resolve());
     }
     return current.promise;
@@ -708,6 +909,7 @@ export class Lock {
    * ```
    */
   async acquire(options: AcquireOptions = {}): Promise<number> {
+    await this.#client.watchesStarted();
     const { timeout, signal } = optionsOf(`acquire of lock '${this.name}'`, options, ACQUIRE_OPTIONS);
     const limit = optionalSeconds('timeout', timeout);
     if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
@@ -748,6 +950,7 @@ export class Lock {
 
   /** Takes the lock only if nobody holds or waits for it; resolves to the fencing token or null. */
   async tryAcquire(): Promise<number | null> {
+    await this.#client.watchesStarted();
     const token = await call(() => this.native.tryAcquire());
     if (token !== null && token !== undefined) this.#acquired(token);
     return token ?? null;
@@ -759,6 +962,11 @@ export class Lock {
     return call(() => this.native.release());
   }
 
+  /** The holder and waiters of this lock, holder first. */
+  queue(): Promise<LockWaiter[]> {
+    return this.#client.lockQueue(this.name);
+  }
+
   /** Releases the lock if held (for `await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.held) {
@@ -767,35 +975,32 @@ export class Lock {
   }
 }
 
-/** The async iterator of `client.watch`. */
-class Watch<T> implements AsyncIterableIterator<WatchEvent<T>>, AsyncDisposable {
-  #client: native.Client;
-  #prefix: string;
-  #options: WatchOptions;
-  #stream?: Promise<native.Watch>;
+/** The changes under a prefix, in index order (`client.watch`): an async iterator, started
+ * when it was made. */
+export class Watch<T = unknown> implements AsyncIterableIterator<WatchEvent<T>>, AsyncDisposable {
+  #stream: Promise<native.Watch>;
+  #signal?: AbortSignal;
   #done = false;
 
-  constructor(client: native.Client, prefix: string, options: WatchOptions) {
-    this.#client = client;
-    this.#prefix = prefix;
-    this.#options = options;
-    options.signal?.addEventListener('abort', () => void this.return(), { once: true });
-  }
-
-  #open(): Promise<native.Watch> {
-    this.#stream ??= call(() => this.#client.watch(this.#prefix, this.#options.fromIndex ?? null));
-    return this.#stream;
+  /** @internal */
+  constructor(stream: Promise<native.Watch>, signal?: AbortSignal) {
+    this.#stream = stream;
+    this.#signal = signal;
+    // A watch that fails to start reports it at its first iteration.
+    stream.catch(() => undefined);
+    signal?.addEventListener('abort', () => void this.return(), { once: true });
   }
 
   [Symbol.asyncIterator](): this {
     return this;
   }
 
+  /** The next event; `done` once the watch was closed or its client was. */
   async next(): Promise<IteratorResult<WatchEvent<T>>> {
-    if (this.#done || this.#options.signal?.aborted) {
+    if (this.#done || this.#signal?.aborted) {
       return { done: true, value: undefined };
     }
-    const stream = await this.#open();
+    const stream = await this.#stream;
     const e = await call(() => stream.next());
     if (e === null || this.#done) {
       this.#done = true;
@@ -804,12 +1009,15 @@ class Watch<T> implements AsyncIterableIterator<WatchEvent<T>>, AsyncDisposable 
     return { done: false, value: event<T>(e) };
   }
 
+  /** Stops watching; a pending `next()` resolves as done. */
+  close(): void {
+    void this.return();
+  }
+
   async return(): Promise<IteratorResult<WatchEvent<T>>> {
     this.#done = true;
-    if (this.#stream) {
-      const stream = await this.#stream.catch(() => undefined);
-      stream?.close();
-    }
+    const stream = await this.#stream.catch(() => undefined);
+    stream?.close();
     return { done: true, value: undefined };
   }
 
@@ -822,11 +1030,13 @@ class Watch<T> implements AsyncIterableIterator<WatchEvent<T>>, AsyncDisposable 
  * then `saveChanges()` writes everything in one transaction, checked at the loaded indexes. */
 export class Session {
   #native: native.Session;
+  #client: Client;
   #tracked = new Map<string, unknown>();
 
   /** @internal */
-  constructor(n: native.Session) {
+  constructor(n: native.Session, client: Client) {
     this.#native = n;
+    this.#client = client;
   }
 
   /** The value at `key` (null if absent), tracked: changes made to it in place are saved by
@@ -835,6 +1045,7 @@ export class Session {
     if (this.#tracked.has(key)) {
       return this.#tracked.get(key) as T | null;
     }
+    await this.#client.watchesStarted();
     const value = fromJson(await call(() => this.#native.load(key)));
     this.#tracked.set(key, value);
     return value as T | null;
@@ -896,6 +1107,7 @@ export class Session {
   /** Writes every change in one transaction; resolves to the new index (null if nothing
    * changed). On `ConcurrencyError` nothing is written. */
   async saveChanges(): Promise<number | null> {
+    await this.#client.watchesStarted();
     this.#sync();
     return (await call(() => this.#native.saveChanges())) ?? null;
   }

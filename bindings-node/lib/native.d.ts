@@ -126,6 +126,9 @@ export declare class Watch {
  */
 export declare function benchCore(url: string, op: string, ops: number): Promise<number>
 
+/** Checks `retry`'s attempts by the core's rule (an integer from 1); returns them. */
+export declare function checkRetryAttempts(attempts: number): number
+
 /**
  * Connects to the store at `url` (none: `INTERLOCK_URL`, else the default SQLite file), with
  * the bearer token of an interlock server (`http://`).
@@ -174,3 +177,6 @@ export interface PutResult {
   index: number
   value?: string
 }
+
+/** Seconds to wait before attempt `attempt + 1` (full jitter, exponential, capped). */
+export declare function retryDelay(attempt: number): number

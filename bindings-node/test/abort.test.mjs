@@ -46,9 +46,9 @@ test('nothing keeps the event loop alive after close()', () => {
     const lock = db.lock('held', { ttl: 2 });
     await lock.acquire();
     lock.onLost(() => {});
-    void lock.lost;
+    void lock.waitLost();
     const lease = await db.lease(2);
-    void lease.lost;
+    void lease.waitLost();
     const w = db.watch('x/');
     const pending = w.next();
     await db.set('x/1', 1);

@@ -27,7 +27,7 @@ for (const [store, url] of stores()) {
     const b = await connect(u);
     const held = a.lock('printer', { ttl: 60 });
     const token = await held.acquire();
-    const lost = held.lost;
+    const lost = held.waitLost();
     let called = 0;
     const callback = new Promise((resolve) => held.onLost(() => { called++; resolve(); }));
     const other = b.lock('printer', { ttl: 60 });
@@ -41,7 +41,7 @@ for (const [store, url] of stores()) {
     await within(lost, 'lock.lost after close()');
     await within(callback, 'the onLost callback after close()');
     assert.equal(called, 1, 'onLost ran once');
-    assert.equal(held.isLost, true);
+    assert.equal(held.lost, true);
     await assert.rejects(held.release(), (e) => {
       assert.ok(e instanceof LockLostError, `${e?.name}: ${e?.message}`);
       assert.match(e.message, /let go when its client was closed/);
@@ -78,7 +78,7 @@ for (const [store, url] of stores()) {
     const lease = await a.lease(60);
     const spare = a.lock('spare', { ttl: 60 });
     const session = a.session();
-    const txn = a.txn().put('t', 1);
+    const txn = a.txn().set('t', 1);
     const watch = a.watch('w/');
     const first = watch.next();
     await a.set('w/1', 1);

@@ -38,7 +38,7 @@ test('installing an unbuilt checkout\'s folder builds the package', () => {
     import { connect } from 'interlock-db';
     import { createRequire } from 'node:module';
     const db = await connect('mem://folder');
-    const r = await db.put('k', { ok: true }, { index: 0 });
+    const r = await db.put('k', { ok: true }, 0);
     const lock = db.lock('l');
     const token = await lock.acquire();
     await lock.release();

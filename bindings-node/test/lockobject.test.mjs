@@ -59,30 +59,36 @@ for (const [store, url] of stores()) {
     await db.close();
   });
 
-  test(`${store}: lock.lost is a new promise for each acquisition, resolved by that one's loss`, async () => {
+  test(`${store}: lock.lost is a boolean; waitLost() resolves for each acquisition's loss`, async () => {
     const u = url();
     const db = await connect(u);
     const other = await connect(u);
     const lock = db.lock('lost', { ttl: 3 });
-    const before = lock.lost; // read before acquiring: the next acquisition's
+    assert.equal(lock.lost, false);
+    await assert.rejects(lock.waitLost(), (e) => {
+      assert.ok(e instanceof InvalidArgumentError, `${e?.name}: ${e?.message}`);
+      assert.match(e.message, /lock 'lost' is not held/);
+      return true;
+    }, 'waitLost of a lock that is not held');
     await lock.acquire();
-    assert.equal(lock.lost, before);
+    const first = lock.waitLost();
+    assert.equal(await lock.waitLost({ timeout: 0.05 }), false, 'not lost within the timeout');
     await lock.release();
     await lock.acquire();
-    const second = lock.lost;
-    assert.notEqual(second, before, 'a new acquisition has a new lost promise');
+    const second = lock.waitLost();
     let firstResolved = false;
-    void before.then(() => { firstResolved = true; });
+    void first.then(() => { firstResolved = true; });
     // Another client revokes the holder's lease: the holder sees it at its next renewal.
     const lease = (await other.lockQueue('lost'))[0].lease;
+    assert.equal(typeof lease, 'bigint');
     assert.equal(await other.revoke(lease), true);
-    await within(second, 'the second acquisition\'s lost');
+    assert.equal(await within(second, 'the second acquisition\'s waitLost'), true);
+    assert.equal(lock.lost, true);
+    assert.equal(await lock.waitLost({ timeout: 0 }), true, 'at once once lost');
     assert.equal(firstResolved, false, 'the released first acquisition was never lost');
     await assert.rejects(lock.release(), LockLostError);
     await lock.acquire({ timeout: 10 });
-    const third = lock.lost;
-    assert.notEqual(third, second);
-    assert.equal(lock.isLost, false);
+    assert.equal(lock.lost, false);
     await lock.release();
     await db.close();
     await other.close();
@@ -114,7 +120,7 @@ for (const [store, url] of stores()) {
       await other.revoke(lease);
       const reason = await within(aborted(signal), 'the signal aborting after a revoke');
       assert.ok(reason instanceof LockLostError, String(reason));
-      assert.equal(held.isLost, true);
+      assert.equal(held.lost, true);
     }), LockLostError, 'the release after the loss rejects');
 
     await assert.rejects(db.withLock('closed', { ttl: 30 }, async (held, signal) => {
@@ -142,7 +148,7 @@ test('http: withLock\'s signal aborts when the server force-releases the lock', 
       assert.equal(reply.status, 200, await reply.text());
       taken = await db.lock('stuck', { ttl: 3 }).tryAcquire();
       await within(aborted(signal), 'the signal aborting after a force-release');
-      assert.equal(held.isLost, true);
+      assert.equal(held.lost, true);
     }), LockLostError);
     assert.equal(typeof taken, 'number', 'another holder took the force-released lock');
     await db.close();

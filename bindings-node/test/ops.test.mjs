@@ -10,12 +10,12 @@ import { stores, within } from './stores.mjs';
 for (const [name, url] of stores()) {
   test(`${name}: put is a compare-exchange that reports the current entry`, async () => {
     const db = await connect(url());
-    const created = await db.put('emails/a@b.c', 'users/1', { index: 0 });
+    const created = await db.put('emails/a@b.c', 'users/1', 0);
     assert.equal(created.successful, true);
     assert.equal(created.value, 'users/1');
-    const dup = await db.put('emails/a@b.c', 'users/2', { index: 0 });
+    const dup = await db.put('emails/a@b.c', 'users/2', 0);
     assert.deepEqual(dup, { successful: false, index: created.index, value: 'users/1' });
-    const replaced = await db.put('emails/a@b.c', 'users/3', { index: created.index });
+    const replaced = await db.put('emails/a@b.c', 'users/3', created.index);
     assert.equal(replaced.successful, true);
     assert.ok(replaced.index > created.index);
     assert.deepEqual(await db.get('emails/a@b.c'), { key: 'emails/a@b.c', value: 'users/3', index: replaced.index });
@@ -51,13 +51,13 @@ for (const [name, url] of stores()) {
     const a = await db.set('acct/a', { funds: 10 });
     const b = await db.set('acct/b', { funds: 0 });
     const index = await db.txn()
-      .put('acct/a', { funds: 0 }, { index: a })
-      .put('acct/b', { funds: 10 }, { index: b })
+      .put('acct/a', { funds: 0 }, a)
+      .put('acct/b', { funds: 10 }, b)
       .commit();
     assert.equal((await db.get('acct/a')).index, index);
     assert.equal((await db.get('acct/b')).index, index);
     await assert.rejects(
-      db.txn().check('acct/a', a).put('acct/b', { funds: 99 }, { index: b }).put('acct/c', 1).commit(),
+      db.txn().check('acct/a', a).put('acct/b', { funds: 99 }, b).set('acct/c', 1).commit(),
       (e) => {
         assert.ok(e instanceof ConcurrencyError && e instanceof InterlockError);
         assert.equal(e.code, 'ERR_CONCURRENCY');
@@ -80,7 +80,7 @@ for (const [name, url] of stores()) {
     const bump = () => db.retry(async () => {
       runs++;
       const e = await db.get('counter');
-      await db.txn().put('counter', e.value + 1, { index: e.index }).commit();
+      await db.txn().put('counter', e.value + 1, e.index).commit();
     }, { attempts: 50 });
     await Promise.all(Array.from({ length: 8 }, bump));
     assert.equal((await db.get('counter')).value, 8, 'no lost update');
@@ -122,15 +122,15 @@ for (const [name, url] of stores()) {
   test(`${name}: a revoked lease deletes its entries; leases report loss`, async () => {
     const db = await connect(url());
     const lease = await db.lease(5);
-    assert.equal(typeof lease.id, 'string');
+    assert.equal(typeof lease.id, 'bigint');
     assert.equal(lease.ttl >= 5, true);
     await db.set('sessions/1', 'alive', { lease });
     assert.equal((await db.get('sessions/1')).lease, lease.id);
     // The callback and the promise are delivered independently, in either order: wait for both.
     const called = new Promise((resolve) => lease.onLost(() => resolve(true)));
     assert.equal(await lease.revoke(), true);
-    await within(lease.lost, 'the lease loss');
-    assert.equal(lease.isLost, true);
+    await within(lease.waitLost(), 'the lease loss');
+    assert.equal(lease.lost, true);
     assert.equal(await within(called, 'the lost callback'), true);
     assert.equal(await db.get('sessions/1'), null);
     assert.equal(await db.timeToLive(lease.id), null);
@@ -206,14 +206,14 @@ for (const [name, url] of stores()) {
     const lease = await db.lease(5);
     const lock = db.lock('guarded', { lease });
     const token = await lock.acquire();
-    await db.txn().require(lock).put('guarded/data', { by: token }).commit();
+    await db.txn().require(lock).set('guarded/data', { by: token }).commit();
     // The callback and the promise are delivered independently, in either order: wait for both.
     const fired = new Promise((resolve) => lock.onLost(() => resolve(true)));
     await lease.revoke();
-    await within(lock.lost, 'the lock loss');
+    await within(lock.waitLost(), 'the lock loss');
     assert.equal(await within(fired, 'the lost callback'), true);
-    assert.equal(lock.isLost, true);
-    await assert.rejects(db.txn().require(lock).put('guarded/data', { by: 'stale' }).commit(), (e) => {
+    assert.equal(lock.lost, true);
+    await assert.rejects(db.txn().require(lock).set('guarded/data', { by: 'stale' }).commit(), (e) => {
       assert.ok(e instanceof LockLostError);
       assert.equal(e.code, 'ERR_LOCK_LOST');
       return true;

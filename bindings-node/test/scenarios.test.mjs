@@ -153,7 +153,7 @@ test('5. transfers conserve money, never overdraw, and lose no update', async ()
   const accounts = 5;
   const opening = 100;
   const txn = db.txn();
-  for (let n = 0; n < accounts; n++) txn.put(`accounts/${n}`, { funds: opening });
+  for (let n = 0; n < accounts; n++) txn.set(`accounts/${n}`, { funds: opening });
   await txn.commit();
   const processes = 4;
   const logs = await runWorkers([...Array(processes).keys()].map((seed) =>

@@ -11,7 +11,7 @@ test('http: the token option, INTERLOCK_TOKEN, and a wrong token', async () => {
   const { url, child } = await serve(sqliteUrl());
   try {
     const db = await connect(url, { token: TOKEN });
-    assert.equal((await db.put('k', { v: 1 }, { index: 0 })).successful, true);
+    assert.equal((await db.put('k', { v: 1 }, 0)).successful, true);
     const lock = db.lock('printer', { ttl: 5 });
     const token = await lock.acquire({ timeout: 10 });
     assert.equal(typeof token, 'number');

@@ -14,13 +14,13 @@ async function api(): Promise<void> {
     const index: number = e.index;
     void n; void index;
   }
-  const r: PutResult<string> = await db.put('k', 'v', { index: 0 });
+  const r: PutResult<string> = await db.put('k', 'v', 0);
   const ok: boolean = r.successful;
   void ok;
   const idx: number = await db.set('k', { any: ['json'] });
   void idx;
   await db.delete('k', { index: 3 });
-  const commit: number = await db.txn().check('a', 1).put('b', 2, { index: 0 }).delete('c').commit();
+  const commit: number = await db.txn().check('a', 1).put('b', 2, 0).delete('c').commit();
   void commit;
   for await (const ev of db.watch<number>('p/', { fromIndex: 1, signal: AbortSignal.timeout(1000) })) {
     const w: WatchEvent<number> = ev;
@@ -30,7 +30,9 @@ async function api(): Promise<void> {
   const lock: Lock = db.lock('name', { ttl: 5, owner: 'me' });
   const token: number = await lock.acquire({ timeout: 1, signal: new AbortController().signal });
   const fence: number | null = lock.fencingToken;
-  const lost: Promise<void> = lock.lost;
+  const lost: boolean = lock.lost;
+  const waited: Promise<boolean> = lock.waitLost({ timeout: 1 });
+  void waited;
   lock.onLost(() => undefined);
   await lock[Symbol.asyncDispose]();
   void token; void fence; void lost;
@@ -68,10 +70,10 @@ async function api(): Promise<void> {
     }
   }
 
-  // @ts-expect-error put takes options, not a bare index
-  await db.put('k', 1, 5);
+  // @ts-expect-error put is a compare-exchange: its index is required (set writes unconditionally)
+  await db.put('k', 1);
   // @ts-expect-error an index is a number
-  await db.put('k', 1, { index: '5' });
+  await db.put('k', 1, '5');
   // @ts-expect-error acquire resolves to the fencing token, a number
   const wrong: string = await lock.acquire();
   void wrong;

@@ -11,13 +11,13 @@ static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
 fn class_name(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::InvalidArgument => "InvalidArgument",
+        ErrorKind::InvalidArgument => "InvalidArgumentError",
         ErrorKind::Conflict => "ConcurrencyError",
-        ErrorKind::LockTimeout => "LockTimeout",
-        ErrorKind::LockLost => "LockLost",
-        ErrorKind::LeaseExpired => "LeaseExpired",
-        ErrorKind::Unavailable => "Unavailable",
-        ErrorKind::Unauthorized => "Unauthorized",
+        ErrorKind::LockTimeout => "LockTimeoutError",
+        ErrorKind::LockLost => "LockLostError",
+        ErrorKind::LeaseExpired => "LeaseExpiredError",
+        ErrorKind::Unavailable => "UnavailableError",
+        ErrorKind::Unauthorized => "UnauthorizedError",
         _ => "InternalError",
     }
 }

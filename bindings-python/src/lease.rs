@@ -85,7 +85,7 @@ operations! { Lease {
     fn wait_lost / wait_lost_async (timeout: Option<f64>) {
         let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
     } => |l| Ok(match timeout {
-        Some(t) => tokio::time::timeout(t, l.lost()).await.is_ok(),
-        None => { l.lost().await; true }
+        Some(t) => tokio::time::timeout(t, l.wait_lost()).await.is_ok(),
+        None => { l.wait_lost().await; true }
     });
 }

@@ -38,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(client::check_ttl, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::exit_hook, m)?)?;
     m.add_function(wrap_pyfunction!(retry::retry_delay, m)?)?;
+    m.add_function(wrap_pyfunction!(retry::check_retry_attempts, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_core, m)?)?;
     Ok(())
 }

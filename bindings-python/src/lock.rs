@@ -72,5 +72,10 @@ operations! { Lock {
 
     fn release / release_async () {} => |l| l.release().await;
 
-    fn wait_lost / wait_lost_async () {} => |l| { l.lost().await; Ok(()) };
+    fn wait_lost / wait_lost_async (timeout: Option<f64>) {
+        let timeout = timeout.map(|t| seconds("timeout", t)).transpose()?;
+    } => |l| Ok(match timeout {
+        Some(t) => tokio::time::timeout(t, l.wait_lost()).await.is_ok(),
+        None => { l.wait_lost().await; true }
+    });
 }

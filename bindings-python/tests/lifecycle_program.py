@@ -18,7 +18,7 @@ from typing import Any
 
 import interlock
 import interlock.aio
-from interlock import InvalidArgument, LockLost
+from interlock import InvalidArgumentError, LockLostError
 
 API, CELL, TTL = sys.argv[1], sys.argv[2], float(sys.argv[3])
 if CELL == "sigterm_exit":
@@ -89,8 +89,8 @@ def sync_main() -> None:
         def wait() -> None:
             try:
                 outcome.append(f"acquired {db.lock(LOCK, owner=owner).acquire()}")
-            except InvalidArgument as e:
-                outcome.append(f"InvalidArgument closed={'closed' in str(e)}")
+            except InvalidArgumentError as e:
+                outcome.append(f"InvalidArgumentError closed={'closed' in str(e)}")
 
         waiter = threading.Thread(target=wait)
         waiter.start()
@@ -112,8 +112,8 @@ def sync_main() -> None:
         say("closed lost", lock.lost)
         try:
             lock.release()
-        except LockLost as e:
-            say("release LockLost closed", "closed" in str(e))
+        except LockLostError as e:
+            say("release LockLostError closed", "closed" in str(e))
         wait_for_go()
     elif CELL == "drop_lock":
         del lock
@@ -175,8 +175,8 @@ async def aio_main() -> interlock.aio.AsyncClient | None:
         await db.close()
         try:
             say("waiter", f"acquired {await asyncio.wait_for(task, WAIT)}", "ended")
-        except InvalidArgument as e:
-            say("waiter", f"InvalidArgument closed={'closed' in str(e)}", "ended")
+        except InvalidArgumentError as e:
+            say("waiter", f"InvalidArgumentError closed={'closed' in str(e)}", "ended")
         return None
     lock = db.lock(LOCK, ttl=TTL)
     if not await lock.acquire(timeout=WAIT):
@@ -189,8 +189,8 @@ async def aio_main() -> interlock.aio.AsyncClient | None:
         say("closed lost", lock.lost)
         try:
             await lock.release()
-        except LockLost as e:
-            say("release LockLost closed", "closed" in str(e))
+        except LockLostError as e:
+            say("release LockLostError closed", "closed" in str(e))
         wait_for_go()
     elif CELL == "drop_lock":
         del lock

@@ -16,7 +16,13 @@ from exit_runs import crashes, run_many
 
 import interlock
 import interlock.aio
-from interlock import ConcurrencyError, Conflict, InvalidArgument, LeaseExpired, LockTimeout
+from interlock import (
+    ConcurrencyError,
+    Conflict,
+    InvalidArgumentError,
+    LeaseExpiredError,
+    LockTimeoutError,
+)
 from interlock.aio import AsyncClient
 
 T = TypeVar("T")
@@ -66,7 +72,7 @@ def test_connect_with_an_unknown_scheme_is_invalid() -> None:
     async def main() -> None:
         await interlock.aio.connect("foo://bar")
 
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         asyncio.run(main())
 
 
@@ -108,8 +114,8 @@ def test_get_many_list_scan(url: str) -> None:
     async def test(db: AsyncClient) -> None:
         txn = db.txn()
         for i in range(30):
-            txn.put(f"items/{i:02d}", i)
-        index = await txn.put("other", 0).commit()
+            txn.set(f"items/{i:02d}", i)
+        index = await txn.set("other", 0).commit()
         many = await db.get_many(["items/03", "missing", "items/01"])
         assert [(e.key, e.value, e.index) for e in many] == [
             ("items/03", 3, index),
@@ -123,7 +129,7 @@ def test_get_many_list_scan(url: str) -> None:
         scanned = [e.key async for e in db.scan("items/", page_size=7)]
         assert scanned == [f"items/{i:02d}" for i in range(30)]
         assert [e.key async for e in db.scan()] == [*scanned, "other"]
-        with pytest.raises(InvalidArgument):
+        with pytest.raises(InvalidArgumentError):
             await db.list("", limit=0)
 
     run(url, test)
@@ -137,16 +143,16 @@ def test_txn(url: str) -> None:
         b = await db.get("b")
         assert b is not None and (b.value, b.index) == (2, index)
         with pytest.raises(ConcurrencyError) as raised:
-            await db.txn().check("a", ia).put("b", 3, index=ia).put("c", 1).commit()
+            await db.txn().check("a", ia).put("b", 3, index=ia).set("c", 1).commit()
         assert sorted(raised.value.conflicts) == [Conflict("a", ia, 0), Conflict("b", ia, index)]
         assert await db.get("c") is None
         assert await db.index() == index
-        with pytest.raises(InvalidArgument):
-            await db.txn().put("x", 1).put("x", 2).commit()
+        with pytest.raises(InvalidArgumentError):
+            await db.txn().set("x", 1).set("x", 2).commit()
         txn = db.txn()
         for i in range(129):
-            txn.put(f"n/{i}", i)
-        with pytest.raises(InvalidArgument):
+            txn.set(f"n/{i}", i)
+        with pytest.raises(InvalidArgumentError):
             await txn.commit()
         assert await db.index() == index
 
@@ -157,16 +163,16 @@ def test_bad_input_is_refused_before_anything_is_written(url: str) -> None:
     async def test(db: AsyncClient) -> None:
         start = await db.index()
         for key in ["", "@reserved", "a\x00b", "k" * 513]:
-            with pytest.raises(InvalidArgument):
+            with pytest.raises(InvalidArgumentError):
                 await db.set(key, 1)
         for value in [{1, 2}, float("nan"), 2**70, b"x", "x" * (1024 * 1024)]:
-            with pytest.raises(InvalidArgument, match="'doc'"):
+            with pytest.raises(InvalidArgumentError, match="'doc'"):
                 await db.put("doc", value, 0)
-            with pytest.raises(InvalidArgument):
-                await db.txn().put("ok", 1).put("doc", value).commit()
-        with pytest.raises(InvalidArgument):
+            with pytest.raises(InvalidArgumentError):
+                await db.txn().set("ok", 1).set("doc", value).commit()
+        with pytest.raises(InvalidArgumentError):
             await db.put("doc", 1, -1)
-        with pytest.raises(InvalidArgument):
+        with pytest.raises(InvalidArgumentError):
             await db.grant(0.5)
         assert await db.index() == start
         assert (await db.list()).entries == []
@@ -188,9 +194,9 @@ def test_grant_keepalive_time_to_live_revoke(url: str) -> None:
         assert await db.get("leased") is None
         assert await db.time_to_live(lease) is None
         assert await db.revoke(lease) is False
-        with pytest.raises(LeaseExpired):
+        with pytest.raises(LeaseExpiredError):
             await db.keepalive(lease)
-        with pytest.raises(LeaseExpired):
+        with pytest.raises(LeaseExpiredError):
             await db.keepalive(987654321)
 
     run(url, test)
@@ -235,7 +241,7 @@ def test_bare_lease_expires_and_deletes_its_entries(url: str) -> None:
 
 def test_async_for_over_a_watch(url: str) -> None:
     async def test(db: AsyncClient) -> None:
-        watch = await db.watch("jobs/").start()
+        watch = db.watch("jobs/")
         i1 = await db.set("jobs/1", "a")
         await db.set("elsewhere", "b")
         i2 = await db.delete("jobs/1")
@@ -265,7 +271,7 @@ def test_async_for_over_a_watch(url: str) -> None:
 
 def test_watch_waits_for_events_without_blocking_the_loop(url: str) -> None:
     async def test(db: AsyncClient) -> None:
-        watch = await db.watch("later/").start()
+        watch = db.watch("later/")
 
         async def writer() -> int:
             await asyncio.sleep(0.05)
@@ -301,18 +307,18 @@ def test_async_with_lock_gives_a_fencing_token_and_releases(url: str) -> None:
 
 
 def test_wait_lost_of_a_lock_not_held_raises_at_once(url: str) -> None:
-    """wait_lost of a lock that is not held would never resolve: it raises InvalidArgument at
+    """wait_lost of a lock that is not held would never resolve: it raises InvalidArgumentError at
     once (never acquired, released, its client closed); while held, a loss resolves it."""
 
     async def test(db: AsyncClient) -> None:
         lock = db.lock("printer", ttl=10)
-        with pytest.raises(InvalidArgument, match="lock 'printer' is not held"):
+        with pytest.raises(InvalidArgumentError, match="lock 'printer' is not held"):
             await asyncio.wait_for(lock.wait_lost(), 5)
         async with lock:
             waiting = asyncio.ensure_future(lock.wait_lost())
             await asyncio.sleep(0.05)
             assert not waiting.done()
-        with pytest.raises(InvalidArgument, match="lock 'printer' is not held"):
+        with pytest.raises(InvalidArgumentError, match="lock 'printer' is not held"):
             await asyncio.wait_for(lock.wait_lost(), 5)
         # A release ends no wait: the pending one is cancelled here.
         waiting.cancel()
@@ -322,9 +328,9 @@ def test_wait_lost_of_a_lock_not_held_raises_at_once(url: str) -> None:
         await asyncio.sleep(0.05)
         await db.close()
         await asyncio.wait_for(pending, 5)  # the close lost the lock
-        with pytest.raises(InvalidArgument, match=r"client of .* is closed"):
+        with pytest.raises(InvalidArgumentError, match=r"client of .* is closed"):
             await asyncio.wait_for(held.wait_lost(), 5)
-        with pytest.raises(InvalidArgument, match=r"client of .* is closed"):
+        with pytest.raises(InvalidArgumentError, match=r"client of .* is closed"):
             await asyncio.wait_for(lock.wait_lost(), 5)
 
     run(url, test)
@@ -411,7 +417,7 @@ def test_wait_for_timeout_around_acquire_removes_its_waiter(url: str) -> None:
 
 def test_acquire_timeout_returns_false_and_leaves_no_waiter(url: str) -> None:
     """Like threading.Lock and asyncio.Lock users expect: acquire returns False when its timeout
-    passes; ``async with`` raises LockTimeout (also a TimeoutError) instead."""
+    passes; ``async with`` raises LockTimeoutError (also a TimeoutError) instead."""
 
     async def test(db: AsyncClient) -> None:
         holder = db.lock("printer")
@@ -421,7 +427,7 @@ def test_acquire_timeout_returns_false_and_leaves_no_waiter(url: str) -> None:
         assert await loser.acquire(timeout=0.2) is False
         assert not loser.held
         assert await loser.try_acquire() is False
-        with pytest.raises(LockTimeout) as raised:
+        with pytest.raises(LockTimeoutError) as raised:
             async with db.lock("printer", timeout=0.2):
                 pytest.fail("the body ran without the lock")
         assert isinstance(raised.value, TimeoutError)
@@ -588,7 +594,7 @@ def test_gather_of_reads_writes_and_a_lock(url: str) -> None:
                 db.set("m/a", 1),
                 db.get("m/a"),
                 db.list("m/"),
-                db.txn().put("m/b", 2).commit(),
+                db.txn().set("m/b", 2).commit(),
                 db.lock_queue("mixed"),
                 db.index(),
             )
@@ -630,10 +636,10 @@ def test_async_acquire_returns_booleans_and_honours_the_locks_timeout(url: str) 
         assert await other.try_acquire() is False
         assert await other.acquire() is False  # the lock's own timeout
         assert await other.acquire(True, 0.1) is False
-        with pytest.raises(LockTimeout):
+        with pytest.raises(LockTimeoutError):
             async with other:
                 pytest.fail("the body ran without the lock")
-        with pytest.raises(InvalidArgument, match="blocking"):
+        with pytest.raises(InvalidArgumentError, match="blocking"):
             await other.acquire(5)  # type: ignore[arg-type]
         waiter = asyncio.ensure_future(db.lock("printer").acquire(True))
         await asyncio.sleep(1.5)  # past the old one-second reading of True
@@ -667,7 +673,7 @@ async def main():
     await held.acquire()
     waiter = asyncio.ensure_future(other.lock("printer", ttl=30).acquire())
     lease = await db.lease(30)
-    watch = await db.watch("jobs/").start()
+    watch = db.watch("jobs/")
     await db.set("jobs/1", "queued")
     await asyncio.sleep(0.05)
     print("leaving with", held.fencing_token, "held and", waiter.done(), lease.id, watch)

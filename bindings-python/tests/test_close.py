@@ -1,6 +1,6 @@
 """Closing a client and dropping what holds a lock, in one process with real stores: close()
 frees the client's locks at once for other clients (far below their TTL) and ends its waits;
-every later call on the client, or on what was made from it, raises InvalidArgument (an
+every later call on the client, or on what was made from it, raises InvalidArgumentError (an
 InterlockError, never a BaseException); a held lock, or a whole client, that is garbage
 collected frees its lock promptly too. The asyncio client the same, with ``await db.close()``
 and ``async with``."""
@@ -21,7 +21,7 @@ from waiting import wait_until
 
 import interlock
 import interlock.aio
-from interlock import Client, InterlockError, InvalidArgument, LockLost
+from interlock import Client, InterlockError, InvalidArgumentError, LockLostError
 from interlock.aio import AsyncClient
 
 # Locks here have a TTL far above the time a prompt release takes: freed "within PROMPT" cannot
@@ -45,7 +45,7 @@ def test_close_while_holding_frees_the_lock_for_another_client(url: str) -> None
     # The holder sees its lock as lost; release says why.
     assert lost.wait(PROMPT)
     assert lock.lost
-    with pytest.raises(LockLost, match="closed"):
+    with pytest.raises(LockLostError, match="closed"):
         lock.release()
     assert lease.lost
     db.close()  # idempotent
@@ -70,7 +70,7 @@ def test_close_while_waiting_ends_the_wait(url: str) -> None:
     db.close()
     waiter.join(PROMPT)
     assert not waiter.is_alive(), "the wait did not end when its client was closed"
-    assert len(outcome) == 1 and isinstance(outcome[0], InvalidArgument), outcome
+    assert len(outcome) == 1 and isinstance(outcome[0], InvalidArgumentError), outcome
     assert "closed" in str(outcome[0])
     wait_until(lambda: len(holder.lock_queue("printer")) == 1, "the waiter entry to go", PROMPT)
     assert held.held and not held.lost
@@ -84,7 +84,7 @@ def sync_calls(db: Client) -> dict[str, Callable[[], object]]:
     lease = db.lease(5)
     watch = db.watch("w/")
     session = db.session()
-    txn = db.txn().put("k", 1)
+    txn = db.txn().set("k", 1)
     db.close()
     return {
         "get": lambda: db.get("k"),
@@ -94,7 +94,7 @@ def sync_calls(db: Client) -> dict[str, Callable[[], object]]:
         "put": lambda: db.put("k", 1, index=0),
         "set": lambda: db.set("k", 1),
         "delete": lambda: db.delete("k"),
-        "txn": lambda: db.txn().put("k", 1).commit(),
+        "txn": lambda: db.txn().set("k", 1).commit(),
         "watch": lambda: db.watch(""),
         "grant": lambda: db.grant(5),
         "keepalive": lambda: db.keepalive(1),
@@ -120,7 +120,7 @@ def sync_calls(db: Client) -> dict[str, Callable[[], object]]:
 def test_every_call_after_close_raises_invalid_argument(url: str) -> None:
     calls = sync_calls(interlock.connect(url))
     for name, call in calls.items():
-        with pytest.raises(InvalidArgument, match="closed") as raised:
+        with pytest.raises(InvalidArgumentError, match="closed") as raised:
             call()
         assert isinstance(raised.value, InterlockError), name
         assert raised.value.kind == "InvalidArgument", name
@@ -155,18 +155,18 @@ def test_async_close_while_holding_and_while_waiting(url: str) -> None:
             await db.close()
             assert db.closed
             # The waiting acquire ends at once, with the reason.
-            with pytest.raises(InvalidArgument, match="closed"):
+            with pytest.raises(InvalidArgumentError, match="closed"):
                 await asyncio.wait_for(task, PROMPT)
             # The held lock is free for the other client at once.
             assert await other.lock("printer").acquire(timeout=PROMPT) is True
             assert lock.lost
-            with pytest.raises(LockLost, match="closed"):
+            with pytest.raises(LockLostError, match="closed"):
                 await lock.release()
-            with pytest.raises(InvalidArgument, match="closed"):
+            with pytest.raises(InvalidArgumentError, match="closed"):
                 await db.get("k")
-            with pytest.raises(InvalidArgument, match="closed"):
+            with pytest.raises(InvalidArgumentError, match="closed"):
                 await lock.acquire()
-            with pytest.raises(InvalidArgument, match="closed"):
+            with pytest.raises(InvalidArgumentError, match="closed"):
                 db.session()
             await held.release()
         # Leaving `async with` closed it again: idempotent.
@@ -179,7 +179,7 @@ def test_async_calls_after_close_raise_invalid_argument(url: str) -> None:
     async def test(db: AsyncClient) -> None:
         closing = await interlock.aio.connect(url)
         lease = await closing.lease(5)
-        watch = await closing.watch("w/").start()
+        watch = closing.watch("w/")
         session = closing.session()
         lock = closing.lock("printer")
         await closing.close()
@@ -191,10 +191,10 @@ def test_async_calls_after_close_raise_invalid_argument(url: str) -> None:
             "lease.revoke": lambda: lease.revoke(),
             "watch.next": lambda: watch.next(0.1),
             "session.load": lambda: session.load("k"),
-            "txn.commit": lambda: closing.txn().put("k", 1).commit(),
+            "txn.commit": lambda: closing.txn().set("k", 1).commit(),
         }
         for call in calls.values():
-            with pytest.raises(InvalidArgument, match="closed"):
+            with pytest.raises(InvalidArgumentError, match="closed"):
                 await call()
         # Closing one client leaves the others open.
         assert not db.closed
@@ -222,7 +222,7 @@ def test_objects_are_refused_at_once_by_a_closed_client(url: str) -> None:
         "lease.on_lost": lambda: lease.on_lost(lambda: None),
     }
     for name, call in calls.items():
-        with pytest.raises(InvalidArgument, match=r"the client of .* is closed"):
+        with pytest.raises(InvalidArgumentError, match=r"the client of .* is closed"):
             call()
             pytest.fail(f"{name} did not raise")
 
@@ -244,10 +244,10 @@ def test_async_objects_are_refused_at_once_by_a_closed_client(url: str) -> None:
             "lease.on_lost": lambda: lease.on_lost(lambda: None),
         }
         for name, call in calls.items():
-            with pytest.raises(InvalidArgument, match=r"the client of .* is closed"):
+            with pytest.raises(InvalidArgumentError, match=r"the client of .* is closed"):
                 call()
                 pytest.fail(f"{name} did not raise")
-        with pytest.raises(InvalidArgument, match=r"the client of .* is closed"):
+        with pytest.raises(InvalidArgumentError, match=r"the client of .* is closed"):
             async with db:
                 pytest.fail("async with a closed client did not raise")
 
@@ -294,7 +294,7 @@ def test_dropping_a_held_async_lock_frees_it_promptly(url: str) -> None:
 def test_close_while_waiting_raises_invalid_argument_every_time() -> None:
     """The waiter may see its entry vanish (its lease revoked) before it sees the close; it
     still reports the close. (Before this was handled, a third of these runs raised
-    LeaseExpired.)"""
+    LeaseExpiredError.)"""
     for n in range(200):
         url = f"mem://close-race-{n}"
         db, holder = interlock.connect(url), interlock.connect(url)
@@ -314,7 +314,7 @@ def test_close_while_waiting_raises_invalid_argument_every_time() -> None:
         db.close()
         waiter.join(PROMPT)
         assert not waiter.is_alive()
-        assert len(outcome) == 1 and isinstance(outcome[0], InvalidArgument), (n, outcome)
+        assert len(outcome) == 1 and isinstance(outcome[0], InvalidArgumentError), (n, outcome)
         holder.close()
 
 

@@ -1,6 +1,6 @@
 """The error hierarchy (docs/design.md, Errors) and bad input (docs/design.md, Limits): every bad
-key, value, TTL or option is refused with InvalidArgument before anything is written; JSON values
-round-trip."""
+key, value, TTL or option is refused with InvalidArgumentError before anything is written; JSON
+values round-trip."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from typing import Any, Callable
 import pytest
 
 import interlock
-from interlock import Client, ConcurrencyError, Conflict, InterlockError, InvalidArgument
+from interlock import Client, ConcurrencyError, Conflict, InterlockError, InvalidArgumentError
 from interlock import errors as errors_module
 
 MIB = 1024 * 1024
 
 ALL_ERRORS = [
-    interlock.InvalidArgument,
+    interlock.InvalidArgumentError,
     interlock.ConcurrencyError,
-    interlock.LockTimeout,
-    interlock.LockLost,
-    interlock.LeaseExpired,
-    interlock.Unavailable,
-    interlock.Unauthorized,
+    interlock.LockTimeoutError,
+    interlock.LockLostError,
+    interlock.LeaseExpiredError,
+    interlock.UnavailableError,
+    interlock.UnauthorizedError,
     interlock.InternalError,
 ]
 
@@ -41,9 +41,9 @@ def test_every_error_derives_from_interlock_error(cls: type[Exception]) -> None:
 @pytest.mark.parametrize(
     ("cls", "builtin"),
     [
-        (interlock.InvalidArgument, ValueError),
-        (interlock.LockTimeout, TimeoutError),
-        (interlock.Unavailable, ConnectionError),
+        (interlock.InvalidArgumentError, ValueError),
+        (interlock.LockTimeoutError, TimeoutError),
+        (interlock.UnavailableError, ConnectionError),
     ],
     ids=lambda x: x.__name__,
 )
@@ -57,7 +57,7 @@ def test_errors_are_also_the_matching_builtin(
 
 @pytest.mark.parametrize(
     "cls",
-    [c for c in ALL_ERRORS if c is not interlock.InvalidArgument],
+    [c for c in ALL_ERRORS if c is not interlock.InvalidArgumentError],
     ids=lambda c: c.__name__,
 )
 def test_other_errors_are_not_value_errors(cls: type[Exception]) -> None:
@@ -68,7 +68,7 @@ def test_other_errors_are_not_value_errors(cls: type[Exception]) -> None:
 def test_invalid_argument_from_the_store_is_a_value_error(db: Client) -> None:
     with pytest.raises(ValueError) as raised:
         db.set("@reserved", 1)
-    assert isinstance(raised.value, InvalidArgument)
+    assert isinstance(raised.value, InvalidArgumentError)
     assert isinstance(raised.value, InterlockError)
     assert raised.value.retryable is False
 
@@ -80,7 +80,7 @@ def test_lock_timeout_from_the_store_is_a_timeout_error(db: Client) -> None:
         with pytest.raises(TimeoutError) as raised:
             with db.lock("printer", timeout=0.2):
                 pytest.fail("the body ran without the lock")
-        assert isinstance(raised.value, interlock.LockTimeout)
+        assert isinstance(raised.value, interlock.LockTimeoutError)
         assert "printer" in str(raised.value)
     finally:
         holder.release()
@@ -89,7 +89,7 @@ def test_lock_timeout_from_the_store_is_a_timeout_error(db: Client) -> None:
 def test_lease_expired_from_the_store(db: Client) -> None:
     with pytest.raises(InterlockError) as raised:
         db.keepalive(123456789)
-    assert isinstance(raised.value, interlock.LeaseExpired)
+    assert isinstance(raised.value, interlock.LeaseExpiredError)
     assert "123456789" in str(raised.value)
 
 
@@ -116,13 +116,13 @@ def test_concurrency_error_lists_conflicts_with_key_expected_actual(db: Client) 
 
 
 KINDS = {
-    interlock.InvalidArgument: "InvalidArgument",
+    interlock.InvalidArgumentError: "InvalidArgument",
     interlock.ConcurrencyError: "Conflict",
-    interlock.LockTimeout: "LockTimeout",
-    interlock.LockLost: "LockLost",
-    interlock.LeaseExpired: "LeaseExpired",
-    interlock.Unavailable: "Unavailable",
-    interlock.Unauthorized: "Unauthorized",
+    interlock.LockTimeoutError: "LockTimeout",
+    interlock.LockLostError: "LockLost",
+    interlock.LeaseExpiredError: "LeaseExpired",
+    interlock.UnavailableError: "Unavailable",
+    interlock.UnauthorizedError: "Unauthorized",
     interlock.InternalError: "Internal",
 }
 
@@ -132,18 +132,18 @@ def test_every_error_class_has_its_kind(cls: type[InterlockError]) -> None:
     # An error made in Python reads the same as one the core raised.
     error = cls("x")
     assert error.kind == KINDS[cls]
-    assert error.retryable is (cls is interlock.Unavailable)
+    assert error.retryable is (cls is interlock.UnavailableError)
 
 
 @pytest.mark.parametrize(
     ("call", "cls"),
     [
-        (lambda db: db.set("@reserved", 1), interlock.InvalidArgument),
-        (lambda db: db.set("k", {1}), interlock.InvalidArgument),
-        (lambda db: db.put("k", 1, -1), interlock.InvalidArgument),
-        (lambda db: db.keepalive(None), interlock.InvalidArgument),
+        (lambda db: db.set("@reserved", 1), interlock.InvalidArgumentError),
+        (lambda db: db.set("k", {1}), interlock.InvalidArgumentError),
+        (lambda db: db.put("k", 1, -1), interlock.InvalidArgumentError),
+        (lambda db: db.keepalive(None), interlock.InvalidArgumentError),
         (lambda db: db.txn().check("k", 3).commit(), interlock.ConcurrencyError),
-        (lambda db: db.keepalive(123456789), interlock.LeaseExpired),
+        (lambda db: db.keepalive(123456789), interlock.LeaseExpiredError),
     ],
     ids=["reserved-key", "bad-value", "negative-index", "no-lease", "conflict", "lease"],
 )
@@ -165,7 +165,7 @@ def test_conflict_is_the_exported_named_tuple() -> None:
 
 def test_an_error_made_by_hand_has_no_conflicts() -> None:
     assert ConcurrencyError("x").conflicts == []
-    assert InvalidArgument("x").conflicts == []
+    assert InvalidArgumentError("x").conflicts == []
 
 
 # bad keys
@@ -203,8 +203,8 @@ def write_ops(key: str, value: Any) -> dict[str, Callable[[Client], object]]:
     return {
         "put": lambda db: db.put(key, value, 0),
         "set": lambda db: db.set(key, value),
-        "txn": lambda db: db.txn().put("good/1", 1).put(key, value).put("good/2", 2).commit(),
-        "txn-at": lambda db: db.txn().put("good/1", 1).put(key, value, index=0).commit(),
+        "txn": lambda db: db.txn().set("good/1", 1).set(key, value).set("good/2", 2).commit(),
+        "txn-at": lambda db: db.txn().set("good/1", 1).put(key, value, index=0).commit(),
         "session-store": session_store,
         "session-exchange": session_exchange,
     }
@@ -223,7 +223,7 @@ def assert_nothing_written(db: Client, before: int) -> None:
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_bad_key_is_refused_and_nothing_written(db: Client, key: str, how: str) -> None:
     before = db.index()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         write_ops(key, "value")[how](db)
     assert_nothing_written(db, before)
 
@@ -231,14 +231,14 @@ def test_bad_key_is_refused_and_nothing_written(db: Client, key: str, how: str) 
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_bad_key_delete_is_refused(db: Client, key: str) -> None:
     before = db.index()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.delete(key)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.delete(key, 1)
-    with pytest.raises(InvalidArgument):
-        db.txn().put("good/1", 1).delete(key).commit()
+    with pytest.raises(InvalidArgumentError):
+        db.txn().set("good/1", 1).delete(key).commit()
     s = db.session()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         s.delete(key)
         s.save_changes()
     assert_nothing_written(db, before)
@@ -246,24 +246,24 @@ def test_bad_key_delete_is_refused(db: Client, key: str) -> None:
 
 @pytest.mark.parametrize("key", [k for k in BAD_KEYS if not str(k.values[0]).startswith("@")])
 def test_malformed_key_is_refused_for_reads(db: Client, key: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.get(key)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.get_many(["fine", key])
     if key:  # the empty prefix means "everything"
-        with pytest.raises(InvalidArgument):
+        with pytest.raises(InvalidArgumentError):
             db.list(key)
-        with pytest.raises(InvalidArgument):
+        with pytest.raises(InvalidArgumentError):
             db.watch(key)
 
 
 def test_reserved_key_error_names_the_key(db: Client) -> None:
-    with pytest.raises(InvalidArgument, match="@jobs/1"):
+    with pytest.raises(InvalidArgumentError, match="@jobs/1"):
         db.set("@jobs/1", 1)
 
 
 def test_too_long_key_error_says_so(db: Client) -> None:
-    with pytest.raises(InvalidArgument, match="512"):
+    with pytest.raises(InvalidArgumentError, match="512"):
         db.set("k" * 513, 1)
 
 
@@ -333,7 +333,7 @@ def test_bad_value_is_refused_and_nothing_written(
     db: Client, make: Callable[[], Any], how: str
 ) -> None:
     before = db.index()
-    with pytest.raises((InvalidArgument, TypeError)) as raised:
+    with pytest.raises((InvalidArgumentError, TypeError)) as raised:
         write_ops("docs/1", make())[how](db)
     assert "docs/1" in str(raised.value)
     assert db.get("docs/1") is None
@@ -343,7 +343,7 @@ def test_bad_value_is_refused_and_nothing_written(
 @pytest.mark.parametrize("make", BAD_VALUES)
 def test_bad_value_does_not_replace_an_existing_value(db: Client, make: Callable[[], Any]) -> None:
     index = db.set("docs/1", {"ok": True})
-    with pytest.raises((InvalidArgument, TypeError)):
+    with pytest.raises((InvalidArgumentError, TypeError)):
         db.put("docs/1", make(), index)
     entry = db.get("docs/1")
     assert entry is not None and (entry.value, entry.index) == ({"ok": True}, index)
@@ -359,7 +359,7 @@ def test_session_with_a_bad_value_in_a_loaded_document_writes_nothing(db: Client
     b = s.load("b")
     a["n"] = 2
     b["n"] = {1, 2}
-    with pytest.raises((InvalidArgument, TypeError)) as raised:
+    with pytest.raises((InvalidArgumentError, TypeError)) as raised:
         s.save_changes()
     assert "'b'" in str(raised.value)
     assert db.index() == before
@@ -375,7 +375,7 @@ def test_value_of_exactly_1_mib_is_accepted(db: Client) -> None:
 
 
 def test_value_size_error_names_the_key_and_the_limit(db: Client) -> None:
-    with pytest.raises(InvalidArgument) as raised:
+    with pytest.raises(InvalidArgumentError) as raised:
         db.set("files/huge", "x" * MIB)
     assert "files/huge" in str(raised.value)
     assert str(MIB) in str(raised.value)
@@ -389,18 +389,18 @@ def test_value_size_error_names_the_key_and_the_limit(db: Client) -> None:
     ["foo://bar", "redis://localhost:6379", "nonsense", "ftp:///x.db"],
 )
 def test_unknown_url_scheme_is_invalid(url: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         interlock.connect(url)
 
 
 @pytest.mark.parametrize("ttl", [-1, -0.5, 0, 0.5, 0.999, float("nan"), float("-inf")])
 def test_bad_ttl_is_invalid(db: Client, ttl: float) -> None:
     start = db.index()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.grant(ttl)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.lease(ttl)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.lock("printer", ttl=ttl).acquire(timeout=1)
     assert db.lock_queue("printer") == []
     assert db.index() == start
@@ -415,9 +415,9 @@ def test_ttl_of_one_second_is_accepted(db: Client) -> None:
 
 def test_list_limit_zero_is_invalid(db: Client) -> None:
     db.set("a", 1)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         db.list("", limit=0)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         next(iter(db.scan("", page_size=0)))
 
 
@@ -452,7 +452,7 @@ def test_negative_numbers_are_invalid_arguments(
     db: Client, call: Callable[[Client], object]
 ) -> None:
     start = db.index()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         call(db)
     assert db.index() == start
     assert db.get("k") is None
@@ -537,7 +537,7 @@ def test_unicode_keys_and_values_round_trip_through_list_and_watch(db: Client) -
 
 # Durations and flags from Python: every one is checked where it is given, and nothing reaches
 # the native layer that could make it panic (a PanicException is a BaseException, which
-# pytest.raises(InvalidArgument) would not catch).
+# pytest.raises(InvalidArgumentError) would not catch).
 
 BAD_SECONDS = [
     float("nan"),
@@ -582,7 +582,7 @@ def test_bad_timeouts_are_invalid_and_name_the_parameter(db: Client, seconds: An
         lambda: watch.next(seconds),
     ]
     for call in calls:
-        with pytest.raises(InvalidArgument, match="timeout"):
+        with pytest.raises(InvalidArgumentError, match="timeout"):
             call()
     # Nothing was queued, and the holder is untouched.
     assert [w.holder for w in db.lock_queue("printer")] == [True]
@@ -602,7 +602,7 @@ def test_bad_ttls_are_invalid_when_given(db: Client, seconds: Any) -> None:
         lambda: db.lease(seconds),
     ]
     for call in calls:
-        with pytest.raises(InvalidArgument, match=r"(?i)ttl"):
+        with pytest.raises(InvalidArgumentError, match=r"(?i)ttl"):
             call()
     assert db.lock_queue("printer") == []
     assert db.index() == start
@@ -611,9 +611,9 @@ def test_bad_ttls_are_invalid_when_given(db: Client, seconds: Any) -> None:
 def test_a_huge_acquire_timeout_is_invalid_not_a_panic(db: Client) -> None:
     holder = db.lock("printer", ttl=5)
     assert holder.acquire()
-    with pytest.raises(InvalidArgument, match="timeout"):
+    with pytest.raises(InvalidArgumentError, match="timeout"):
         db.lock("printer").acquire(timeout=1e19)
-    with pytest.raises(InvalidArgument, match="timeout"):
+    with pytest.raises(InvalidArgumentError, match="timeout"):
         db.lock("printer", timeout=1e19).acquire()
     assert [w.holder for w in db.lock_queue("printer")] == [True]
     holder.release()
@@ -636,7 +636,7 @@ def test_a_huge_acquire_timeout_is_invalid_not_a_panic(db: Client) -> None:
 )
 def test_bools_are_not_numbers(db: Client, call: Callable[[Client], object]) -> None:
     start = db.index()
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgumentError):
         call(db)
     assert db.get("k") is None
     assert db.index() == start
@@ -647,8 +647,8 @@ BAD_LEASE_IDS = [0, -1, 2**63, 2**64 - 1, 2**64, -(2**63) - 1]
 
 @pytest.mark.parametrize("lease", BAD_LEASE_IDS)
 def test_a_lease_id_out_of_range_is_refused_naming_it(db: Client, lease: int) -> None:
-    """Every call that takes a lease id refuses one no store can have with InvalidArgument
-    naming it (not an OverflowError from the native layer, nor LeaseExpired)."""
+    """Every call that takes a lease id refuses one no store can have with InvalidArgumentError
+    naming it (not an OverflowError from the native layer, nor LeaseExpiredError)."""
     start = db.index()
     message = rf"lease id {lease} is out of range"
     for call in (
@@ -657,9 +657,9 @@ def test_a_lease_id_out_of_range_is_refused_naming_it(db: Client, lease: int) ->
         lambda: db.time_to_live(lease),
         lambda: db.put("k", 1, 0, lease=lease),
         lambda: db.set("k", 1, lease=lease),
-        lambda: db.txn().put("k", 1, lease=lease),
+        lambda: db.txn().set("k", 1, lease=lease),
     ):
-        with pytest.raises(InvalidArgument, match=message):
+        with pytest.raises(InvalidArgumentError, match=message):
             call()
     assert db.index() == start
 
@@ -682,10 +682,10 @@ def test_async_lease_id_out_of_range_is_refused_naming_it(url: str, lease: int) 
                 lambda: db.put("k", 1, 0, lease=lease),
                 lambda: db.set("k", 1, lease=lease),
             ):
-                with pytest.raises(InvalidArgument, match=message):
+                with pytest.raises(InvalidArgumentError, match=message):
                     await call()
-            with pytest.raises(InvalidArgument, match=message):
-                db.txn().put("k", 1, lease=lease)
+            with pytest.raises(InvalidArgumentError, match=message):
+                db.txn().set("k", 1, lease=lease)
             assert await db.index() == start
         finally:
             await db.close()
@@ -696,7 +696,7 @@ def test_async_lease_id_out_of_range_is_refused_naming_it(url: str, lease: int) 
 def test_the_largest_lease_id_reaches_the_store(db: Client) -> None:
     """2**63 - 1 is a valid id: the store answers that no such lease exists."""
     largest = 2**63 - 1
-    with pytest.raises(interlock.LeaseExpired):
+    with pytest.raises(interlock.LeaseExpiredError):
         db.keepalive(largest)
     assert db.time_to_live(largest) is None
     assert db.revoke(largest) is False
@@ -705,7 +705,7 @@ def test_the_largest_lease_id_reaches_the_store(db: Client) -> None:
 def test_a_lock_refuses_a_bad_name_owner_or_on_lost_when_made(db: Client) -> None:
     """A lock name that is not a str, an owner that is not a str, or an on_lost that cannot be
     called is refused by db.lock (not at the first acquire, nor on the callback's thread when
-    the lock is lost), with InvalidArgument naming it."""
+    the lock is lost), with InvalidArgumentError naming it."""
     import interlock.aio
 
     async def async_lock(**options: Any) -> None:
@@ -727,20 +727,22 @@ def test_a_lock_refuses_a_bad_name_owner_or_on_lost_when_made(db: Client) -> Non
     ]
     for options, message in cases:
         for call in both(**options):
-            with pytest.raises(InvalidArgument, match=message):
+            with pytest.raises(InvalidArgumentError, match=message):
                 call()
     lock = db.lock("a")
-    with pytest.raises(InvalidArgument, match=r"on_lost callback of lock 'a' must be callable"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"on_lost callback of lock 'a' must be callable"
+    ):
         lock.on_lost("not callable")  # type: ignore[arg-type]
     lease = db.lease(5)
-    with pytest.raises(InvalidArgument, match=r"on_lost callback of a lease must be callable"):
+    with pytest.raises(InvalidArgumentError, match=r"on_lost callback of a lease must be callable"):
         lease.on_lost(None)  # type: ignore[arg-type]
     lease.revoke()
     assert db.lock_queue("a") == []
 
 
 def test_a_lock_refuses_a_bad_lease_when_made(db: Client) -> None:
-    with pytest.raises(InvalidArgument, match="lease"):
+    with pytest.raises(InvalidArgumentError, match="lease"):
         db.lock("printer", lease="not a lease")
 
 
@@ -753,17 +755,17 @@ def test_async_durations_are_checked_when_given(url: str) -> None:
         db = await interlock.aio.connect(url)
         try:
             for bad in (float("nan"), -1, True, 1e300):
-                with pytest.raises(InvalidArgument, match=r"(?i)ttl"):
+                with pytest.raises(InvalidArgumentError, match=r"(?i)ttl"):
                     db.lock("printer", ttl=bad)
-                with pytest.raises(InvalidArgument, match="timeout"):
+                with pytest.raises(InvalidArgumentError, match="timeout"):
                     db.lock("printer", timeout=bad)
-                with pytest.raises(InvalidArgument, match="timeout"):
+                with pytest.raises(InvalidArgumentError, match="timeout"):
                     await db.lock("printer").acquire(timeout=bad)
-                with pytest.raises(InvalidArgument, match=r"(?i)ttl"):
+                with pytest.raises(InvalidArgumentError, match=r"(?i)ttl"):
                     await db.lease(bad)
-            with pytest.raises(InvalidArgument, match="timeout"):
+            with pytest.raises(InvalidArgumentError, match="timeout"):
                 await db.lock("printer").acquire(timeout=1e19)
-            with pytest.raises(InvalidArgument):
+            with pytest.raises(InvalidArgumentError):
                 await db.put("k", 1, index=True)
             assert await db.lock_queue("printer") == []
         finally:

@@ -275,7 +275,7 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
     assert not parent["lease"].lost
     entry = db.get("leased")
     assert entry is not None and entry.index == leased
-    assert db.txn().require(lock).put("printed", True).commit() > leased
+    assert db.txn().require(lock).set("printed", True).commit() > leased
     lock.release()
     assert db.lock_queue("printer") == []
     parent["lease"].revoke()
@@ -291,7 +291,7 @@ def test_async_lock_and_watch_copied_by_fork_refuse_the_child(sqlite_url: str) -
         db = await interlock.aio.connect(sqlite_url)
         lock = db.lock("job", ttl=5)
         assert await lock.acquire()
-        watch = await db.watch("events/").start()
+        watch = await db.watch("events/").__aenter__()
         return db, lock, watch
 
     db, lock, watch = asyncio.run(setup())

@@ -6,8 +6,8 @@ Cells (each for the sync and the asyncio API, on sqlite, etcd and http: CELLS x 
 - fork_new, fork_inherited: a parent that used the package forks 4 children that take the lock
   with a new client or with the client they inherited; all exit 0 and the counter is exact.
 - close_holding: close() while holding frees the lock for another client far below its TTL;
-  the holder sees it lost and release() raises LockLost.
-- close_waiting: close() while an acquire waits ends that wait with InvalidArgument.
+  the holder sees it lost and release() raises LockLostError.
+- close_waiting: close() while an acquire waits ends that wait with InvalidArgumentError.
 - drop_lock, drop_client: a held lock, or the whole client, garbage collected frees the lock
   far below its TTL.
 - normal_exit, exception_exit (unhandled), sys_exit, wait_at_exit (a daemon thread still in
@@ -160,7 +160,7 @@ def run_cell(c: Cell) -> None:
         proc = c.start(LONG_TTL)
         assert read_line(proc).startswith("held")
         assert read_line(proc) == "closed lost True"
-        assert read_line(proc) == "release LockLost closed True"
+        assert read_line(proc) == "release LockLostError closed True"
         # Still running, the holder no longer holds: another client gets the lock at once.
         assert c.free_within(PROMPT)
         assert proc.poll() is None
@@ -173,7 +173,7 @@ def run_cell(c: Cell) -> None:
         assert holder.acquire()
         proc = c.start(LONG_TTL)
         assert read_line(proc) == "waiting"
-        assert read_line(proc) == "waiter InvalidArgument closed=True ended"
+        assert read_line(proc) == "waiter InvalidArgumentError closed=True ended"
         code, _, err = finish(proc, go=False)
         no_crash(err)
         assert code == 0

@@ -14,7 +14,7 @@ import pytest
 from waiting import DEADLINE, wait_until
 
 import interlock
-from interlock import Client, InterlockError, InvalidArgument, LockLost, LockTimeout
+from interlock import Client, InterlockError, InvalidArgumentError, LockLostError, LockTimeoutError
 
 
 def queue_length(db: Client, name: str, n: int) -> Callable[[], bool]:
@@ -129,7 +129,7 @@ def test_try_acquire_returns_none_when_held_and_a_token_when_free(db: Client) ->
 
 def test_acquire_timeout_returns_false_and_removes_the_waiter(db: Client) -> None:
     """acquire(timeout=...) returns False when the timeout passes (as threading.Lock does);
-    ``with`` raises LockTimeout, since its body must not run without the lock."""
+    ``with`` raises LockTimeoutError, since its body must not run without the lock."""
     holder = db.lock("printer")
     assert holder.acquire()
     token = holder.fencing_token
@@ -141,7 +141,7 @@ def test_acquire_timeout_returns_false_and_removes_the_waiter(db: Client) -> Non
     assert [(w.holder, w.token) for w in db.lock_queue("printer")] == [(True, token)]
     # The timeout given to client.lock is acquire()'s default, and with's.
     assert db.lock("printer", timeout=0.2).acquire() is False
-    with pytest.raises(LockTimeout) as raised:
+    with pytest.raises(LockTimeoutError) as raised:
         with db.lock("printer", timeout=0.2):
             pytest.fail("the body ran without the lock")
     assert isinstance(raised.value, TimeoutError)
@@ -162,7 +162,7 @@ def test_with_lock_that_times_out_never_runs_the_body(db: Client) -> None:
     holder = db.lock("printer")
     holder.acquire()
     ran = []
-    with pytest.raises(LockTimeout):
+    with pytest.raises(LockTimeoutError):
         with db.lock("printer", timeout=0.2):
             ran.append(True)
     assert ran == []
@@ -284,7 +284,7 @@ def test_lost_lease_fires_on_lost_and_raises_lock_lost_at_exit(db: Client) -> No
         calls.append(threading.get_ident())
         fired.set()
 
-    with pytest.raises(LockLost) as raised:
+    with pytest.raises(LockLostError) as raised:
         with db.lock("printer", lease=lease, on_lost=on_lost) as held:
             assert held.held and not held.lost
             token = held.fencing_token
@@ -323,7 +323,7 @@ def test_on_lost_registered_after_creation_fires_once(db: Client) -> None:
     assert fired.wait(DEADLINE), "on_lost was not called"
     time.sleep(0.2)
     assert len(calls) == 1, f"on_lost fired {len(calls)} times"
-    with pytest.raises(LockLost):
+    with pytest.raises(LockLostError):
         lock.release()
 
 
@@ -338,7 +338,7 @@ def test_lock_lost_when_its_lease_is_revoked_elsewhere(db: Client) -> None:
     assert fired.wait(DEADLINE), "the keeper did not notice the lost lease"
     assert lock.lost
     assert lease.lost
-    with pytest.raises(LockLost):
+    with pytest.raises(LockLostError):
         lock.release()
     assert not lock.held
 
@@ -361,20 +361,20 @@ def test_txn_require_commits_only_while_the_lock_is_held(db: Client) -> None:
     fired = threading.Event()
     lock = db.lock("printer", lease=lease, on_lost=fired.set)
     lock.acquire()
-    index = db.txn().require(lock).put("jobs/1", "printed").commit()
+    index = db.txn().require(lock).set("jobs/1", "printed").commit()
     entry = db.get("jobs/1")
     assert entry is not None and (entry.value, entry.index) == ("printed", index)
 
     lease.revoke()
     assert fired.wait(DEADLINE)
     before = db.index()
-    with pytest.raises(LockLost):
-        db.txn().require(lock).put("jobs/1", "printed twice").put("jobs/2", "new").commit()
+    with pytest.raises(LockLostError):
+        db.txn().require(lock).set("jobs/1", "printed twice").set("jobs/2", "new").commit()
     entry = db.get("jobs/1")
     assert entry is not None and (entry.value, entry.index) == ("printed", index)
     assert db.get("jobs/2") is None
     assert db.index() == before, "a refused transaction wrote something"
-    with pytest.raises(LockLost):
+    with pytest.raises(LockLostError):
         lock.release()
 
 
@@ -385,10 +385,10 @@ def test_txn_require_fails_once_another_holder_took_over(db: Client) -> None:
     lease.revoke()
     successor = db.lock("printer")
     assert successor.acquire(timeout=DEADLINE) is not None
-    with pytest.raises(LockLost):
-        db.txn().require(lock).put("jobs/1", "stale writer").commit()
+    with pytest.raises(LockLostError):
+        db.txn().require(lock).set("jobs/1", "stale writer").commit()
     assert db.get("jobs/1") is None
-    db.txn().require(successor).put("jobs/1", "current writer").commit()
+    db.txn().require(successor).set("jobs/1", "current writer").commit()
     successor.release()
 
 
@@ -410,7 +410,7 @@ def test_module_level_lock_uses_the_default_store(
             assert [(w.holder, w.token) for w in queue] == [(True, token)]
             assert "module" in str(queue[0].owner)
             assert other.lock("printer/first-floor").acquire(blocking=False) is False
-        with pytest.raises(LockTimeout):
+        with pytest.raises(LockTimeoutError):
             with interlock.lock("printer/first-floor", timeout=0.2):
                 pytest.fail("the body ran without the lock")
     assert not held.held
@@ -465,10 +465,10 @@ def test_acquire_refuses_ambiguous_arguments(db: Client) -> None:
     lock = db.lock("printer", ttl=10)
     # A timeout passed where `blocking` goes (the old argument order) is refused, not read
     # as a flag.
-    with pytest.raises(InvalidArgument, match="blocking"):
+    with pytest.raises(InvalidArgumentError, match="blocking"):
         lock.acquire(5)  # type: ignore[arg-type]
     # As with threading.Lock, a non-blocking acquire takes no timeout.
-    with pytest.raises(InvalidArgument, match="non-blocking"):
+    with pytest.raises(InvalidArgumentError, match="non-blocking"):
         lock.acquire(False, 1)
     assert db.lock_queue("printer") == []
 
@@ -478,7 +478,7 @@ def test_the_locks_timeout_is_the_default_of_acquire_and_with(db: Client) -> Non
     assert holder.acquire()
     impatient = db.lock("printer", timeout=0.2)
     assert impatient.acquire() is False
-    with pytest.raises(LockTimeout):
+    with pytest.raises(LockTimeoutError):
         with impatient:
             pytest.fail("the body ran without the lock")
     # An explicit timeout overrides it.

@@ -11,7 +11,7 @@ import pytest
 from waiting import DEADLINE, wait_until
 
 import interlock
-from interlock import Client, ConcurrencyError, Conflict, InvalidArgument, LeaseExpired
+from interlock import Client, ConcurrencyError, Conflict, InvalidArgumentError, LeaseExpiredError
 
 
 def fill(db: Client, items: dict[str, Any]) -> int:
@@ -21,7 +21,7 @@ def fill(db: Client, items: dict[str, Any]) -> int:
     for start in range(0, len(keys), 100):
         txn = db.txn()
         for key in keys[start : start + 100]:
-            txn.put(key, items[key])
+            txn.set(key, items[key])
         index = txn.commit()
     return index
 
@@ -82,7 +82,7 @@ def test_get_many_reads_one_snapshot(db: Client) -> None:
     def writer() -> None:
         try:
             for n in range(1, rounds + 1):
-                db.txn().put("pair/a", n).put("pair/b", n).commit()
+                db.txn().set("pair/a", n).set("pair/b", n).commit()
         except BaseException as e:  # reported by the test
             failure.append(e)
         finally:
@@ -336,7 +336,7 @@ def test_index_is_one_store_wide_strictly_increasing_counter(db: Client, url: st
         db.put("b", 1, 0).index,
         db.set("a", 2),
         db.delete("b").index,
-        db.txn().put("c", 1).put("d", 1).commit(),
+        db.txn().set("c", 1).set("d", 1).commit(),
         db.put("a", 3, db.get("a").index).index,  # type: ignore[union-attr]
     ]
     assert all(later > earlier for earlier, later in zip(indexes, indexes[1:])), indexes
@@ -358,7 +358,7 @@ def test_index_does_not_move_on_failed_writes(db: Client) -> None:
     db.put("k", 2, i + 100)
     db.delete("k", i + 100)
     with pytest.raises(ConcurrencyError):
-        db.txn().check("k", 0).put("j", 1).commit()
+        db.txn().check("k", 0).set("j", 1).commit()
     assert db.index() == i
 
 
@@ -367,7 +367,7 @@ def test_index_does_not_move_on_failed_writes(db: Client) -> None:
 
 def test_txn_commits_every_op_at_one_new_index(db: Client) -> None:
     db.set("old", "x")
-    index = db.txn().put("a", 1).put("b", [2]).delete("old").commit()
+    index = db.txn().set("a", 1).set("b", [2]).delete("old").commit()
     assert index == db.index()
     a, b = db.get("a"), db.get("b")
     assert a is not None and b is not None
@@ -387,8 +387,8 @@ def test_txn_with_failed_checks_writes_nothing_and_lists_every_failure(db: Clien
         .check("acct/b", ib - 1)  # fails: b moved on
         .check("acct/c", 0)  # fails: c exists
         .check("acct/d", ia)  # fails: d is absent
-        .put("acct/a", 0)
-        .put("acct/new", 1)
+        .set("acct/a", 0)
+        .set("acct/new", 1)
         .delete("acct/c")
     )
     with pytest.raises(ConcurrencyError) as raised:
@@ -418,7 +418,7 @@ def test_txn_put_with_index_is_checked(db: Client) -> None:
     a = db.get("a")
     assert a is not None and (a.value, a.index) == (2, index)
     with pytest.raises(ConcurrencyError) as raised:
-        db.txn().put("a", 3, index=ia).put("fresh", 2, index=0).put("other", 1).commit()
+        db.txn().put("a", 3, index=ia).put("fresh", 2, index=0).set("other", 1).commit()
     assert sorted(raised.value.conflicts) == [Conflict("a", ia, index), Conflict("fresh", 0, index)]
     a = db.get("a")
     assert a is not None and a.value == 2
@@ -440,10 +440,10 @@ def test_txn_delete_with_index_is_checked(db: Client) -> None:
 @pytest.mark.parametrize(
     "build",
     [
-        lambda t: t.put("k", 1).put("k", 2),
-        lambda t: t.put("k", 1).delete("k"),
+        lambda t: t.set("k", 1).set("k", 2),
+        lambda t: t.set("k", 1).delete("k"),
         lambda t: t.delete("k").delete("k"),
-        lambda t: t.put("other", 1).put("k", 1, index=0).put("k", 2, index=0),
+        lambda t: t.set("other", 1).put("k", 1, index=0).put("k", 2, index=0),
     ],
     ids=["put-put", "put-delete", "delete-delete", "put-at-put-at"],
 )
@@ -452,7 +452,7 @@ def test_txn_touching_a_key_twice_is_invalid(
 ) -> None:
     db.set("k", 0)
     before = db.index()
-    with pytest.raises(InvalidArgument, match="'k'"):
+    with pytest.raises(InvalidArgumentError, match="'k'"):
         build(db.txn()).commit()
     assert db.index() == before
     assert db.get("other") is None
@@ -461,7 +461,7 @@ def test_txn_touching_a_key_twice_is_invalid(
 def test_txn_of_128_ops_commits(db: Client) -> None:
     txn = db.txn()
     for i in range(128):
-        txn.put(f"bulk/{i:03d}", i)
+        txn.set(f"bulk/{i:03d}", i)
     assert len(txn) == 128
     index = txn.commit()
     entries = list(db.scan("bulk/"))
@@ -475,7 +475,7 @@ def test_txn_of_128_checks_and_ops_commits(db: Client) -> None:
     for i, index in enumerate(ids):
         txn.check(f"c/{i:02d}", index)
     for i in range(64):
-        txn.put(f"w/{i:02d}", i)
+        txn.set(f"w/{i:02d}", i)
     txn.commit()
     assert len(list(db.scan("w/"))) == 64
 
@@ -488,9 +488,9 @@ def test_txn_over_128_checks_and_ops_is_invalid_and_writes_nothing(db: Client, c
     for i, index in enumerate(ids):
         txn.check(f"c/{i:02d}", index)
     for i in range(129 - checks):
-        txn.put(f"bulk/{i:03d}", i)
+        txn.set(f"bulk/{i:03d}", i)
     assert len(txn) == 129
-    with pytest.raises(InvalidArgument, match="128"):
+    with pytest.raises(InvalidArgumentError, match="128"):
         txn.commit()
     assert db.index() == before
     assert db.list("bulk/").entries == []
@@ -555,12 +555,12 @@ def test_grant_keepalive_time_to_live_revoke(db: Client) -> None:
     assert db.get("leased") is None
     assert db.time_to_live(lease) is None
     assert db.revoke(lease) is False
-    with pytest.raises(LeaseExpired):
+    with pytest.raises(LeaseExpiredError):
         db.keepalive(lease)
 
 
 def test_keepalive_of_an_unknown_lease_raises_lease_expired(db: Client) -> None:
-    with pytest.raises(LeaseExpired):
+    with pytest.raises(LeaseExpiredError):
         db.keepalive(987654321)
     assert db.time_to_live(987654321) is None
     assert db.revoke(987654321) is False
@@ -568,7 +568,7 @@ def test_keepalive_of_an_unknown_lease_raises_lease_expired(db: Client) -> None:
 
 def test_writing_with_an_unknown_lease_raises_and_writes_nothing(db: Client) -> None:
     start = db.index()
-    with pytest.raises(LeaseExpired):
+    with pytest.raises(LeaseExpiredError):
         db.set("k", 1, lease=987654321)
     assert db.get("k") is None
     assert db.index() == start
@@ -586,7 +586,7 @@ def test_a_bare_lease_not_kept_alive_expires_and_deletes_its_entries(db: Client)
     assert event.index > put_index
     assert db.get("ephemeral/2") is not None
     assert db.time_to_live(lease) is None
-    with pytest.raises(LeaseExpired):
+    with pytest.raises(LeaseExpiredError):
         db.keepalive(lease)
     watch.close()
 
@@ -600,7 +600,7 @@ def test_watch_streams_puts_and_deletes_in_order(db: Client) -> None:
         i2 = db.put("jobs/2", "b", 0).index
         db.set("other/1", "ignored")
         i3 = db.delete("jobs/1").index
-        i4 = db.txn().put("jobs/3", 3).put("jobs/4", 4).put("other/2", 0).commit()
+        i4 = db.txn().set("jobs/3", 3).set("jobs/4", 4).set("other/2", 0).commit()
         events = [watch.next(5) for _ in range(5)]
         assert all(e is not None for e in events)
         got = [(e.type, e.key, e.value, e.index) for e in events if e is not None]
@@ -1017,7 +1017,9 @@ def test_retry_raises_the_last_conflict_when_attempts_run_out(db: Client) -> Non
     assert final.value.conflicts == [Conflict("never", 4, 0)]
 
 
-@pytest.mark.parametrize("error", [KeyError("k"), InvalidArgument("bad"), LeaseExpired("gone")])
+@pytest.mark.parametrize(
+    "error", [KeyError("k"), InvalidArgumentError("bad"), LeaseExpiredError("gone")]
+)
 def test_retry_lets_other_exceptions_through_at_once(db: Client, error: Exception) -> None:
     calls = []
 

@@ -399,7 +399,7 @@ def transfer_money(url: str, seed: int, transfers: int, start: Any) -> list[Any]
 def test_transfers_conserve_money_and_never_overdraw(ctx: SpawnContext, store: Client) -> None:
     txn = store.txn()
     for n in range(ACCOUNTS):
-        txn.put(f"accounts/{n}", {"funds": OPENING})
+        txn.set(f"accounts/{n}", {"funds": OPENING})
     txn.commit()
     processes, transfers = 4, 20
     start = ctx.Barrier(processes)

@@ -1,6 +1,6 @@
 """The package against a real ``interlock serve`` (``http://``) over a real SQLite file, started
 with a token: the ``token`` option of both clients, ``INTERLOCK_TOKEN`` when none is given,
-:class:`interlock.Unauthorized` for a wrong or missing one, a client reconnecting after a fork
+:class:`interlock.UnauthorizedError` for a wrong or missing one, a client reconnecting after a fork
 with its token, and the token kept out of URLs (checked on the wire) and out of the client's
 repr. The binary is ``INTERLOCK_SERVER_EXE`` (``scripts/test-python.sh`` builds it)."""
 
@@ -24,7 +24,7 @@ from servers import Server, start_server, stop_server
 
 import interlock
 import interlock.aio
-from interlock import InterlockError, Unauthorized
+from interlock import InterlockError, UnauthorizedError
 
 TOKEN = f"py-test-token-{uuid.uuid4().hex}"
 WRONG = f"wrong-token-{uuid.uuid4().hex}"
@@ -80,7 +80,7 @@ def test_token_option_asyncio(server: Server) -> None:
                 assert held.fencing_token is not None and held.fencing_token > entry.index
         finally:
             db.close()
-        with pytest.raises(Unauthorized):
+        with pytest.raises(UnauthorizedError):
             await interlock.aio.connect(server.url, token=WRONG)
 
     asyncio.run(main())
@@ -106,18 +106,18 @@ def test_interlock_token_from_the_environment(
 def test_wrong_or_missing_token_is_unauthorized(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(Unauthorized) as wrong:
+    with pytest.raises(UnauthorizedError) as wrong:
         interlock.connect(server.url, token=WRONG)
     assert isinstance(wrong.value, InterlockError) and isinstance(wrong.value, PermissionError)
     assert wrong.value.kind == "Unauthorized" and not wrong.value.retryable
     assert "token is wrong" in str(wrong.value) and WRONG not in str(wrong.value)
 
-    with pytest.raises(Unauthorized) as missing:
+    with pytest.raises(UnauthorizedError) as missing:
         interlock.connect(server.url)
     assert "needs a bearer token" in str(missing.value)
 
     monkeypatch.setenv("INTERLOCK_TOKEN", WRONG)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(UnauthorizedError):
         interlock.connect(server.url)
     assert server.process.poll() is None
 

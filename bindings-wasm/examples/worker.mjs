@@ -14,7 +14,7 @@ if (role === 'cycle') {
   for (let turn = 1; ; turn++) {
     const lock = db.lock(name, { ttl: 5, owner: id });
     const token = await lock.acquire();
-    await db.txn().require(lock).put(`jobs/${id}`, { turn, token }).commit();
+    await db.txn().require(lock).set(`jobs/${id}`, { turn, token }).commit();
     report('turn', token);
     await sleep(300 + Math.random() * 300);
     await lock.release();

@@ -53,5 +53,6 @@ export async function benchCore(url, op, ops) {
   return wasm.benchCore(url, op, ops);
 }
 
-// The classes exist before the module is instantiated; only their methods need it.
-export { Client, Lease, Lock, Session, Txn, Watch } from './interlock_wasm.js';
+// The classes exist before the module is instantiated; only their methods need it (and these
+// functions, which are only called with a client, so after `connect` loaded it).
+export { Client, Lease, Lock, Session, Txn, Watch, checkRetryAttempts, retryDelay } from './interlock_wasm.js';

@@ -10,6 +10,7 @@ mod convert;
 mod errors;
 mod lease;
 mod lock;
+mod retry;
 mod session;
 mod txn;
 mod watch;

@@ -59,8 +59,8 @@ export const cases = {
   async 'put, get, set, list, getMany and index'(ctx) {
     const db = await open(ctx);
     const p = space('kv');
-    const first = await db.put(`${p}a`, { n: 1, tags: ['x', 'y'], nested: { ok: true } });
-    check(first.successful, 'an unconditional put succeeds');
+    const first = await db.put(`${p}a`, { n: 1, tags: ['x', 'y'], nested: { ok: true } }, 0);
+    check(first.successful, 'a put at index 0 of an absent key succeeds');
     const a = await db.get(`${p}a`);
     equal(a.value, { n: 1, tags: ['x', 'y'], nested: { ok: true } }, 'the value read back');
     equal(a.index, first.index, 'the entry index is the write index');
@@ -83,9 +83,9 @@ export const cases = {
   async 'compare-exchange puts and deletes'(ctx) {
     const db = await open(ctx);
     const key = `${space('cas')}email`;
-    const created = await db.put(key, 'users/1', { index: 0 });
+    const created = await db.put(key, 'users/1', 0);
     check(created.successful, 'create-only on an absent key succeeds');
-    const again = await db.put(key, 'users/2', { index: 0 });
+    const again = await db.put(key, 'users/2', 0);
     check(!again.successful, 'create-only on a present key fails');
     equal([again.index, again.value], [created.index, 'users/1'], 'a failed compare reports the current entry');
     const stale = await db.delete(key, { index: created.index + 1000 });
@@ -100,12 +100,12 @@ export const cases = {
     const { ConcurrencyError } = ctx.interlock;
     const db = await open(ctx);
     const p = space('txn');
-    const index = await db.txn().put(`${p}from`, 100).put(`${p}to`, 0).commit();
+    const index = await db.txn().set(`${p}from`, 100).set(`${p}to`, 0).commit();
     const [from, to] = await db.getMany([`${p}from`, `${p}to`]);
     equal([from.index, to.index], [index, index], 'both writes at one index');
     await db.set(`${p}from`, 90);
     const e = await rejects(
-      db.txn().check(`${p}from`, from.index).check(`${p}to`, to.index).put(`${p}to`, 10).commit(),
+      db.txn().check(`${p}from`, from.index).check(`${p}to`, to.index).set(`${p}to`, 10).commit(),
       ConcurrencyError, 'ERR_CONCURRENCY', 'a stale check');
     equal(e.conflicts.map((c) => c.key), [`${p}from`], 'the conflict names the key that moved');
     check(e.conflicts[0].expected === from.index && e.conflicts[0].actual > from.index, 'expected and actual indexes');
@@ -192,21 +192,21 @@ export const cases = {
     const p = space('lease');
     const lease = await db.lease(10);
     await db.set(`${p}session`, 'alive', { lease });
-    equal((await db.get(`${p}session`)).lease, lease.id, 'the entry names its lease');
+    check((await db.get(`${p}session`)).lease === lease.id, 'the entry names its lease');
     const left = await db.timeToLive(lease.id);
     check(left > 0 && left <= 10, `time to live ${left}`);
     const lock = db.lock(`${p}job`, { lease });
-    equal(lease.id.length > 0, true, 'the lease handle still works after lock() took it');
+    equal(lease.id > 0n, true, 'the lease handle still works after lock() took it');
     await lock.acquire();
     let lost = false;
     lock.onLost(() => { lost = true; });
     equal(await lease.revoke(), true, 'revoked');
     equal(await db.get(`${p}session`), null, 'its entry is gone');
     equal(await db.timeToLive(lease.id), null, 'the lease is gone');
-    check(lease.isLost, 'the lease knows it is lost');
-    await Promise.race([lock.lost, new Promise((r) => setTimeout(r, 5000))]);
-    check(lost && lock.isLost, 'the lock reports the loss');
-    await rejects(db.txn().require(lock).put(`${p}report`, 1).commit(), LockLostError, 'ERR_LOCK_LOST', 'a fenced write');
+    check(lease.lost, 'the lease knows it is lost');
+    await Promise.race([lock.waitLost(), new Promise((r) => setTimeout(r, 5000))]);
+    check(lost && lock.lost, 'the lock reports the loss');
+    await rejects(db.txn().require(lock).set(`${p}report`, 1).commit(), LockLostError, 'ERR_LOCK_LOST', 'a fenced write');
     equal(await db.get(`${p}report`), null, 'the fenced write did not happen');
     await db.close();
   },
@@ -237,14 +237,76 @@ export const cases = {
     check(/@/.test(reserved.message), `the message names the key: ${reserved.message}`);
     const nan = await rejects(db.set(`${p}n`, { x: NaN }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'NaN');
     check(nan.message.includes('$.x'), `the message names where: ${nan.message}`);
-    await rejects(db.put(`${p}i`, 1, { index: -1 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a negative index');
+    await rejects(db.put(`${p}i`, 1, -1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a negative index');
     await rejects(db.lease(-1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a negative ttl');
-    throws(() => db.txn().put(`${p}t`, undefined), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'undefined');
+    throws(() => db.txn().set(`${p}t`, undefined), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'undefined');
     equal((await db.list(p)).entries, [], 'nothing was written');
     await db.close();
     await rejects(db.get(`${p}n`), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a closed client');
   },
 };
+
+/** The names and behaviours every package shares (docs/vocabulary.md). */
+Object.assign(cases, {
+  async 'put needs an index; set writes unconditionally'(ctx) {
+    const { InvalidArgumentError, ConcurrencyError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('vocab-put');
+    const e = await rejects(db.put(`${p}k`, 1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'put without an index');
+    check(/index of put .* \(required: 0 creates only if absent; set\(\) writes unconditionally\)/.test(e.message), e.message);
+    const first = await db.set(`${p}k`, 1);
+    check((await db.set(`${p}k`, 2)) > first, 'set overwrites');
+    equal((await db.put(`${p}k`, 3, 0)).successful, false, 'put at 0 of an existing key');
+    throws(() => db.txn().put(`${p}j`, 1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a txn put without an index');
+    const index = await db.txn().set(`${p}j`, 1).commit();
+    equal((await db.get(`${p}j`)).index, index, 'txn set');
+    await rejects(db.txn().put(`${p}j`, 2, 0).commit(), ConcurrencyError, 'ERR_CONCURRENCY', 'a txn put at 0 of an existing key');
+    await db.close();
+  },
+
+  async 'a watch starts when it is made'(ctx) {
+    const db = await open(ctx);
+    const p = space('vocab-watch');
+    const watch = db.watch(p);
+    const index = await db.set(`${p}1`, 'x');
+    const { value } = await watch.next();
+    equal([value.key, value.index], [`${p}1`, index], 'the write before the first next()');
+    watch.close();
+    await db.close();
+  },
+
+  async 'lease ids are bigints; lost is a boolean with waitLost'(ctx) {
+    const { InvalidArgumentError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('vocab-lease');
+    const lease = await db.lease(5);
+    check(typeof lease.id === 'bigint' && lease.id > 0n, `lease.id is a bigint: ${typeof lease.id}`);
+    await db.set(`${p}k`, 1, { lease });
+    check((await db.get(`${p}k`)).lease === lease.id, 'Entry.lease is the same bigint');
+    throws(() => db.revoke(String(lease.id)), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a lease id as a string');
+    check(lease.lost === false, 'lease.lost is false');
+    equal(await lease.waitLost({ timeout: 0.05 }), false, 'waitLost times out');
+    const waiting = lease.waitLost();
+    await db.revoke(lease.id);
+    equal(await waiting, true, 'waitLost resolves once revoked');
+    check(lease.lost === true, 'lease.lost is true');
+    await db.close();
+  },
+
+  async 'retry takes attempts by the core rule'(ctx) {
+    const { InvalidArgumentError, ConcurrencyError } = ctx.interlock;
+    const db = await open(ctx);
+    let calls = 0;
+    const e = await rejects(db.retry(() => { calls++; }, { attempts: 0 }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'attempts 0');
+    check(/attempts of retry must be an integer from 1 to 1000000, not 0/.test(e.message), e.message);
+    equal(calls, 0, 'fn did not run');
+    await rejects(db.retry(async () => { calls++; await db.txn().check(`${space('vocab-retry')}never`, 5).commit(); }, { attempts: 2 }),
+      ConcurrencyError, 'ERR_CONCURRENCY', 'two attempts');
+    equal(calls, 2, 'fn ran twice');
+    await rejects(ctx.interlock.connect(ctx.url, { token: ctx.token, tokn: 'x' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'an unknown connect option');
+    await db.close();
+  },
+});
 
 /** Cases that need a server. */
 export const serverCases = {
@@ -257,6 +319,13 @@ export const serverCases = {
   async 'the URL must name a server'(ctx) {
     const { InvalidArgumentError } = ctx.interlock;
     await rejects(ctx.interlock.connect(`${ctx.url}/v1`), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a path');
-    await rejects(ctx.interlock.connect('sqlite:///tmp/x.db'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a store this host cannot open');
+    const sqlite = await rejects(ctx.interlock.connect('sqlite:///tmp/x.db'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a store this host cannot open');
+    check(/sqlite:\/\/ stores cannot be opened from WebAssembly/.test(sqlite.message), `the message says why: ${sqlite.message}`);
+    check(/expected mem:\/\/ or http:\/\/HOST:PORT/.test(sqlite.message), `the message lists what is supported: ${sqlite.message}`);
+    check(!/expected (mem|http)[^(]*sqlite/.test(sqlite.message), `sqlite:// is not listed as supported: ${sqlite.message}`);
+    const etcd = await rejects(ctx.interlock.connect('etcd://127.0.0.1:2379'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'etcd from WebAssembly');
+    check(/etcd:\/\/ stores cannot be opened from WebAssembly/.test(etcd.message), etcd.message);
+    const bogus = await rejects(ctx.interlock.connect('ftp://x'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'an unknown scheme');
+    check(/expected mem:\/\/ or http:\/\/HOST:PORT$/.test(bogus.message), `only what WebAssembly opens: ${bogus.message}`);
   },
 };

@@ -119,7 +119,7 @@ describe('WebAssembly × mem:// (in process)', () => {
     const b = await interlock.connect('mem://wasm-lifecycle-close');
     const held = a.lock('printer', { ttl: LONG_TTL });
     const token = await held.acquire();
-    const lost = held.lost;
+    const lost = held.waitLost();
     const waiting = b.lock('printer', { ttl: LONG_TTL }).acquire({ timeout: CLEAN_WITHIN });
     while ((await b.lockQueue('printer')).length < 2) await new Promise((r) => setTimeout(r, 5));
     await a.close();

@@ -117,7 +117,7 @@ impl Lease {
     }
 
     /// Resolves when the lease is lost.
-    pub async fn lost(&self) {
+    pub async fn wait_lost(&self) {
         let mut rx = self.inner.lost_tx.subscribe();
         loop {
             if self.is_lost() {

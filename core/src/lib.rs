@@ -42,7 +42,7 @@ pub use kv::PutOptions;
 pub use lease::Lease;
 pub use lock::{Lock, LockOptions, LockWaiter};
 pub use model::{Entry, Event, EventKind, LeaseId, Page, PutResult};
-pub use retry::{RetryPolicy, retry, retry_with};
+pub use retry::{MAX_ATTEMPTS, RetryPolicy, check_attempts, retry, retry_with};
 pub use session::{Session, SessionOptions};
 pub use txn::Txn;
 pub use url::{ConnectOptions, URL_ENV, default_url};

@@ -1,11 +1,30 @@
 //! Re-running a read-compute-commit function on conflict (docs/design.md, Transactions), with
-//! jittered exponential backoff, written once for every backend and binding.
+//! jittered exponential backoff, written once for every backend and binding: the Python and
+//! JavaScript `retry` loops take their argument rule ([`check_attempts`]) and every sleep
+//! ([`RetryPolicy::delay`]) from here, because the function they re-run is a Python or
+//! JavaScript one.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::rt;
+
+/// The most attempts `retry` takes.
+pub const MAX_ATTEMPTS: u32 = 1_000_000;
+
+/// The rule for `retry`'s `attempts`, the same in every binding: an integer from 1 (run once,
+/// never retry) to [`MAX_ATTEMPTS`]. Bindings whose numbers are not integers check that first
+/// and pass the integer here.
+pub fn check_attempts(attempts: i64) -> Result<u32> {
+    if (1..=i64::from(MAX_ATTEMPTS)).contains(&attempts) {
+        Ok(attempts as u32)
+    } else {
+        Err(Error::invalid(format!(
+            "attempts of retry must be an integer from 1 to {MAX_ATTEMPTS}, not {attempts}"
+        )))
+    }
+}
 
 /// How `retry` backs off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +66,8 @@ impl Default for RetryPolicy {
 }
 
 /// Runs `f(attempt)` until it succeeds, fails with something other than a conflict, or
-/// `attempts` run out (then the last conflict is returned).
+/// `attempts` run out (then the last conflict is returned). `attempts` of 0 is
+/// `InvalidArgument` (see [`check_attempts`]), and `f` is not run.
 pub async fn retry<T, F, Fut>(attempts: u32, f: F) -> Result<T>
 where
     F: FnMut(u32) -> Fut,
@@ -62,7 +82,7 @@ where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let attempts = policy.attempts.max(1);
+    let attempts = check_attempts(i64::from(policy.attempts))?;
     let mut attempt = 0;
     loop {
         match f(attempt).await {
@@ -109,6 +129,25 @@ mod tests {
         .await;
         assert_eq!(calls, 1);
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
+
+    #[tokio::test]
+    async fn zero_attempts_is_refused_without_running() {
+        let mut calls = 0;
+        let r: Result<()> = retry(0, |_| {
+            calls += 1;
+            async { Ok(()) }
+        })
+        .await;
+        assert_eq!(calls, 0);
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("attempts"), "{e}");
+        assert!(e.message().contains("from 1"), "{e}");
+        assert!(e.message().contains("not 0"), "{e}");
+        assert_eq!(check_attempts(1).unwrap(), 1);
+        assert!(check_attempts(-1).is_err());
+        assert!(check_attempts(i64::from(MAX_ATTEMPTS) + 1).is_err());
     }
 
     #[test]

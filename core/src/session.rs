@@ -241,8 +241,8 @@ impl Session {
                 None
             };
             match (&t.current, index) {
-                (Some(v), Some(i)) => txn.put_at(key, v.clone(), i),
-                (Some(v), None) => txn.put(key, v.clone()),
+                (Some(v), Some(i)) => txn.put(key, v.clone(), i),
+                (Some(v), None) => txn.set(key, v.clone()),
                 (None, Some(i)) if i > 0 => txn.delete_at(key, i),
                 (None, _) => txn.delete(key),
             };
@@ -250,7 +250,7 @@ impl Session {
         }
         for x in &self.exchanges {
             match &x.value {
-                Some(v) => txn.put_at(&x.key, v.clone(), x.index),
+                Some(v) => txn.put(&x.key, v.clone(), x.index),
                 None => txn.delete_at(&x.key, x.index),
             };
         }

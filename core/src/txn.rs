@@ -54,12 +54,12 @@ impl Txn {
     }
 
     /// Writes `key` unconditionally.
-    pub fn put(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> &mut Self {
         self.put_with(key, value, PutOptions::default())
     }
 
-    /// Writes `key` only if it is at `index` (`0`: only if absent).
-    pub fn put_at(&mut self, key: &str, value: impl Into<Value>, index: u64) -> &mut Self {
+    /// Compare-exchange: writes `key` only if it is at `index` (`0`: only if absent).
+    pub fn put(&mut self, key: &str, value: impl Into<Value>, index: u64) -> &mut Self {
         self.put_with(
             key,
             value,

@@ -33,12 +33,11 @@ pub fn default_url() -> Result<String> {
     ))
 }
 
-/// The store URLs this build opens, for messages about a URL it cannot.
+/// The schemes this build opens, for messages.
 #[cfg(not(target_family = "wasm"))]
-const SCHEMES: &str = "mem://NAME, sqlite://PATH, etcd://HOST:PORT,... or http://HOST:PORT";
+const SUPPORTED: &str = "mem://, sqlite://PATH, etcd://HOST:PORT,... or http://HOST:PORT";
 #[cfg(target_family = "wasm")]
-const SCHEMES: &str =
-    "mem://NAME or http://HOST:PORT (a server in front of sqlite:// or etcd:// stores)";
+const SUPPORTED: &str = "mem:// or http://HOST:PORT";
 
 struct Parsed<'a> {
     scheme: &'a str,
@@ -50,7 +49,7 @@ fn split(url: &str) -> Result<Parsed<'_>> {
     let shown = redact(url);
     let (scheme, after) = url.split_once("://").ok_or_else(|| {
         Error::invalid(format!(
-            "store URL '{shown}' has no scheme; expected {SCHEMES}"
+            "store URL '{shown}' has no scheme; expected {SUPPORTED}"
         ))
     })?;
     let (rest, query) = match after.split_once('?') {
@@ -184,8 +183,14 @@ pub async fn open(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Backend
             .await?;
             Ok(Arc::new(backend.with_max_value_bytes(max)))
         }
+        #[cfg(target_family = "wasm")]
+        "sqlite" | "etcd" | "etcd+http" | "etcd+https" => Err(Error::invalid(format!(
+            "store URL '{}': {scheme}:// stores cannot be opened from WebAssembly; expected \
+             {SUPPORTED} (put an interlock server in front of the {scheme} store)",
+            redact(url)
+        ))),
         other => Err(Error::invalid(format!(
-            "unsupported store scheme '{other}' in '{}'; expected {SCHEMES}",
+            "unsupported store scheme '{other}' in '{}'; expected {SUPPORTED}",
             redact(url)
         ))),
     }

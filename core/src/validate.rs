@@ -84,15 +84,38 @@ fn serialized_len(value: &Value) -> usize {
     c.0
 }
 
-/// Checks a lease TTL.
+/// Longest lease TTL (and longest duration any binding takes): about 285 years.
+pub const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(9_000_000_000);
+
+/// A duration as a person writes it in a message: seconds with at most three decimals and no
+/// trailing zeros (`0.5 s`, `20 s`, `0.001 s`), `0 s` for zero, and below a millisecond in
+/// microseconds or nanoseconds (`0.25 ms` would read as a typo; `250 µs` does not).
+pub fn seconds(d: std::time::Duration) -> String {
+    if !d.is_zero() && d < std::time::Duration::from_millis(1) {
+        return if d.as_nanos() % 1000 == 0 {
+            format!("{} µs", d.as_micros())
+        } else {
+            format!("{} ns", d.as_nanos())
+        };
+    }
+    let text = format!("{:.3}", d.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} s")
+}
+
+/// Checks a lease TTL: from 1 s to [`MAX_TTL`].
 pub fn ttl(ttl: std::time::Duration) -> Result<()> {
     if ttl < MIN_TTL {
         return Err(Error::invalid(format!(
-            "lease TTL {ttl:?} is too short; the minimum is 1 s"
+            "ttl {} is too short: a lease TTL is at least 1 s",
+            seconds(ttl)
         )));
     }
-    if ttl > std::time::Duration::from_secs(9_000_000_000) {
-        return Err(Error::invalid(format!("lease TTL {ttl:?} is too long")));
+    if ttl > MAX_TTL {
+        return Err(Error::invalid(format!(
+            "ttl {} is too long: a lease TTL is at most 9000000000 s (about 285 years)",
+            seconds(ttl)
+        )));
     }
     Ok(())
 }
@@ -142,6 +165,23 @@ mod tests {
         let end = prefix_end("ab").unwrap();
         assert!("ab\u{10FFFF}zz" < end.as_str());
         assert!("ac" >= end.as_str());
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        use std::time::Duration;
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5 s");
+        assert_eq!(seconds(Duration::from_secs(20)), "20 s");
+        assert_eq!(seconds(Duration::ZERO), "0 s");
+        assert_eq!(seconds(Duration::from_millis(1250)), "1.25 s");
+        assert_eq!(seconds(Duration::from_micros(250)), "250 µs");
+        assert_eq!(seconds(Duration::from_nanos(3)), "3 ns");
+        let e = ttl(Duration::ZERO).unwrap_err().to_string();
+        assert!(e.contains("ttl 0 s is too short"), "{e}");
+        assert!(e.contains("at least 1 s"), "{e}");
+        let e = ttl(Duration::from_millis(500)).unwrap_err().to_string();
+        assert!(e.contains("ttl 0.5 s"), "{e}");
+        assert!(!e.contains("ms") && !e.contains("ns"), "{e}");
     }
 
     #[test]

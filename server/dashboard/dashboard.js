@@ -116,11 +116,12 @@ async function putValue(event) {
     return say(`The value is not JSON: ${e.message}`, 'error');
   }
   const text = $('#put-index').value.trim();
-  const options = text === '' ? {} : { index: Number(text) };
-  const r = await db.put(key, value, options);
+  // With an index, a compare-exchange (put); without, an unconditional write (set).
+  const index = text === '' ? null : Number(text);
+  const r = index === null ? { successful: true, index: await db.set(key, value) } : await db.put(key, value, index);
   say(r.successful
     ? `Put '${key}' at index ${r.index}.`
-    : `Not written: '${key}' is at index ${r.index}, not ${options.index}.`, r.successful ? 'info' : 'error');
+    : `Not written: '${key}' is at index ${r.index}, not ${index}.`, r.successful ? 'info' : 'error');
 }
 
 // ---- locks ------------------------------------------------------------------------------

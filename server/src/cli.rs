@@ -441,7 +441,7 @@ pub async fn lock(db: &Client, args: LockArgs) -> Outcome {
                 signal_group(&child, signal);
                 interrupted = Some(signal);
             }
-            _ = async { tokio::select! { _ = lock.lost() => {}, _ = &mut deleted => {} } } => {
+            _ = async { tokio::select! { _ = lock.wait_lost() => {}, _ = &mut deleted => {} } } => {
                 signal_group(&child, nix::sys::signal::Signal::SIGTERM);
                 let killed = tokio::select! {
                     _ = child.wait() => false,

@@ -412,7 +412,7 @@ async fn one_request_cannot_ask_for_unbounded_work() {
     let db = store.client().await;
     let mut txn = db.txn();
     for i in 0..120 {
-        txn.put(&format!("many/{i:04}"), i);
+        txn.set(&format!("many/{i:04}"), i);
     }
     txn.commit().await.unwrap();
     let keys: Vec<String> = (0..2000).map(|_| "many/0001".to_string()).collect();

@@ -218,7 +218,7 @@ async fn a_stuck_holder_is_force_released_only_with_its_fencing_token() {
     // The next waiter gets the lock; the stuck holder's fenced writes now fail.
     let (waiter, next) = waiting.await.unwrap();
     assert!(next.unwrap() > token);
-    let fenced = stuck.txn().require(&lock).put("printed", 1).commit().await;
+    let fenced = stuck.txn().require(&lock).set("printed", 1).commit().await;
     assert_eq!(fenced.unwrap_err().kind(), interlock::ErrorKind::LockLost);
     assert_eq!(stuck.get("printed").await.unwrap(), None);
     waiter.release().await.unwrap();

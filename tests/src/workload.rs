@@ -172,7 +172,7 @@ pub async fn execute(db: &Client, op: &Op) -> interlock::Result<Ret> {
             }
             for (k, v) in writes {
                 match v {
-                    Some(v) => txn.put(k, *v),
+                    Some(v) => txn.set(k, *v),
                     None => txn.delete(k),
                 };
             }

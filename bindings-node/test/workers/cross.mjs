@@ -20,7 +20,7 @@ for (let n = 0; n < rounds; n++) {
   const token = await lock.acquire({ timeout: 60 });
   const entry = await db.get('counters/shared');
   const [value, index] = entry ? [entry.value, entry.index] : [0, 0];
-  const r = await db.put('counters/shared', value + 1, { index });
+  const r = await db.put('counters/shared', value + 1, index);
   if (!r.successful) {
     throw new Error(`the counter moved while the lock was held: ${JSON.stringify(r)}`);
   }

@@ -74,7 +74,7 @@ if (scenario === 'gc') {
   switch (scenario) {
     case 'close':
       await db.close();
-      console.log(`closed; lost: ${lock.isLost}`);
+      console.log(`closed; lost: ${lock.lost}`);
       break;
     case 'end':
       break;

@@ -104,7 +104,7 @@ const roles = {
   async reserve({ url, who }) {
     const db = await connect(url);
     await barrier('start');
-    const r = await db.put('emails/a@b.c', `users/${who}`, { index: 0 });
+    const r = await db.put('emails/a@b.c', `users/${who}`, 0);
     await db.close();
     return { who, successful: r.successful, index: r.index, value: r.value };
   },
@@ -117,7 +117,7 @@ const roles = {
     for (let job = 0; job < jobs; job++) {
       await barrier(`job-${job}`);
       if (who === 'duplicate') spin(100); // the duplicate arrives 0.1 ms later
-      const r = await db.put(`jobs/${job}/started`, { by: who }, { index: 0 });
+      const r = await db.put(`jobs/${job}/started`, { by: who }, 0);
       if (r.successful) {
         appendFileSync(log, `${job} ${who}\n`);
       } else {

@@ -26,12 +26,12 @@ from .errors import (
     Conflict,
     InterlockError,
     InternalError,
-    InvalidArgument,
-    LeaseExpired,
-    LockLost,
-    LockTimeout,
-    Unauthorized,
-    Unavailable,
+    InvalidArgumentError,
+    LeaseExpiredError,
+    LockLostError,
+    LockTimeoutError,
+    UnauthorizedError,
+    UnavailableError,
 )
 
 #: The installed distribution's version (``pip install interlock-db``), from its metadata.
@@ -46,22 +46,23 @@ __all__ = [
     "Event",
     "InterlockError",
     "InternalError",
-    "InvalidArgument",
+    "InvalidArgumentError",
     "Lease",
-    "LeaseExpired",
+    "LeaseExpiredError",
     "Lock",
-    "LockLost",
-    "LockTimeout",
+    "LockLostError",
+    "LockTimeoutError",
     "LockWaiter",
     "Page",
     "PutResult",
     "Session",
     "Txn",
-    "Unauthorized",
-    "Unavailable",
+    "UnauthorizedError",
+    "UnavailableError",
     "Watch",
     "connect",
     "default_client",
+    "default_url",
     "errors",
     "lock",
 ]
@@ -99,6 +100,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def default_url() -> str:
+    """The URL :func:`connect` opens when given none: ``INTERLOCK_URL``, else the default SQLite
+    file in the user's data directory."""
+    return resolve_url(None, {})
+
+
 def default_client() -> Client:
     """The process's client of the default store, connected on first use."""
     global _default, _default_pid
@@ -118,6 +125,6 @@ def lock(
     on_lost: Callable[[], object] | None = None,
 ) -> Lock:
     """A fair lock on the default store: ``with interlock.lock("printer/first-floor") as held:``
-    waits up to `timeout` seconds (LockTimeout after), and a crashed holder frees it after
+    waits up to `timeout` seconds (LockTimeoutError after), and a crashed holder frees it after
     `ttl` seconds."""
     return default_client().lock(name, ttl, timeout, owner=owner, on_lost=on_lost)

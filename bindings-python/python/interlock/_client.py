@@ -12,8 +12,12 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from ._common import (
     DEFAULT_TTL,
+    check_attempts,
     check_blocking,
     check_callback,
+    check_index,
+    check_key,
+    check_keys,
     check_lock_arguments,
     check_timeout,
     check_ttl,
@@ -26,7 +30,13 @@ from ._common import (
     stale,
 )
 from ._native import Entry, Event, LockWaiter, Page, PutResult
-from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost, LockTimeout
+from .errors import (
+    ConcurrencyError,
+    InterlockError,
+    InvalidArgumentError,
+    LockLostError,
+    LockTimeoutError,
+)
 
 T = TypeVar("T")
 
@@ -58,6 +68,10 @@ class Client:
         """The URL of the store."""
         return self._url
 
+    def describe(self) -> str:
+        """What the client is connected to (the store's URL, without its password)."""
+        return self._handle().describe()
+
     def __repr__(self) -> str:
         return f"interlock.Client({self._url!r})"
 
@@ -87,9 +101,10 @@ class Client:
     def close(self) -> None:
         """Closes the client, waiting until it is done: revokes its leases, so every lock it
         holds is free for others at once (those lock objects become lost: ``lost`` is True, their
-        on_lost callbacks run and ``release()`` raises LockLost), ends its waits (a blocked
-        acquire raises InvalidArgument) and its watches. Every later call on the client, or on a
-        lock, lease, session, transaction or watch made from it, raises InvalidArgument.
+        on_lost callbacks run and ``release()`` raises LockLostError), ends its waits (a blocked
+        acquire raises InvalidArgumentError) and its watches. Every later call on the client, or
+        on a lock, lease, session, transaction or watch made from it, raises
+        InvalidArgumentError.
         Idempotent. In a forked child, closing a client made before the fork closes only the
         child's connection, never the parent's."""
         if self._closed:
@@ -101,14 +116,18 @@ class Client:
 
     def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
+        check_key(key, "the key of get")
         return self._handle().get(key)
 
     def get_many(self, keys: Iterable[str]) -> builtins.list[Entry]:
         """The entries of `keys` that exist, read in one snapshot."""
-        return self._handle().get_many(list(keys))
+        return self._handle().get_many(check_keys(keys, "the keys of get_many"))
 
     def list(self, prefix: str = "", *, after: str | None = None, limit: int | None = None) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
+        check_key(prefix, "the prefix of list")
+        if after is not None:
+            check_key(after, "the after of list")
         check_unsigned(limit, "the list limit")
         return self._handle().list(prefix, after, limit)
 
@@ -129,16 +148,20 @@ class Client:
     def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
         """Compare-exchange: with ``index=0`` creates `key` only if absent; with ``index=n``
         replaces it only if it is at n. A failed compare is a result (``.successful`` False,
-        with the current ``.index`` and ``.value``), not an exception."""
-        check_unsigned(index, f"the index for '{key}'")
+        with the current ``.index`` and ``.value``), not an exception. :meth:`set` writes
+        unconditionally."""
+        check_key(key, "the key of put")
+        check_index(index, f"the index of put '{key}'")
         return self._handle().put(key, value, index, lease_id(lease))
 
     def set(self, key: str, value: Any, *, lease: object = None) -> int:
         """Writes `key` unconditionally; returns the new index."""
+        check_key(key, "the key of set")
         return self._handle().put(key, value, None, lease_id(lease)).index
 
     def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_key(key, "the key of delete")
         check_unsigned(index, f"the index for '{key}'")
         return self._handle().delete(key, index)
 
@@ -150,6 +173,7 @@ class Client:
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> Watch:
         """Changes under `prefix` in index order, from `from_index` (default: from now)."""
+        check_key(prefix, "the prefix of watch")
         check_unsigned(from_index, "the watch's from_index")
         return Watch(self._handle().watch(prefix, from_index), self)
 
@@ -158,7 +182,7 @@ class Client:
         return self._handle().grant(check_ttl(ttl))
 
     def keepalive(self, lease: object) -> float:
-        """Renews a lease once; returns its TTL. Raises LeaseExpired if it is gone."""
+        """Renews a lease once; returns its TTL. Raises LeaseExpiredError if it is gone."""
         return self._handle().keepalive(_required_lease(lease))
 
     def revoke(self, lease: object) -> bool:
@@ -184,14 +208,15 @@ class Client:
         on_lost: Callable[[], object] | None = None,
     ) -> Lock:
         """A fair lock (not yet acquired). ``with client.lock(name) as held:`` acquires it,
-        waiting up to `timeout` seconds (None: without a limit; LockTimeout after), and releases
-        it on exit. A bad ttl, timeout or lease raises InvalidArgument here."""
+        waiting up to `timeout` seconds (None: without a limit; LockTimeoutError after), and
+        releases it on exit. A bad ttl, timeout or lease raises InvalidArgumentError here."""
         if self._closed:
             raise closed_error(self._url)
         return Lock(self, name, ttl, timeout, owner, lease, on_lost)
 
     def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
+        check_key(name, "the lock name of lock_queue")
         return self._handle().lock_queue(name)
 
     def session(self, *, optimistic: bool = True) -> Session:
@@ -200,10 +225,11 @@ class Client:
 
     def retry(self, fn: Callable[[], T], attempts: int = 10) -> T:
         """Calls `fn` until it does not raise ConcurrencyError, backing off with jitter between
-        attempts; after `attempts` the last ConcurrencyError is raised."""
-        if isinstance(attempts, bool) or not isinstance(attempts, int):
-            raise InvalidArgument(f"attempts must be an integer, not {attempts!r}")
-        for attempt in range(max(attempts, 1)):
+        attempts (the core's schedule); after `attempts` (an integer from 1: 1 runs `fn` once)
+        the last ConcurrencyError is raised."""
+        attempts = check_attempts(attempts)
+        check_callback(fn, "the function of retry")
+        for attempt in range(attempts):
             try:
                 return fn()
             except ConcurrencyError:
@@ -216,9 +242,9 @@ class Client:
 def _required_lease(lease: object) -> int:
     lid = lease_id(lease)
     if lid is None:
-        from .errors import InvalidArgument
+        from .errors import InvalidArgumentError
 
-        raise InvalidArgument("a lease is required")
+        raise InvalidArgumentError("a lease is required")
     return lid
 
 
@@ -232,15 +258,25 @@ class Txn:
 
     def check(self, key: str, index: int) -> Txn:
         """Requires `key` to be at `index` (0: absent)."""
+        check_key(key, "the key of check")
         check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.check(key, index))
         return self
 
-    def put(self, key: str, value: Any, index: int | None = None, *, lease: object = None) -> Txn:
-        """Writes `key`; with `index`, only if it is at that index (0: only if absent)."""
-        check_unsigned(index, f"the index for '{key}'")
+    def put(self, key: str, value: Any, index: int, *, lease: object = None) -> Txn:
+        """Writes `key` only if it is at `index` (0: only if absent); :meth:`set` writes
+        unconditionally."""
+        check_key(key, "the key of put")
+        check_index(index, f"the index of put '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))
+        return self
+
+    def set(self, key: str, value: Any, *, lease: object = None) -> Txn:
+        """Writes `key` unconditionally."""
+        check_key(key, "the key of set")
+        lid = lease_id(lease)
+        self._steps.append(lambda t: t.put(key, value, None, lid))
         return self
 
     def delete(self, key: str, index: int | None = None) -> Txn:
@@ -250,7 +286,7 @@ class Txn:
         return self
 
     def require(self, lock: Lock) -> Txn:
-        """Commits only while `lock` is still held (else LockLost, nothing written)."""
+        """Commits only while `lock` is still held (else LockLostError, nothing written)."""
         self._steps.append(lambda t: t.require(lock._handle()))
         return self
 
@@ -281,7 +317,7 @@ class Watch:
         if self._client.closed:
             raise closed_error(self._client.url)
         if self._watch is None:
-            raise InvalidArgument("the watch is closed")
+            raise InvalidArgumentError("the watch is closed")
         if self._pid != os.getpid():
             raise stale("watch", self._pid)
         return self._watch
@@ -440,7 +476,7 @@ class Lock:
 
     def _raise_closed_instead(self, error: InterlockError) -> None:
         """For the error of a wait that its client's close() ended (the wait may see its
-        waiter entry vanish before it sees the close), raises InvalidArgument naming the
+        waiter entry vanish before it sees the close), raises InvalidArgumentError naming the
         closed client instead."""
         if self._client.closed:
             raise closed_error(self._client.url) from error
@@ -454,7 +490,7 @@ class Lock:
         and returns True; returns False if the timeout passes first. With ``blocking=False``,
         takes it only if it is free now (nobody holds or waits for it) and returns False
         otherwise. The fencing token of the acquisition is :attr:`fencing_token`. (``with
-        lock:`` raises LockTimeout instead of returning False.)"""
+        lock:`` raises LockTimeoutError instead of returning False.)"""
         check_blocking(blocking, timeout)
         if not blocking:
             return self.try_acquire()
@@ -462,7 +498,7 @@ class Lock:
         self._check_not_inherited()
         try:
             self._handle().acquire(wait)
-        except LockTimeout:
+        except LockTimeoutError:
             return False
         except InterlockError as e:
             self._raise_closed_instead(e)
@@ -484,7 +520,7 @@ class Lock:
         return True
 
     def release(self) -> None:
-        """Releases the lock. Raises LockLost if its lease was lost while held (also when its
+        """Releases the lock. Raises LockLostError if its lease was lost while held (also when its
         client was closed)."""
         self._check_not_inherited()
         try:
@@ -504,6 +540,20 @@ class Lock:
         self._callbacks.append(callback)
         native.on_lost(callback)
 
+    def wait_lost(self, timeout: float | None = None) -> bool:
+        """Blocks until the held lock is lost (at once if it already is): True, or False if
+        `timeout` seconds pass first (None: no limit). Raises InvalidArgumentError at once if
+        the lock is not held (it would never be lost): never acquired, released, or its client
+        closed."""
+        wait = check_timeout(timeout)
+        if self._client.closed:
+            raise closed_error(self._client.url)
+        self._check_not_inherited()
+        native = self._mine()
+        if native is None or not native.held:
+            raise InvalidArgumentError(f"lock '{self._name}' is not held by this lock object")
+        return native.wait_lost(wait)
+
     def queue(self) -> list[LockWaiter]:
         """The holder and waiters of this lock, holder first."""
         return self._client.lock_queue(self._name)
@@ -516,11 +566,11 @@ class Lock:
             )
 
     def __enter__(self) -> Lock:
-        """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
+        """Acquires, waiting up to the lock's timeout; LockTimeoutError when it passes."""
         self._check_not_inherited()
         try:
             self._handle().acquire(self._timeout)
-        except LockTimeout:
+        except LockTimeoutError:
             raise
         except InterlockError as e:
             self._raise_closed_instead(e)
@@ -536,7 +586,7 @@ class Lock:
     ) -> None:
         try:
             self.release()
-        except (LockLost, InterlockError):
+        except (LockLostError, InterlockError):
             if exc_type is None:
                 raise
 

@@ -36,40 +36,90 @@ def _option(value: object) -> str:
 
 def check_unsigned(value: object, what: str) -> None:
     """Refuses an index or a limit the store cannot hold (negative, or 2**64 and above, or a
-    bool, which Python would otherwise read as 0 or 1) with InvalidArgument naming `what`,
+    bool, which Python would otherwise read as 0 or 1) with InvalidArgumentError naming `what`,
     instead of the native layer's OverflowError. Other types are left to the native layer
     (TypeError)."""
-    from .errors import InvalidArgument
+    from .errors import InvalidArgumentError
 
     if isinstance(value, bool):
-        raise InvalidArgument(f"{what} must be an integer, not the bool {value}")
+        raise InvalidArgumentError(f"{what} must be an integer, not the bool {value}")
     if isinstance(value, int) and not 0 <= value < 1 << 64:
-        raise InvalidArgument(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+        raise InvalidArgumentError(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+
+
+def check_attempts(attempts: object) -> int:
+    """`retry`'s attempts, by the core's rule: an integer from 1 (InvalidArgumentError naming
+    it otherwise)."""
+    from .errors import InvalidArgumentError
+
+    if isinstance(attempts, bool) or not isinstance(attempts, int):
+        raise InvalidArgumentError(
+            f"attempts of retry must be an integer from 1 to 1000000, not {attempts!r}"
+        )
+    return _native.check_retry_attempts(max(min(attempts, 1 << 62), -(1 << 62)))
+
+
+def check_key(key: object, what: str) -> None:
+    """A key (or prefix) argument: InvalidArgumentError naming `what` unless it is a str (the
+    store then checks its shape)."""
+    if not isinstance(key, str):
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"{what} must be a str, not {type(key).__name__} {key!r}")
+
+
+def check_keys(keys: object, what: str) -> list[str]:
+    """A list of keys from any iterable of str: InvalidArgumentError naming the first that is
+    not one."""
+    from .errors import InvalidArgumentError
+
+    if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
+        raise InvalidArgumentError(
+            f"{what} must be an iterable of str, not {type(keys).__name__} {keys!r}"
+        )
+    out = list(keys)
+    for i, key in enumerate(out):
+        check_key(key, f"{what}[{i}]")
+    return out
+
+
+def check_index(value: object, what: str) -> None:
+    """A required index: InvalidArgumentError naming `what` for None (put is a compare-exchange;
+    set writes unconditionally) and for what check_unsigned refuses."""
+    if value is None:
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"{what} is required: 0 creates only if absent, n replaces only at index n "
+            "(set() writes unconditionally)"
+        )
+    check_unsigned(value, what)
 
 
 def check_seconds(value: object, what: str) -> float:
-    """A duration in seconds from the caller (an int or a float), as a float: InvalidArgument
+    """A duration in seconds from the caller (an int or a float), as a float: InvalidArgumentError
     naming `what` for a bool, a non-number, NaN, an infinity, a negative number or one too large
     to represent (2**64 seconds and more)."""
-    from .errors import InvalidArgument
+    from .errors import InvalidArgumentError
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidArgument(f"{what} must be a number of seconds, not {value!r}")
+        raise InvalidArgumentError(f"{what} must be a number of seconds, not {value!r}")
     try:
         seconds = float(value)
     except OverflowError:
-        raise InvalidArgument(f"{what} of {value} seconds is too large") from None
+        raise InvalidArgumentError(f"{what} of {value} seconds is too large") from None
     if math.isnan(seconds) or seconds < 0 or math.isinf(seconds):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"{what} must be a finite, non-negative number of seconds, not {value}"
         )
     if seconds >= 2.0**64:
-        raise InvalidArgument(f"{what} of {value} seconds is too large")
+        raise InvalidArgumentError(f"{what} of {value} seconds is too large")
     return seconds
 
 
 def check_ttl(value: object) -> float:
-    """A TTL in seconds, checked as the stores check it (InvalidArgument naming it otherwise)."""
+    """A TTL in seconds, checked as the stores check it (InvalidArgumentError naming it
+    otherwise)."""
     ttl = check_seconds(value, "ttl")
     _native.check_ttl(ttl)
     return ttl
@@ -85,9 +135,9 @@ def check_timeout(value: object) -> float | None:
         return None
     timeout = check_seconds(value, "timeout")
     if timeout > MAX_TIMEOUT:
-        from .errors import InvalidArgument
+        from .errors import InvalidArgumentError
 
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"timeout of {value} seconds is too long (at most {MAX_TIMEOUT:.0e}; None waits "
             "without a limit)"
         )
@@ -97,25 +147,27 @@ def check_timeout(value: object) -> float | None:
 def check_blocking(blocking: object, timeout: object) -> None:
     """The `blocking` flag of acquire, as threading.Lock takes it; a non-bool (an old-style
     positional timeout) is refused rather than read as a flag."""
-    from .errors import InvalidArgument
+    from .errors import InvalidArgumentError
 
     if not isinstance(blocking, bool):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"blocking must be True or False, not {blocking!r} (pass a timeout as timeout=...)"
         )
     if not blocking and timeout is not None:
-        raise InvalidArgument("a non-blocking acquire takes no timeout")
+        raise InvalidArgumentError("a non-blocking acquire takes no timeout")
 
 
 def check_lock_arguments(name: object, owner: object, on_lost: object) -> None:
     """The arguments of ``client.lock`` the native layer would only refuse at the first acquire
-    (or, for on_lost, call and fail on a thread of its own): InvalidArgument naming each."""
-    from .errors import InvalidArgument
+    (or, for on_lost, call and fail on a thread of its own): InvalidArgumentError naming each."""
+    from .errors import InvalidArgumentError
 
     if not isinstance(name, str):
-        raise InvalidArgument(f"the lock name must be a str, not {type(name).__name__} {name!r}")
+        raise InvalidArgumentError(
+            f"the lock name must be a str, not {type(name).__name__} {name!r}"
+        )
     if owner is not None and not isinstance(owner, str):
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"owner of lock '{name}' must be a str or None, not {type(owner).__name__} {owner!r}"
         )
     if on_lost is not None:
@@ -123,19 +175,19 @@ def check_lock_arguments(name: object, owner: object, on_lost: object) -> None:
 
 
 def check_callback(callback: object, what: str) -> None:
-    """A callback argument: InvalidArgument naming `what` unless it is callable."""
+    """A callback argument: InvalidArgumentError naming `what` unless it is callable."""
     if not callable(callback):
-        from .errors import InvalidArgument
+        from .errors import InvalidArgumentError
 
-        raise InvalidArgument(
+        raise InvalidArgumentError(
             f"{what} must be callable, not {type(callback).__name__} {callback!r}"
         )
 
 
 def closed_error(url: str) -> InterlockError:
-    from .errors import InvalidArgument
+    from .errors import InvalidArgumentError
 
-    return InvalidArgument(f"the client of {url} is closed")
+    return InvalidArgumentError(f"the client of {url} is closed")
 
 
 def note_close_failure(exc: BaseException, failed: InterlockError) -> None:
@@ -166,9 +218,9 @@ def native_lease(lease: object) -> NativeLease | None:
         return None
     get = getattr(lease, "_native_lease", None)
     if get is None:
-        from .errors import InvalidArgument
+        from .errors import InvalidArgumentError
 
-        raise InvalidArgument(f"lease must be a Lease or None, not {type(lease).__name__}")
+        raise InvalidArgumentError(f"lease must be a Lease or None, not {type(lease).__name__}")
     native: NativeLease = get()
     return native
 
@@ -176,12 +228,13 @@ def native_lease(lease: object) -> NativeLease | None:
 def lease_id(lease: object) -> int | None:
     """A lease argument (a lease object, a lease id or None) as the id to send. A lease id out
     of the range of the stores' ids (positive 64-bit signed integers) is refused with
-    InvalidArgument naming it, instead of the native layer's OverflowError or a LeaseExpired."""
+    InvalidArgumentError naming it, instead of the native layer's OverflowError or a
+    LeaseExpiredError."""
     if isinstance(lease, int) and not isinstance(lease, bool):
         if not 0 < lease < 1 << 63:
-            from .errors import InvalidArgument
+            from .errors import InvalidArgumentError
 
-            raise InvalidArgument(
+            raise InvalidArgumentError(
                 f"lease id {lease} is out of range: a lease id is an integer from 1 to 2**63 - 1"
             )
         return lease

@@ -21,8 +21,12 @@ from typing import Any, Callable, TypeVar
 from . import _native
 from ._common import (
     DEFAULT_TTL,
+    check_attempts,
     check_blocking,
     check_callback,
+    check_index,
+    check_key,
+    check_keys,
     check_lock_arguments,
     check_timeout,
     check_ttl,
@@ -36,7 +40,13 @@ from ._common import (
     stale,
 )
 from ._native import Entry, Event, LockWaiter, Page, PutResult
-from .errors import ConcurrencyError, InterlockError, InvalidArgument, LockLost, LockTimeout
+from .errors import (
+    ConcurrencyError,
+    InterlockError,
+    InvalidArgumentError,
+    LockLostError,
+    LockTimeoutError,
+)
 
 __all__ = [
     "AsyncClient",
@@ -70,6 +80,17 @@ class AsyncClient:
         self._pid = os.getpid()
         self._client: _native.Client | None = native
         self._closed = False
+        # Watches made by this client that are still starting: an operation awaited after a
+        # watch was made waits for them, so the watch sees what that operation writes.
+        self._starting: builtins.list[asyncio.Future[Any]] = []
+
+    async def _ready(self) -> _native.Client:
+        """The native client, once every watch made before this call has started."""
+        pending = [f for f in self._starting if not f.done()]
+        self._starting = pending
+        if pending:
+            await asyncio.wait(pending)
+        return self._handle()
 
     def _handle(self) -> _native.Client:
         if self._closed or self._client is None:
@@ -85,6 +106,10 @@ class AsyncClient:
     def url(self) -> str:
         """The URL of the store."""
         return self._url
+
+    def describe(self) -> str:
+        """What the client is connected to (the store's URL, without its password)."""
+        return self._handle().describe()
 
     def __repr__(self) -> str:
         return f"interlock.aio.AsyncClient({self._url!r})"
@@ -115,8 +140,9 @@ class AsyncClient:
     def close(self) -> Awaitable[None]:
         """Closes the client (``await db.close()``): revokes its leases, so every lock it holds
         is free for others at once (those lock objects become lost and ``release()`` raises
-        LockLost), ends its waits (an awaiting acquire raises InvalidArgument) and its watches.
-        Every later call on the client, or on what was made from it, raises InvalidArgument.
+        LockLostError), ends its waits (an awaiting acquire raises InvalidArgumentError) and its
+        watches.
+        Every later call on the client, or on what was made from it, raises InvalidArgumentError.
         The close starts at the call; awaiting waits until the leases are revoked. Outside a
         running event loop it closes before returning. Idempotent."""
         if self._closed:
@@ -134,18 +160,22 @@ class AsyncClient:
 
     async def get(self, key: str) -> Entry | None:
         """The entry at `key`, or None if absent."""
-        return await self._handle().get_async(key)
+        check_key(key, "the key of get")
+        return await (await self._ready()).get_async(key)
 
     async def get_many(self, keys: Iterable[str]) -> builtins.list[Entry]:
         """The entries of `keys` that exist, read in one snapshot."""
-        return await self._handle().get_many_async(list(keys))
+        return await (await self._ready()).get_many_async(check_keys(keys, "the keys of get_many"))
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int | None = None
     ) -> Page:
         """One page of entries under `prefix` in key order, after the key `after`."""
+        check_key(prefix, "the prefix of list")
+        if after is not None:
+            check_key(after, "the after of list")
         check_unsigned(limit, "the list limit")
-        return await self._handle().list_async(prefix, after, limit)
+        return await (await self._ready()).list_async(prefix, after, limit)
 
     async def scan(self, prefix: str = "", *, page_size: int = 1000) -> AsyncIterator[Entry]:
         """Every entry under `prefix`, page by page."""
@@ -160,21 +190,24 @@ class AsyncClient:
 
     async def index(self) -> int:
         """The store's current index."""
-        return await self._handle().index_async()
+        return await (await self._ready()).index_async()
 
     async def put(self, key: str, value: Any, index: int, *, lease: object = None) -> PutResult:
         """Compare-exchange (see :meth:`interlock.Client.put`)."""
-        check_unsigned(index, f"the index for '{key}'")
-        return await self._handle().put_async(key, value, index, lease_id(lease))
+        check_key(key, "the key of put")
+        check_index(index, f"the index of put '{key}'")
+        return await (await self._ready()).put_async(key, value, index, lease_id(lease))
 
     async def set(self, key: str, value: Any, *, lease: object = None) -> int:
         """Writes `key` unconditionally; returns the new index."""
-        return (await self._handle().put_async(key, value, None, lease_id(lease))).index
+        check_key(key, "the key of set")
+        return (await (await self._ready()).put_async(key, value, None, lease_id(lease))).index
 
     async def delete(self, key: str, index: int | None = None) -> PutResult:
         """Deletes `key`; with `index`, only if it is at that index."""
+        check_key(key, "the key of delete")
         check_unsigned(index, f"the index for '{key}'")
-        return await self._handle().delete_async(key, index)
+        return await (await self._ready()).delete_async(key, index)
 
     def txn(self) -> AsyncTxn:
         """A transaction; ``await txn.commit()`` sends it."""
@@ -183,31 +216,45 @@ class AsyncClient:
         return AsyncTxn(self)
 
     def watch(self, prefix: str = "", from_index: int | None = None) -> AsyncWatch:
-        """Changes under `prefix` in index order: ``async for event in client.watch(...)``."""
-        if self._closed:
-            raise closed_error(self._url)
+        """Changes under `prefix` in index order: ``async for event in client.watch(...)``. The
+        watch starts here, when it is made: what is written from now on (by this client, from
+        its next awaited operation) is seen, even before the first iteration."""
+        check_key(prefix, "the prefix of watch")
         check_unsigned(from_index, "the watch's from_index")
-        return AsyncWatch(self, prefix, from_index)
+        native = self._handle()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            # No event loop to start it on: started here, blocking.
+            return AsyncWatch(self, native.watch(prefix, from_index))
+        start: asyncio.Future[_native.Watch] = asyncio.ensure_future(
+            native.watch_async(prefix, from_index)
+        )
+        # A watch that fails to start reports it at its first iteration, not as an error
+        # "never retrieved" if it is dropped unread.
+        start.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._starting.append(start)
+        return AsyncWatch(self, start)
 
     async def grant(self, ttl: float) -> int:
         """Grants a bare lease nobody keeps alive; returns its id."""
-        return await self._handle().grant_async(check_ttl(ttl))
+        return await (await self._ready()).grant_async(check_ttl(ttl))
 
     async def keepalive(self, lease: object) -> float:
         """Renews a lease once; returns its TTL."""
-        return await self._handle().keepalive_async(_required(lease))
+        return await (await self._ready()).keepalive_async(_required(lease))
 
     async def revoke(self, lease: object) -> bool:
         """Revokes a lease, deleting its entries."""
-        return await self._handle().revoke_async(_required(lease))
+        return await (await self._ready()).revoke_async(_required(lease))
 
     async def time_to_live(self, lease: object) -> float | None:
         """Seconds left on a lease, or None if it is gone."""
-        return await self._handle().time_to_live_async(_required(lease))
+        return await (await self._ready()).time_to_live_async(_required(lease))
 
     async def lease(self, ttl: float) -> AsyncLease:
         """A lease kept alive in the background until revoked."""
-        return AsyncLease(await self._handle().lease_async(check_ttl(ttl)), self)
+        return AsyncLease(await (await self._ready()).lease_async(check_ttl(ttl)), self)
 
     def lock(
         self,
@@ -219,25 +266,28 @@ class AsyncClient:
         lease: object = None,
         on_lost: Callable[[], object] | None = None,
     ) -> AsyncLock:
-        """A fair lock: ``async with client.lock(name) as held:`` (LockTimeout after `timeout`
-        seconds). A bad ttl, timeout or lease raises InvalidArgument here."""
+        """A fair lock: ``async with client.lock(name) as held:`` (LockTimeoutError after `timeout`
+        seconds). A bad ttl, timeout or lease raises InvalidArgumentError here."""
         if self._closed:
             raise closed_error(self._url)
         return AsyncLock(self, name, ttl, timeout, owner, lease, on_lost)
 
     async def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
-        return await self._handle().lock_queue_async(name)
+        check_key(name, "the lock name of lock_queue")
+        return await (await self._ready()).lock_queue_async(name)
 
     def session(self, *, optimistic: bool = True) -> AsyncSession:
         """A unit of work over documents."""
         return AsyncSession(self._handle().session(optimistic), self)
 
     async def retry(self, fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
-        """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter."""
-        if isinstance(attempts, bool) or not isinstance(attempts, int):
-            raise InvalidArgument(f"attempts must be an integer, not {attempts!r}")
-        for attempt in range(max(attempts, 1)):
+        """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter
+        (the core's schedule); after `attempts` (an integer from 1: 1 runs `fn` once) the last
+        ConcurrencyError is raised."""
+        attempts = check_attempts(attempts)
+        check_callback(fn, "the function of retry")
+        for attempt in range(attempts):
             try:
                 return await fn()
             except ConcurrencyError:
@@ -258,7 +308,7 @@ class _Done:
 def _required(lease: object) -> int:
     lid = lease_id(lease)
     if lid is None:
-        raise InvalidArgument("a lease is required")
+        raise InvalidArgumentError("a lease is required")
     return lid
 
 
@@ -271,17 +321,25 @@ class AsyncTxn:
 
     def check(self, key: str, index: int) -> AsyncTxn:
         """Requires `key` to be at `index` (0: absent)."""
+        check_key(key, "the key of check")
         check_unsigned(index, f"the index for '{key}'")
         self._steps.append(lambda t: t.check(key, index))
         return self
 
-    def put(
-        self, key: str, value: Any, index: int | None = None, *, lease: object = None
-    ) -> AsyncTxn:
-        """Writes `key`; with `index`, only if it is at that index."""
-        check_unsigned(index, f"the index for '{key}'")
+    def put(self, key: str, value: Any, index: int, *, lease: object = None) -> AsyncTxn:
+        """Writes `key` only if it is at `index` (0: only if absent); :meth:`set` writes
+        unconditionally."""
+        check_key(key, "the key of put")
+        check_index(index, f"the index of put '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))
+        return self
+
+    def set(self, key: str, value: Any, *, lease: object = None) -> AsyncTxn:
+        """Writes `key` unconditionally."""
+        check_key(key, "the key of set")
+        lid = lease_id(lease)
+        self._steps.append(lambda t: t.put(key, value, None, lid))
         return self
 
     def delete(self, key: str, index: int | None = None) -> AsyncTxn:
@@ -300,20 +358,20 @@ class AsyncTxn:
 
     async def commit(self) -> int:
         """Commits atomically; returns the new index."""
-        txn = self._client._handle().txn()
+        txn = (await self._client._ready()).txn()
         for step in self._steps:
             step(txn)
         return await txn.commit_async()
 
 
 class AsyncWatch:
-    """An async iterator over changes in index order."""
+    """An async iterator over changes in index order, started when it was made."""
 
-    def __init__(self, client: AsyncClient, prefix: str, from_index: int | None) -> None:
+    def __init__(
+        self, client: AsyncClient, native: _native.Watch | asyncio.Future[_native.Watch]
+    ) -> None:
         self._client = client
-        self._prefix = prefix
-        self._from = from_index
-        self._watch: _native.Watch | None = None
+        self._start = native
         self._closed = False
         self._pid = os.getpid()
 
@@ -321,17 +379,15 @@ class AsyncWatch:
         if self._client.closed:
             raise closed_error(self._client.url)
         if self._closed:
-            raise InvalidArgument("the watch is closed")
+            raise InvalidArgumentError("the watch is closed")
         if self._pid != os.getpid():
             raise stale("watch", self._pid)
-        if self._watch is None:
-            self._watch = await self._client._handle().watch_async(self._prefix, self._from)
-        return self._watch
-
-    async def start(self) -> AsyncWatch:
-        """Starts watching now (else the first iteration does): events from here on are seen."""
-        await self._handle()
-        return self
+        start = self._start
+        if isinstance(start, asyncio.Future):
+            watch = await start
+            self._start = watch
+            return watch
+        return start
 
     def __aiter__(self) -> AsyncWatch:
         return self
@@ -351,10 +407,10 @@ class AsyncWatch:
     def close(self) -> None:
         """Stops watching."""
         self._closed = True
-        self._watch = None
 
     async def __aenter__(self) -> AsyncWatch:
-        return await self.start()
+        await self._handle()
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
@@ -501,15 +557,16 @@ class AsyncLock:
         given to ``client.lock``, else without a limit), and returns True; False if the timeout
         passes first. With ``blocking=False`` takes it only if it is free now, else returns
         False. The fencing token is :attr:`fencing_token`. (``async with lock:`` raises
-        LockTimeout instead of returning False.)"""
+        LockTimeoutError instead of returning False.)"""
         check_blocking(blocking, timeout)
         if not blocking:
             return await self.try_acquire()
         wait = self._timeout if timeout is None else check_timeout(timeout)
         self._check_not_inherited()
+        await self._client._ready()
         try:
             await self._handle().acquire_async(wait)
-        except LockTimeout:
+        except LockTimeoutError:
             return False
         except InterlockError as e:
             self._raise_closed_instead(e)
@@ -520,6 +577,7 @@ class AsyncLock:
     async def try_acquire(self) -> bool:
         """Takes the lock only if it is free now; True if it did."""
         self._check_not_inherited()
+        await self._client._ready()
         try:
             token = await self._handle().try_acquire_async()
         except InterlockError as e:
@@ -532,13 +590,13 @@ class AsyncLock:
 
     def _raise_closed_instead(self, error: InterlockError) -> None:
         """For the error of a wait that its client's close() ended (the wait may see its
-        waiter entry vanish before it sees the close), raises InvalidArgument naming the
+        waiter entry vanish before it sees the close), raises InvalidArgumentError naming the
         closed client instead."""
         if self._client.closed:
             raise closed_error(self._client.url) from error
 
     async def release(self) -> None:
-        """Releases the lock; LockLost if its lease was lost while held (also when its client
+        """Releases the lock; LockLostError if its lease was lost while held (also when its client
         was closed)."""
         self._check_not_inherited()
         try:
@@ -557,28 +615,31 @@ class AsyncLock:
         self._callbacks.append(callback)
         native.on_lost(callback)
 
-    async def wait_lost(self) -> None:
-        """Resolves when the held lock's lease is lost (at once if it already is). Raises
-        InvalidArgument at once if the lock is not held (it would never resolve): never
-        acquired, released, or its client closed."""
+    async def wait_lost(self, timeout: float | None = None) -> bool:
+        """Resolves when the held lock is lost (at once if it already is): True, or False if
+        `timeout` seconds pass first (None: no limit). Raises InvalidArgumentError at once if
+        the lock is not held (it would never be lost): never acquired, released, or its client
+        closed."""
+        wait = check_timeout(timeout)
         if self._client.closed:
             raise closed_error(self._client.url)
         self._check_not_inherited()
         native = self._mine()
         if native is None or not native.held:
-            raise InvalidArgument(f"lock '{self._name}' is not held by this lock object")
-        await native.wait_lost_async()
+            raise InvalidArgumentError(f"lock '{self._name}' is not held by this lock object")
+        return await native.wait_lost_async(wait)
 
     async def queue(self) -> list[LockWaiter]:
         """The holder and waiters of this lock, holder first."""
         return await self._client.lock_queue(self._name)
 
     async def __aenter__(self) -> AsyncLock:
-        """Acquires, waiting up to the lock's timeout; LockTimeout when it passes."""
+        """Acquires, waiting up to the lock's timeout; LockTimeoutError when it passes."""
         self._check_not_inherited()
+        await self._client._ready()
         try:
             await self._handle().acquire_async(self._timeout)
-        except LockTimeout:
+        except LockTimeoutError:
             raise
         except InterlockError as e:
             self._raise_closed_instead(e)
@@ -594,7 +655,7 @@ class AsyncLock:
     ) -> None:
         try:
             await self.release()
-        except (LockLost, InterlockError):
+        except (LockLostError, InterlockError):
             if exc_type is None:
                 raise
 
@@ -619,6 +680,7 @@ class AsyncSession:
         """The value at `key` (None if absent), tracked for save_changes."""
         if key in self._tracked:
             return self._tracked[key]
+        await self._client._ready()
         value = await self._handle().load_async(key)
         self._tracked[key] = value
         return value
@@ -669,6 +731,7 @@ class AsyncSession:
 
     async def save_changes(self) -> int | None:
         """Writes every change in one transaction; returns the new index."""
+        await self._client._ready()
         return await self._sync().save_changes_async()
 
     async def __aenter__(self) -> AsyncSession:

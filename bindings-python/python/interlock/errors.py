@@ -9,12 +9,12 @@ __all__ = [
     "Conflict",
     "InterlockError",
     "InternalError",
-    "InvalidArgument",
-    "LeaseExpired",
-    "LockLost",
-    "LockTimeout",
-    "Unauthorized",
-    "Unavailable",
+    "InvalidArgumentError",
+    "LeaseExpiredError",
+    "LockLostError",
+    "LockTimeoutError",
+    "UnauthorizedError",
+    "UnavailableError",
 ]
 
 
@@ -47,7 +47,7 @@ class InterlockError(Exception):
         self.conflicts = []
 
 
-class InvalidArgument(InterlockError, ValueError):
+class InvalidArgumentError(InterlockError, ValueError):
     """Bad input: a key or value the store does not accept, an unknown option, too many
     transaction ops. Nothing was written."""
 
@@ -61,32 +61,32 @@ class ConcurrencyError(InterlockError):
     kind = "Conflict"
 
 
-class LockTimeout(InterlockError, TimeoutError):
+class LockTimeoutError(InterlockError, TimeoutError):
     """A lock was not acquired within its timeout; the waiter entry was removed."""
 
     kind = "LockTimeout"
 
 
-class LockLost(InterlockError):
+class LockLostError(InterlockError):
     """A held lock's lease was lost (expired or revoked): another holder may have had it."""
 
     kind = "LockLost"
 
 
-class LeaseExpired(InterlockError):
+class LeaseExpiredError(InterlockError):
     """The lease is unknown to the store or has expired."""
 
     kind = "LeaseExpired"
 
 
-class Unavailable(InterlockError, ConnectionError):
+class UnavailableError(InterlockError, ConnectionError):
     """The store cannot be reached or is busy; retrying may succeed."""
 
     kind = "Unavailable"
     retryable = True
 
 
-class Unauthorized(InterlockError, PermissionError):
+class UnauthorizedError(InterlockError, PermissionError):
     """The store refused the credentials."""
 
     kind = "Unauthorized"

@@ -37,7 +37,7 @@ pub async fn worker(client: Client, id: u32, args: &[String]) -> DynResult<()> {
     let index = client
         .txn()
         .require(&lock)
-        .put(LAST_JOB, json!({ "worker": id, "token": token }))
+        .set(LAST_JOB, json!({ "worker": id, "token": token }))
         .commit()
         .await?;
     emit("printed", json!({ "index": index }));

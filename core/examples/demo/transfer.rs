@@ -108,7 +108,7 @@ pub async fn run(ctx: &Ctx) -> DynResult<Outcome> {
     let mut setup = ctx.client.txn();
     for key in ACCOUNTS {
         let owner = key.trim_start_matches("accounts/");
-        setup.put(key, json!({ "owner": owner, "balance": START }));
+        setup.set(key, json!({ "owner": owner, "balance": START }));
     }
     setup.commit().await?;
     println!(

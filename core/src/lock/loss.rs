@@ -18,7 +18,7 @@ impl Lock {
     }
 
     /// Resolves when the current acquisition is lost (never, if the lock is not held).
-    pub async fn lost(&self) {
+    pub async fn wait_lost(&self) {
         // Set by every kind of loss (a lease's end is passed on by `fire_on_loss`), after the
         // lost callbacks ran.
         let lost = match &*self.inner.state() {
@@ -82,7 +82,7 @@ pub(super) async fn fire_on_loss(
 ) {
     let id = lease.id();
     tokio::select! {
-        _ = lease.lost() => {}
+        _ = lease.wait_lost() => {}
         _ = alive.changed() => return,
     }
     drop(lease);

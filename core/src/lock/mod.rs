@@ -146,8 +146,8 @@ impl Lock {
             None => None,
             Some(t) => Some(rt::Instant::now().checked_add(t).ok_or_else(|| {
                 Error::invalid(format!(
-                    "lock timeout {} s is too long; omit it to wait without a limit",
-                    t.as_secs()
+                    "lock timeout {} is too long; omit it to wait without a limit",
+                    crate::validate::seconds(t)
                 ))
             })?),
         };
@@ -156,8 +156,8 @@ impl Lock {
             None => Err(Error::new(
                 ErrorKind::LockTimeout,
                 format!(
-                    "timed out after {:?} waiting for lock '{}'",
-                    timeout.unwrap_or_default(),
+                    "timed out after {} waiting for lock '{}'",
+                    crate::validate::seconds(timeout.unwrap_or_default()),
                     self.inner.name
                 ),
             )),

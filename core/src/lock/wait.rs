@@ -229,7 +229,7 @@ impl Lock {
                         "the store closed the watch on lock '{}'", self.inner.name))),
                 },
                 _ = &mut sleep => return Ok(Wake::Deadline),
-                _ = waiter.lease.lost() => {
+                _ = waiter.lease.wait_lost() => {
                     return Err(Error::new(ErrorKind::LeaseExpired, format!(
                         "the lease behind the waiter for lock '{}' was lost while waiting",
                         self.inner.name)));

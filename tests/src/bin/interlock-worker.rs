@@ -214,7 +214,7 @@ async fn main() -> interlock::Result<()> {
             for round in 0u64.. {
                 let mut txn = db.txn();
                 for k in 0..keys {
-                    txn.put(
+                    txn.set(
                         &format!("atomic/{k:03}"),
                         json!({"round": round, "pad": filler}),
                     );
@@ -340,7 +340,7 @@ async fn main() -> interlock::Result<()> {
             say(format!("acquired {token}"));
             command(&mut rx).await;
             let resumed = Instant::now();
-            match tokio::time::timeout(Duration::from_secs(10), lock.lost()).await {
+            match tokio::time::timeout(Duration::from_secs(10), lock.wait_lost()).await {
                 Ok(()) => say(format!("lost after {} ms", resumed.elapsed().as_millis())),
                 Err(_) => say("lost not detected within 10 s"),
             }
@@ -353,7 +353,7 @@ async fn main() -> interlock::Result<()> {
             let outcome = db
                 .txn()
                 .require(&lock)
-                .put("fenced", json!({ "token": token }))
+                .set("fenced", json!({ "token": token }))
                 .commit()
                 .await;
             match outcome {

@@ -29,8 +29,8 @@ pub async fn bad_keys_are_rejected_and_nothing_is_written(store: &Store) {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         let err = db
             .txn()
-            .put("fine", 1)
-            .put(key, 1)
+            .set("fine", 1)
+            .set(key, 1)
             .commit()
             .await
             .unwrap_err();
@@ -65,8 +65,8 @@ pub async fn oversize_values_are_rejected(store: &Store) {
     assert!(err.to_string().contains("'big'"), "{err}");
     let err = db
         .txn()
-        .put("small", 1)
-        .put("big", over)
+        .set("small", 1)
+        .set("big", over)
         .commit()
         .await
         .unwrap_err();
@@ -97,7 +97,7 @@ pub async fn bad_leases_and_ttls_are_rejected(store: &Store) {
     );
     let err = db
         .txn()
-        .put("other", 1)
+        .set("other", 1)
         .put_with("leased", 1, bogus)
         .commit()
         .await

@@ -103,9 +103,9 @@ pub async fn delete_with_and_without_index(store: &Store) {
 pub async fn get_many_returns_existing_in_order(store: &Store) {
     let db = store.client().await;
     db.txn()
-        .put("x/1", 1)
-        .put("x/2", 2)
-        .put("x/3", 3)
+        .set("x/1", 1)
+        .set("x/2", 2)
+        .set("x/3", 3)
         .commit()
         .await
         .unwrap();

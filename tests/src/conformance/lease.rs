@@ -106,7 +106,7 @@ pub async fn lost_lease_is_detected_and_reported(store: &Store) {
     // Another client revokes it behind the keeper's back.
     let admin = store.client().await;
     assert!(admin.revoke(lease.id()).await.unwrap());
-    tokio::time::timeout(Duration::from_secs(5), lease.lost())
+    tokio::time::timeout(Duration::from_secs(5), lease.wait_lost())
         .await
         .expect("the keeper notices at its next renewal");
     assert!(lease.is_lost());

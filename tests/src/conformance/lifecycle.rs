@@ -137,7 +137,7 @@ pub async fn close_frees_held_locks_and_refuses_further_use(store: &Store) {
             .map(|_| ())
             .unwrap_err(),
         db.txn()
-            .put("close/x", 1)
+            .set("close/x", 1)
             .commit()
             .await
             .map(|_| ())
@@ -259,7 +259,7 @@ pub async fn revoked_shared_lease_is_replaced_at_once(store: &Store) {
     let queue = db.lock_queue("shared/b").await.unwrap();
     assert_ne!(queue[0].lease, Some(lease), "a new lease");
     assert!(first.is_lost(), "the lock on the revoked lease is lost");
-    tokio::time::timeout(PROMPTLY, first.lost())
+    tokio::time::timeout(PROMPTLY, first.wait_lost())
         .await
         .expect("lost() resolves");
     assert_eq!(
@@ -294,7 +294,7 @@ pub async fn force_release_is_seen_by_the_holder(store: &Store) {
     let token = lock.acquire(None).await.unwrap();
     let admin = store.client().await;
     assert_eq!(force_release(&admin, "force/held").await, token);
-    tokio::time::timeout(PROMPTLY, lock.lost())
+    tokio::time::timeout(PROMPTLY, lock.wait_lost())
         .await
         .expect("the holder learns of the force-release");
     assert!(lock.is_lost());
@@ -302,7 +302,7 @@ pub async fn force_release_is_seen_by_the_holder(store: &Store) {
     let err = db
         .txn()
         .require(&lock)
-        .put("force/data", 1)
+        .set("force/data", 1)
         .commit()
         .await
         .unwrap_err();

@@ -207,7 +207,7 @@ pub async fn lost_lock_fires_callback_and_fails_release_and_fenced_writes(store:
     let token = lock.acquire(None).await.unwrap();
     assert!(!lock.is_lost());
     store.client().await.revoke(lease.id()).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), lock.lost())
+    tokio::time::timeout(Duration::from_secs(5), lock.wait_lost())
         .await
         .expect("loss detected at the next renewal");
     assert!(lock.is_lost());
@@ -222,7 +222,7 @@ pub async fn lost_lock_fires_callback_and_fails_release_and_fenced_writes(store:
     let err = db
         .txn()
         .require(&lock)
-        .put("fenced", 1)
+        .set("fenced", 1)
         .commit()
         .await
         .unwrap_err();
@@ -241,7 +241,7 @@ pub async fn fenced_write_succeeds_while_held(store: &Store) {
     let err = db
         .txn()
         .require(&lock)
-        .put("x", 1)
+        .set("x", 1)
         .commit()
         .await
         .unwrap_err();
@@ -254,7 +254,7 @@ pub async fn fenced_write_succeeds_while_held(store: &Store) {
     let index = db
         .txn()
         .require(&lock)
-        .put("guarded/data", json!({"fence": token}))
+        .set("guarded/data", json!({"fence": token}))
         .commit()
         .await
         .unwrap();

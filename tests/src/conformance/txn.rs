@@ -13,8 +13,8 @@ pub async fn txn_commits_all_ops_at_one_index(store: &Store) {
     let before = db.index().await.unwrap();
     let index = db
         .txn()
-        .put("t/a", 1)
-        .put_at("t/b", 2, 0)
+        .set("t/a", 1)
+        .put("t/b", 2, 0)
         .delete("gone")
         .commit()
         .await
@@ -32,11 +32,11 @@ pub async fn txn_is_all_or_nothing_and_reports_every_violation(store: &Store) {
     let before = db.index().await.unwrap();
     let err = db
         .txn()
-        .put_at("acct/a", 0, a)
-        .put_at("acct/b", 30, b + 1)
+        .put("acct/a", 0, a)
+        .put("acct/b", 30, b + 1)
         .check("acct/c", 7)
         .check("acct/a", a)
-        .put("acct/new", 1)
+        .set("acct/new", 1)
         .commit()
         .await
         .unwrap_err();
@@ -68,7 +68,7 @@ pub async fn txn_op_limit_is_128(store: &Store) {
     let db = store.client().await;
     let mut ok = db.txn();
     for i in 0..100 {
-        ok.put(&format!("lim/{i}"), i);
+        ok.set(&format!("lim/{i}"), i);
     }
     for i in 100..128 {
         ok.check(&format!("lim/{i}"), 0);
@@ -77,7 +77,7 @@ pub async fn txn_op_limit_is_128(store: &Store) {
     let before = db.index().await.unwrap();
     let mut too_many = db.txn();
     for i in 0..129 {
-        too_many.put(&format!("over/{i}"), i);
+        too_many.set(&format!("over/{i}"), i);
     }
     let err = too_many.commit().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
@@ -94,14 +94,14 @@ pub async fn txn_op_limit_is_128(store: &Store) {
 
 pub async fn txn_rejects_duplicate_keys_and_contradictory_checks(store: &Store) {
     let db = store.client().await;
-    let err = db.txn().put("d", 1).delete("d").commit().await.unwrap_err();
+    let err = db.txn().set("d", 1).delete("d").commit().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert!(err.to_string().contains("'d'"), "{err}");
     let err = db
         .txn()
         .check("d", 1)
         .check("d", 2)
-        .put("e", 1)
+        .set("e", 1)
         .commit()
         .await
         .unwrap_err();
@@ -109,7 +109,7 @@ pub async fn txn_rejects_duplicate_keys_and_contradictory_checks(store: &Store) 
     assert_eq!(db.get("e").await.unwrap(), None);
     db.txn()
         .check("d", 0)
-        .put_at("d", 1, 0)
+        .put("d", 1, 0)
         .commit()
         .await
         .expect("agreeing checks");
@@ -131,7 +131,7 @@ pub async fn retry_loses_no_update_under_contention(store: &Store) {
                     async move {
                         let e = db.get("counter").await?.expect("counter");
                         let n = e.value.as_i64().expect("number");
-                        db.txn().put_at("counter", n + 1, e.index).commit().await
+                        db.txn().put("counter", n + 1, e.index).commit().await
                     }
                 })
                 .await

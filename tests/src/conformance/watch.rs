@@ -46,8 +46,8 @@ pub async fn watch_delivers_in_order_and_resumes(store: &Store) {
     // A transaction's events share its index.
     let t = writer
         .txn()
-        .put("w/a", 1)
-        .put("w/b", 2)
+        .set("w/a", 1)
+        .set("w/b", 2)
         .commit()
         .await
         .unwrap();
