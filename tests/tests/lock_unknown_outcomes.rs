@@ -27,6 +27,9 @@ struct LostReplies {
     /// This many of the next watches end at once with a compaction error (alternately when
     /// opened and as their first item).
     compact_watches: AtomicUsize,
+    /// This many of the next watches fail with `Unavailable`, as a store that cannot be reached
+    /// (alternately when opened and as their first item).
+    unreachable_watches: AtomicUsize,
 }
 
 #[async_trait]
@@ -69,6 +72,16 @@ impl Backend for LostReplies {
         self.inner.time_to_live(leases).await
     }
     async fn watch(&self, range: RangeRead, from: Option<u64>) -> Result<EventStream> {
+        let unreachable = self.unreachable_watches.load(Ordering::SeqCst);
+        if unreachable > 0 {
+            self.unreachable_watches
+                .store(unreachable - 1, Ordering::SeqCst);
+            let err = Error::unavailable("the store could not be reached: connection refused");
+            if unreachable.is_multiple_of(2) {
+                return Err(err);
+            }
+            return Ok(Box::pin(futures::stream::iter([Err(err)])));
+        }
         let left = self.compact_watches.load(Ordering::SeqCst);
         if left > 0 {
             self.compact_watches.store(left - 1, Ordering::SeqCst);
@@ -93,6 +106,7 @@ fn store() -> Arc<LostReplies> {
         fail_next_put: AtomicBool::new(false),
         delay_blind_deletes: AtomicBool::new(false),
         compact_watches: AtomicUsize::new(0),
+        unreachable_watches: AtomicUsize::new(0),
     })
 }
 
@@ -214,4 +228,68 @@ async fn a_waiter_whose_history_was_compacted_resyncs_and_gets_the_lock() {
     let (waiter, token) = waiting.await.unwrap();
     assert!(token.unwrap() > held);
     waiter.release().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_waiter_rides_out_a_store_it_cannot_reach_for_a_while() {
+    let backend = store();
+    let db = Client::from_backend(backend.clone());
+    let holder = db.lock("printer");
+    let held = holder.acquire(None).await.unwrap();
+    // Four watches in a row fail as a restarting server's would: two as they open, two as their
+    // first item. The waiter pauses, reads where it stands and watches again each time.
+    backend.unreachable_watches.store(4, Ordering::SeqCst);
+    let waiter = db.lock("printer");
+    let waiting = tokio::spawn(async move {
+        let token = waiter.acquire(Some(Duration::from_secs(20))).await;
+        (waiter, token)
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while backend.unreachable_watches.load(Ordering::SeqCst) > 0
+        || db.lock_queue("printer").await.unwrap().len() < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the waiter gave up on the unreachable store instead of waiting on"
+        );
+        assert!(!waiting.is_finished(), "the waiter's acquire ended early");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    holder.release().await.unwrap();
+    let (waiter, token) = waiting.await.unwrap();
+    assert!(token.unwrap() > held);
+    waiter.release().await.unwrap();
+    assert!(db.lock_queue("printer").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_waiter_on_an_unreachable_store_still_times_out_on_time() {
+    let backend = store();
+    let db = Client::from_backend(backend.clone());
+    let holder = db.lock("printer");
+    holder.acquire(None).await.unwrap();
+    backend
+        .unreachable_watches
+        .store(usize::MAX, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    let err = db
+        .lock("printer")
+        .acquire(Some(Duration::from_millis(600)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LockTimeout, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timeout was not kept while the store was unreachable: {:?}",
+        started.elapsed()
+    );
+    // The waiter removed its entry: only the holder is queued.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while db.lock_queue("printer").await.unwrap().len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the waiter's entry stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

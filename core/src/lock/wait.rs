@@ -3,6 +3,8 @@
 //! waiter is lost. Each round reads as the algorithm: find the waiter's place, watch what is
 //! ahead of it, wait for the event that moves it up, and learn where it stands now.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 
 use super::Lock;
@@ -41,6 +43,27 @@ struct Waiter {
 
 type Acquired = Option<(String, u64, Lease)>;
 
+/// The first pause after the store could not be reached; each further one doubles, up to
+/// [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// `Ok(None)` when a step of the wait succeeded; `Ok(Some(pause))` when the store could not be
+/// reached (retryable), with the pause before the next try (doubling the previous one, if the
+/// step was itself a retry); the error otherwise.
+fn transient(step: Result<()>, previous: Option<Duration>) -> Result<Option<Duration>> {
+    match step {
+        Ok(()) => Ok(None),
+        Err(e) if e.is_retryable() => {
+            tracing::debug!("lock wait: the store could not be reached ({e}); trying again");
+            Ok(Some(
+                previous.map_or(FIRST_PAUSE, |p| (p * 2).min(MAX_PAUSE)),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Lock {
     /// Waits until the waiter is first in the queue, the deadline passes, or the waiter is lost.
     pub(super) async fn wait_in_queue(
@@ -52,7 +75,20 @@ impl Lock {
             return Ok(None);
         };
         let mut waiter = self.guarded(enqueued);
+        // Set after the store could not be reached (a server restarting, an etcd election):
+        // the wait pauses, then reads where the waiter stands, instead of failing. The lease
+        // keeper decides when the waiter is lost; the deadline and `close()` still end the wait.
+        let mut unreachable: Option<Duration> = None;
         loop {
+            if let Some(pause) = unreachable {
+                if let Wake::Deadline = self.pause(&waiter, pause, deadline).await? {
+                    return self.give_up(waiter).await;
+                }
+                unreachable = transient(self.reread(&mut waiter).await, Some(pause))?;
+                if unreachable.is_some() {
+                    continue;
+                }
+            }
             let pos = self.place(&mut waiter)?;
             if pos == 0 {
                 return self.take(waiter);
@@ -67,26 +103,64 @@ impl Lock {
             // (see `Wake::First` below). Further back, watch only the predecessor, so that a long
             // queue does not wake every waiter at each change.
             let second = pos == 1;
-            let Some(mut events) = self.watch_ahead(&mut waiter, &predecessor, second).await?
-            else {
-                continue;
+            let mut events = match self.watch_ahead(&mut waiter, &predecessor, second).await {
+                Ok(Some(events)) => events,
+                Ok(None) => continue,
+                Err(e) => {
+                    unreachable = transient(Err(e), None)?;
+                    continue;
+                }
             };
-            match self
+            let wake = self
                 .next_wake(&waiter, &mut events, &predecessor, second, deadline)
-                .await?
-            {
-                Wake::Deadline => return self.give_up(waiter).await,
+                .await;
+            match wake {
+                Ok(Wake::Deadline) => return self.give_up(waiter).await,
                 // The holder's delete was seen after every earlier event of the queue, and this
                 // waiter's entry was not deleted before it. Nor can the entry have been deleted
                 // since by its lease ending, as long as the lease is known to be alive now, which
                 // the check in `take` makes sure of: the delete may be old news to a process that
                 // was paused, but then the lease's validity on the boot clock has run out as well.
-                Wake::First => {
+                Ok(Wake::First) => {
                     waiter.queue.remove(0);
                 }
-                Wake::Reread => self.reread(&mut waiter).await?,
+                Ok(Wake::Reread) => {
+                    unreachable = transient(self.reread(&mut waiter).await, None)?;
+                }
+                Err(e) => unreachable = transient(Err(e), None)?,
             }
         }
+    }
+
+    /// Waits `pause` after the store could not be reached, unless the deadline passes first
+    /// (`Wake::Deadline`); fails if the lease is lost or the client closed meanwhile.
+    async fn pause(
+        &self,
+        waiter: &Waiter,
+        pause: Duration,
+        deadline: Option<rt::Instant>,
+    ) -> Result<Wake> {
+        let until = match deadline {
+            Some(d) => d.min(rt::Instant::now() + pause),
+            None => rt::Instant::now() + pause,
+        };
+        tokio::select! {
+            _ = rt::sleep_until(until) => Ok(
+                if deadline.is_some_and(|d| rt::Instant::now() >= d) { Wake::Deadline } else { Wake::Reread }
+            ),
+            _ = waiter.lease.wait_lost() => Err(self.lease_lost_while_waiting()),
+            _ = self.inner.client.closed() => Err(self.closed_while_waiting()),
+        }
+    }
+
+    fn lease_lost_while_waiting(&self) -> Error {
+        Error::new(
+            ErrorKind::LeaseExpired,
+            format!(
+                "the lease behind the waiter for lock '{}' was lost while waiting",
+                self.inner.name
+            ),
+        )
     }
 
     /// The waiter just created, with the guard that removes its entry if the wait fails.
@@ -134,13 +208,7 @@ impl Lock {
     /// First in the queue: the lock is taken, unless the lease behind the waiter was lost.
     fn take(&self, mut waiter: Waiter) -> Result<Acquired> {
         if waiter.lease.is_lost() {
-            return Err(Error::new(
-                ErrorKind::LeaseExpired,
-                format!(
-                    "the lease behind the waiter for lock '{}' was lost while waiting",
-                    self.inner.name
-                ),
-            ));
+            return Err(self.lease_lost_while_waiting());
         }
         waiter.guard.armed = false;
         Ok(Some((waiter.key, waiter.mine, waiter.lease)))
@@ -229,11 +297,7 @@ impl Lock {
                         "the store closed the watch on lock '{}'", self.inner.name))),
                 },
                 _ = &mut sleep => return Ok(Wake::Deadline),
-                _ = waiter.lease.wait_lost() => {
-                    return Err(Error::new(ErrorKind::LeaseExpired, format!(
-                        "the lease behind the waiter for lock '{}' was lost while waiting",
-                        self.inner.name)));
-                }
+                _ = waiter.lease.wait_lost() => return Err(self.lease_lost_while_waiting()),
                 _ = self.inner.client.closed() => return Err(self.closed_while_waiting()),
             }
         }
