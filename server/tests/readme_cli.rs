@@ -77,7 +77,32 @@ fn spawn_group(mut cmd: Command) -> Group {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // As in a terminal, Ctrl-C has its default action, whatever this test inherited (a runner
+    // started in the background ignores SIGINT, and an ignored signal stays ignored across exec).
+    // SAFETY: between fork and exec only async-signal-safe calls: signal(2) is one.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::signal::signal(Signal::SIGINT, nix::sys::signal::SigHandler::SigDfl)
+                .map(drop)
+                .map_err(std::io::Error::from)
+        });
+    }
     Group(cmd.spawn().expect("spawn bash"))
+}
+
+/// Waits for the process to end, failing the test after `limit` instead of hanging.
+fn wait_at_most(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not end within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn wait_for_listener(server: &mut Group) {
@@ -205,7 +230,11 @@ fn the_readmes_cli_listing_runs_as_printed_on_a_fresh_store() {
     // Ctrl-C ends the watch (the terminal sends SIGINT to the foreground group).
     let pid = verbs_run.0.id() as i32;
     killpg(Pid::from_raw(pid), Signal::SIGINT).expect("send SIGINT to the listing's group");
-    let status = verbs_run.0.wait().expect("wait for the verbs");
+    let status = wait_at_most(
+        &mut verbs_run.0,
+        Duration::from_secs(30),
+        "the watch, after Ctrl-C",
+    );
     assert!(
         ended_by_ctrl_c(status),
         "the listing ends with the watch, by Ctrl-C: {status}"
