@@ -345,7 +345,7 @@ def test_a_failed_close_on_leaving_with_does_not_hide_the_bodys_exception(tmp_pa
 def test_a_failed_close_on_leaving_a_clean_with_is_raised(tmp_path: Path) -> None:
     server, token = _served_client_whose_server_dies(tmp_path)
     try:
-        with pytest.raises(interlock.Unavailable, match="revoking its leases failed"):
+        with pytest.raises(interlock.UnavailableError, match="revoking its leases failed"):
             with interlock.connect(server.url, token=token) as db:
                 assert db.lock("printer", ttl=TTL).acquire()
                 server.process.kill()
