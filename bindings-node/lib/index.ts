@@ -991,6 +991,7 @@ export class Watch<T = unknown> implements AsyncIterableIterator<WatchEvent<T>>,
     signal?.addEventListener('abort', () => void this.return(), { once: true });
   }
 
+  /** The watch is its own async iterator: `for await (const event of watch)`. */
   [Symbol.asyncIterator](): this {
     return this;
   }
@@ -1014,6 +1015,7 @@ export class Watch<T = unknown> implements AsyncIterableIterator<WatchEvent<T>>,
     void this.return();
   }
 
+  /** Stops watching and reports the iteration done (what leaving a `for await` loop calls). */
   async return(): Promise<IteratorResult<WatchEvent<T>>> {
     this.#done = true;
     const stream = await this.#stream.catch(() => undefined);
@@ -1021,6 +1023,7 @@ export class Watch<T = unknown> implements AsyncIterableIterator<WatchEvent<T>>,
     return { done: true, value: undefined };
   }
 
+  /** Stops watching at the end of an `await using` block. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.return();
   }
