@@ -66,10 +66,12 @@ impl From<interlock::Error> for Failure {
             ErrorKind::LockLost => EXIT_LOCK_LOST,
             _ => EXIT_STORE,
         };
-        Failure {
-            code,
-            message: e.to_string(),
+        let mut message = e.to_string();
+        if e.kind() == ErrorKind::Unauthorized {
+            // The server's words are for any HTTP client; this one sends what it is given.
+            message.push_str(" (the CLI sends the token given with --token or INTERLOCK_TOKEN)");
         }
+        Failure { code, message }
     }
 }
 
@@ -102,15 +104,68 @@ fn print(value: &Value) {
     }
 }
 
-fn parse_value(text: &str) -> Result<Value, Failure> {
-    serde_json::from_str(text).map_err(|e| {
+/// Parses a value given on the command line as JSON. Refuses text that is not JSON, and integers
+/// beyond 64 bits, which JSON readers (this one included) would keep only approximately.
+pub fn parse_value(text: &str) -> Result<Value, Failure> {
+    let value = serde_json::from_str(text).map_err(|e| {
+        let at = match e.classify() {
+            serde_json::error::Category::Eof => "it ends too early".to_string(),
+            _ => format!("it goes wrong at character {}", e.column()),
+        };
         fail(
             EXIT_USAGE,
             format!(
-                "the value {text:?} is not JSON ({e}); quote a string as JSON, e.g. '\"text\"'"
+                "the value {text:?} is not JSON ({at}); quote a string as JSON, e.g. '\"text\"'"
             ),
         )
-    })
+    })?;
+    if let Some(number) = inexact_integer(text) {
+        return Err(fail(
+            EXIT_USAGE,
+            format!(
+                "the value {text:?} has the integer {number}, beyond the 64-bit range JSON \
+                 numbers are kept exactly in; store it as a string, e.g. '\"{number}\"'"
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+/// The first integer literal of the JSON `text` (outside strings) that fits neither `i64` nor
+/// `u64`, if any.
+fn inexact_integer(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+        } else if b == b'"' {
+            in_string = true;
+            i += 1;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len()
+                && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+            {
+                i += 1;
+            }
+            let literal = &text[start..i];
+            let integer = !literal.contains(['.', 'e', 'E']);
+            if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
+                return Some(literal);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 pub async fn get(db: &Client, key: &str) -> Outcome {
@@ -132,14 +187,19 @@ pub async fn put(db: &Client, key: &str, value: &str, index: Option<u64>) -> Out
     if r.successful {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(fail(
-            EXIT_NOT_DONE,
-            format!(
-                "'{key}' is not at index {}: it is at {} now",
-                index.unwrap_or(0),
-                r.index
+        let given = index.unwrap_or(0);
+        let message = match (given, r.index) {
+            (0, now) => format!(
+                "'{key}' was not written: --index 0 writes only where no entry is, and '{key}' is at index {now}"
             ),
-        ))
+            (_, 0) => {
+                format!("'{key}' was not written: it is not at index {given}, it has no entry")
+            }
+            (_, now) => {
+                format!("'{key}' was not written: it is not at index {given}, it is at {now} now")
+            }
+        };
+        Err(fail(EXIT_NOT_DONE, message))
     }
 }
 
@@ -149,10 +209,14 @@ pub async fn del(db: &Client, key: &str, index: Option<u64>) -> Outcome {
     if r.successful {
         Ok(ExitCode::SUCCESS)
     } else {
-        Err(fail(
-            EXIT_NOT_DONE,
-            format!("'{key}' was not deleted: it is at index {}", r.index),
-        ))
+        let message = match (index, r.index) {
+            (_, 0) => format!("'{key}' was not deleted: there is no entry at it"),
+            (Some(given), now) => {
+                format!("'{key}' was not deleted: it is not at index {given}, it is at {now} now")
+            }
+            (None, now) => format!("'{key}' was not deleted: it is at index {now}"),
+        };
+        Err(fail(EXIT_NOT_DONE, message))
     }
 }
 
@@ -206,6 +270,41 @@ fn seconds(what: &str, s: f64) -> Result<Duration, Failure> {
         };
         fail(EXIT_USAGE, format!("--{what} {s}: {problem}"))
     })
+}
+
+/// The longest duration an argument may give: a lease TTL's limit, which bounds waits too.
+const MAX_SECONDS: f64 = interlock::validate::MAX_TTL.as_secs() as f64;
+
+/// Parses a number of seconds (`--ttl`, `--timeout`, `--request-timeout`): from 0 to 9e9. The
+/// message follows clap's "invalid value 'X' for '--ttl <SECONDS>': ".
+pub fn seconds_arg(text: &str) -> Result<f64, String> {
+    let s: f64 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| !s.is_nan())
+        .ok_or("is not a number of seconds (e.g. 0.5 or 20)")?;
+    if s < 0.0 {
+        return Err("is negative: give 0 or more seconds".into());
+    }
+    if s > MAX_SECONDS {
+        return Err(format!(
+            "is too long: at most {MAX_SECONDS} s (about 285 years), a lease TTL's limit"
+        ));
+    }
+    Ok(s)
+}
+
+/// Parses an index (`--index`, `--from`): a whole number from 0 to 2^64 - 1.
+pub fn index_arg(text: &str) -> Result<u64, String> {
+    text.parse()
+        .map_err(|_| format!("must be a whole number from 0 to {}", u64::MAX))
+}
+
+/// Parses an exit code (`-E`): 0 to 255.
+pub fn exit_code_arg(text: &str) -> Result<u8, String> {
+    text.parse()
+        .map_err(|_| "must be an exit code, a whole number from 0 to 255".to_string())
 }
 
 /// The signals `lock` acts on: it passes them to the command, or stops waiting.

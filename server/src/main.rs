@@ -69,11 +69,12 @@ enum Verb {
     Put {
         /// The key to write.
         key: String,
-        /// The value, as JSON ('"text"', 42, '{"a": 1}').
+        /// The value, as JSON ('"text"', 42, -1.5, '{"a": 1}').
+        #[arg(allow_negative_numbers = true)]
         value: String,
         /// Write only if the key is at this index (0: only if it is absent); otherwise exit 1
         /// and print the current entry.
-        #[arg(long)]
+        #[arg(long, value_parser = cli::index_arg, allow_negative_numbers = true)]
         index: Option<u64>,
     },
     /// Deletes a key; with --index, only if it is at that index.
@@ -81,7 +82,7 @@ enum Verb {
         /// The key to delete.
         key: String,
         /// Delete only if the key is at this index; otherwise exit 1.
-        #[arg(long)]
+        #[arg(long, value_parser = cli::index_arg, allow_negative_numbers = true)]
         index: Option<u64>,
     },
     /// Prints every entry under a prefix, one JSON line each, in key order.
@@ -96,7 +97,7 @@ enum Verb {
         #[arg(default_value = "")]
         prefix: String,
         /// Start at this index instead of now.
-        #[arg(long)]
+        #[arg(long, value_parser = cli::index_arg, allow_negative_numbers = true)]
         from: Option<u64>,
     },
     /// Runs a command while holding a lock, with INTERLOCK_FENCING_TOKEN set (like flock(1),
@@ -114,18 +115,30 @@ struct LockArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 20.0,
+        value_parser = cli::seconds_arg,
         allow_negative_numbers = true
     )]
     ttl: f64,
     /// Seconds to wait for the lock (default: forever); then exit 4, or -E's code.
-    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = cli::seconds_arg,
+        allow_negative_numbers = true
+    )]
     timeout: Option<f64>,
     /// Do not wait: if the lock is held or others wait for it, exit 4 (or -E's code) at once.
     #[arg(short = 'n', long)]
     nonblock: bool,
     /// The exit code (0 to 255) when the lock was not taken: held with --nonblock, or
     /// --timeout passed. Default: 4.
-    #[arg(short = 'E', long, value_name = "CODE", allow_negative_numbers = true)]
+    #[arg(
+        short = 'E',
+        long,
+        value_name = "CODE",
+        value_parser = cli::exit_code_arg,
+        allow_negative_numbers = true
+    )]
     conflict_exit_code: Option<u8>,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
@@ -146,7 +159,12 @@ struct ServeArgs {
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     cors_origins: Vec<String>,
     /// Seconds a request (other than a watch) may take before the reply is 504.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = cli::seconds_arg
+    )]
     request_timeout: f64,
 }
 
@@ -218,13 +236,13 @@ async fn run_verb(store: &cli::StoreArgs, verb: Verb) -> cli::Outcome {
 /// Parses the command line, with the rules clap's attributes cannot say; exits 2 (or 0 for
 /// `--help` and `--version`) with clap's message and usage, as for its own errors.
 fn parse() -> Cli {
-    let matches = Cli::command().get_matches();
+    let matches = command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| {
-        e.format(&mut Cli::command()).exit();
+        e.format(&mut command()).exit();
     });
     // A usage error of the subcommand `name`, with its usage line.
     let usage = |name: &str, kind: clap::error::ErrorKind, message: String| -> ! {
-        let mut command = Cli::command();
+        let mut command = command();
         command.build();
         match command.find_subcommand_mut(name) {
             Some(sub) => sub.error(kind, message).exit(),
@@ -268,12 +286,22 @@ fn parse() -> Cli {
     cli
 }
 
+/// The command line's definition. `--store` and `--token` are global (they may come before or
+/// after the verb), so clap would list them under `completions` too, which has no use for them.
+fn command() -> clap::Command {
+    // A subcommand's own argument of the same name keeps the global one out of it.
+    let hidden = |name: &'static str| clap::Arg::new(name).long(name).hide(true);
+    Cli::command().mut_subcommand("completions", |sub| {
+        sub.arg(hidden("store")).arg(hidden("token"))
+    })
+}
+
 /// Prints the completion script for `shell`. A closed stdout ends the program quietly.
 fn completions(shell: clap_complete::Shell) -> ExitCode {
     use std::io::Write;
     // Generated into memory first: clap_complete panics on a failed write.
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "interlock", &mut script);
+    clap_complete::generate(shell, &mut command(), "interlock", &mut script);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&script).and_then(|_| out.flush());
     ExitCode::SUCCESS

@@ -242,6 +242,17 @@ fn verbs_work_through_a_server_with_the_token_from_the_environment() {
     );
     let got = with("t0ken", &["get", "k"]);
     assert_eq!(json_lines(&got)[0]["value"], json!(1));
+    // No token: the message says how the CLI takes one.
+    let missing = Command::new(EXE)
+        .args(["get", "k"])
+        .env("INTERLOCK_URL", &server.url)
+        .env_remove("INTERLOCK_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    for word in ["needs a bearer token", "--token", "INTERLOCK_TOKEN"] {
+        assert!(stderr(&missing).contains(word), "{}", stderr(&missing));
+    }
     let refused = with("wrong", &["get", "k"]);
     assert_eq!(refused.status.code(), Some(3));
     assert!(stderr(&refused).contains("token"), "{}", stderr(&refused));
@@ -363,6 +374,133 @@ fn out_of_range_timeouts_and_ttls_are_usage_errors() {
     let ls = run(url, &["ls", "@lock/"]);
     assert_eq!(ls.status.code(), Some(0), "{}", stderr(&ls));
     assert!(json_lines(&ls).is_empty(), "{:?}", json_lines(&ls));
+}
+
+/// What a user mistypes gets a message in interlock's words, naming the value and the rule, and
+/// writes nothing; what clap would refuse but a shell user means (a negative number) is taken.
+#[test]
+fn values_indexes_and_durations_are_checked_in_plain_words() {
+    let store = Store::sqlite();
+    let url = store.url.as_str();
+    let no_jargon = |args: &[&str], err: &str| {
+        for word in [
+            "ident",
+            "invalid digit",
+            "expected",
+            "0..=255",
+            "serde",
+            "panicked",
+        ] {
+            assert!(!err.contains(word), "{args:?} says {word:?}: {err}");
+        }
+    };
+    // Integers beyond 64 bits would come back rounded: refused, named, nothing written.
+    for (args, says) in [
+        (
+            &["put", "big", "123456789012345678901234567890"][..],
+            "123456789012345678901234567890",
+        ),
+        (
+            &[
+                "put",
+                "big",
+                r#"{"a": [1, "99999999999999999999", -99999999999999999999]}"#,
+            ],
+            "-99999999999999999999",
+        ),
+        (&["put", "big", "hello"], "not JSON"),
+        (&["put", "big", r#"{"a":"#], "ends too early"),
+    ] {
+        let out = run(url, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        no_jargon(args, &err);
+    }
+    assert_eq!(run(url, &["get", "big"]).status.code(), Some(1));
+    // What 64 bits hold exactly is kept exactly.
+    let exact = r#"{"a":[18446744073709551615,-9223372036854775808,1.5]}"#;
+    assert_eq!(run(url, &["put", "exact", exact]).status.code(), Some(0));
+    assert_eq!(
+        json_lines(&run(url, &["get", "exact"]))[0]["value"],
+        serde_json::from_str::<Value>(exact).unwrap()
+    );
+    // A negative number is a value, not an option.
+    let neg = run(url, &["put", "neg", "-5"]);
+    assert_eq!(neg.status.code(), Some(0), "{}", stderr(&neg));
+    assert_eq!(
+        json_lines(&run(url, &["get", "neg"]))[0]["value"],
+        json!(-5)
+    );
+
+    // Compare-exchanges that do not hold say why, without an "index 0" for a missing key.
+    for (args, says) in [
+        (&["del", "missing"][..], "there is no entry at it"),
+        (
+            &["del", "neg", "--index", "99"],
+            "it is not at index 99, it is at",
+        ),
+        (
+            &["put", "neg", "1", "--index", "0"],
+            "--index 0 writes only where no entry is",
+        ),
+        (
+            &["put", "nobody", "1", "--index", "7"],
+            "it is not at index 7, it has no entry",
+        ),
+    ] {
+        let out = run(url, args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            !err.contains("index 0\n") && !err.contains("at index 0"),
+            "{args:?}: {err}"
+        );
+    }
+
+    // Arguments clap parses: our rule, not Rust's parse error.
+    for (args, says) in [
+        (
+            &["put", "k", "1", "--index", "abc"][..],
+            &["--index", "whole number from 0 to 18446744073709551615"][..],
+        ),
+        (
+            &["put", "k", "1", "--index", "99999999999999999999999"],
+            &["whole number"],
+        ),
+        (&["watch", "--from", "-1"], &["--from", "whole number"]),
+        (
+            &["lock", "x", "--ttl", "inf", "--", "true"],
+            &["--ttl", "too long", "9000000000 s"],
+        ),
+        (
+            &["lock", "x", "--timeout", "soon", "--", "true"],
+            &["--timeout", "not a number of seconds"],
+        ),
+        (
+            &["lock", "x", "-n", "-E", "300", "--", "true"],
+            &["conflict-exit-code", "0 to 255"],
+        ),
+        (
+            &["serve", "--request-timeout", "1e300"],
+            &["--request-timeout", "too long"],
+        ),
+    ] {
+        let out = run(url, args);
+        assert_usage_error(&out, args, says);
+        no_jargon(args, &stderr(&out));
+        assert!(stderr(&out).len() < 400, "{args:?}: {}", stderr(&out));
+    }
+
+    // `completions` takes no store: its help does not offer one.
+    let help = run(url, &["completions", "--help"]);
+    assert_eq!(help.status.code(), Some(0), "{}", stderr(&help));
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        !help.contains("--store") && !help.contains("--token"),
+        "{help}"
+    );
 }
 
 /// SIGTERM to `interlock lock` reaches the whole process group of the command: a wrapper
@@ -699,11 +837,11 @@ async fn lock_nonblock_and_conflict_exit_code_act_like_flocks() {
         ),
         (
             &["-n", "-E", "256", "--", "true"],
-            &["--conflict-exit-code", "256", "0..=255"],
+            &["--conflict-exit-code", "256", "0 to 255"],
         ),
         (
             &["-n", "-E", "-1", "--", "true"],
-            &["--conflict-exit-code", "-1", "0..=255"],
+            &["--conflict-exit-code", "-1", "0 to 255"],
         ),
         (
             &["-n", "-E", "x", "--", "true"],
@@ -786,8 +924,18 @@ fn help_describes_every_argument_and_shows_no_environment_values() {
             assert!(!help.contains("secret"), "{args:?} shows a value: {help}");
             assert!(!help.contains("INTERLOCK_URL="), "{args:?}: {help}");
             assert!(!help.contains("INTERLOCK_TOKEN="), "{args:?}: {help}");
-            assert!(help.contains("[env: INTERLOCK_URL]"), "{args:?}: {help}");
-            assert!(help.contains("[env: INTERLOCK_TOKEN]"), "{args:?}: {help}");
+            // Every command but `completions` takes the store and the token.
+            let takes_store = sub != "completions";
+            assert_eq!(
+                help.contains("[env: INTERLOCK_URL]"),
+                takes_store,
+                "{args:?}: {help}"
+            );
+            assert_eq!(
+                help.contains("[env: INTERLOCK_TOKEN]"),
+                takes_store,
+                "{args:?}: {help}"
+            );
         }
     }
     // The help of `lock` documents its new flags and the top-level one the exit codes.
