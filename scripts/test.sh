@@ -2,7 +2,8 @@
 # Sets up and runs every test: formatting, lints, the core dependency check, unit tests, the
 # conformance suite on every backend, the multi-process tests on a real SQLite file, the tests on
 # a real etcd cluster started on loopback; then it builds the release artifacts (scripts/release.sh:
-# dist/) once, installs and tests them without a Rust toolchain (scripts/test-dist.sh), runs the
+# dist/) once, builds a wheel from the sdist as pip would (scripts/test-sdist.sh), installs and
+# tests the artifacts without a Rust toolchain (scripts/test-dist.sh), runs the
 # Python and Node packages' checks and suites against those artifacts as installed, the
 # WebAssembly package's tests, and checks the documentation: its links and design citations
 # (scripts/check-docs.py) and the API references built without warnings (scripts/docs.sh).
@@ -16,6 +17,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 bash scripts/check-core-deps.sh
 cargo test --workspace --release
 bash scripts/release.sh
+bash scripts/test-sdist.sh
 export INTERLOCK_DIST_FRESH=1
 bash scripts/test-dist.sh
 bash scripts/test-python.sh
