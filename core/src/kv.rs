@@ -86,45 +86,34 @@ impl ClientState {
         validate::writable_key(key)?;
         validate::value(key, &value, self.backend.limits().max_value_bytes)?;
         self.check_open()?;
-        let compares = options
-            .index
-            .map(|index| Compare {
-                key: key.to_string(),
-                index,
-            })
-            .into_iter()
-            .collect();
-        let ops = vec![Op::Put {
+        let op = Op::Put {
             key: key.to_string(),
             value: value.clone(),
             lease: options.lease,
-        }];
-        let r = self
-            .backend
-            .commit(TxnRequest {
-                compares,
-                ops,
-                reads: Vec::new(),
-            })
-            .await?;
-        Ok(match r.failed.into_iter().next() {
-            Some(m) => PutResult {
-                successful: false,
-                index: m.actual,
-                value: m.value,
-            },
-            None => PutResult {
-                successful: true,
-                index: r.index,
-                value: Some(value),
-            },
-        })
+        };
+        self.write_one(key, options.index, op, Some(value)).await
     }
 
     /// [`Client::delete`](crate::Client::delete).
     pub(crate) async fn delete(&self, key: &str, index: Option<u64>) -> Result<PutResult> {
         validate::writable_key(key)?;
         self.check_open()?;
+        let op = Op::Delete {
+            key: key.to_string(),
+        };
+        self.write_one(key, index, op, None).await
+    }
+
+    /// Commits one write to `key`, checked at `index` if given. A failed check reports the entry
+    /// as it is (index 0 and no value if absent); so does an op that did nothing (a delete of a
+    /// missing key). `written` is the value a successful write leaves.
+    async fn write_one(
+        &self,
+        key: &str,
+        index: Option<u64>,
+        op: Op,
+        written: Option<Value>,
+    ) -> Result<PutResult> {
         let compares = index
             .map(|index| Compare {
                 key: key.to_string(),
@@ -136,9 +125,7 @@ impl ClientState {
             .backend
             .commit(TxnRequest {
                 compares,
-                ops: vec![Op::Delete {
-                    key: key.to_string(),
-                }],
+                ops: vec![op],
                 reads: Vec::new(),
             })
             .await?;
@@ -148,10 +135,11 @@ impl ClientState {
                 index: m.actual,
                 value: m.value,
             },
-            None if r.applied.first() == Some(&true) => PutResult {
+            // A put always writes; a delete only if the key existed.
+            None if written.is_some() || r.applied.first() == Some(&true) => PutResult {
                 successful: true,
                 index: r.index,
-                value: None,
+                value: written,
             },
             None => PutResult {
                 successful: false,
