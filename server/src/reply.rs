@@ -137,7 +137,7 @@ impl<'de> serde::de::Visitor<'de> for Unique {
 /// Why a body is not JSON, and where.
 fn not_json(bytes: &Bytes, e: &serde_json::Error) -> ApiError {
     let message = if bytes.iter().all(u8::is_ascii_whitespace) {
-        "the request body is empty; this route takes a JSON object".to_string()
+        "the request body is not valid: it is empty; this route takes a JSON object".to_string()
     } else if e.to_string().contains("recursion limit") {
         format!(
             "the request body is not valid: it nests arrays and objects deeper than the \
