@@ -145,6 +145,12 @@ fn not_json(bytes: &Bytes, e: &serde_json::Error) -> ApiError {
             e.line(),
             e.column()
         )
+    } else if e.to_string().contains("number out of range") {
+        format!(
+            "the request body is not valid: a number is out of range (line {}, column {})",
+            e.line(),
+            e.column()
+        )
     } else if e.is_eof() {
         format!(
             "the request body is not valid JSON: it ends too early (at line {}, column {})",

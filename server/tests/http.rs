@@ -595,6 +595,12 @@ async fn a_refused_query_or_body_names_the_field_the_value_and_the_rule() {
         ),
         (
             "POST",
+            "/v1/leases",
+            r#"{"ttl": 1e400}"#,
+            vec!["not valid", "number", "out of range", "column"],
+        ),
+        (
+            "POST",
             "/v1/get-many",
             "[1, 2]",
             vec!["a JSON object", "[1,2]"],
