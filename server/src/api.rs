@@ -64,8 +64,9 @@ macro_rules! route {
     (@rest) => { false };
 }
 
-/// Every route the server serves but the dashboard's files (`dashboard.rs`), in the document's
-/// order of tags: the server's own, the backend protocol, the REST routes.
+/// Every route the server serves but the dashboard's files (`dashboard.rs`), grouped by the
+/// document's tags: the server's own, the backend protocol, the REST routes. A route's method
+/// and path are those of its annotation (`#[utoipa::path(get, path = "/v1/info", …)]`).
 pub static ROUTES: &[Route] = &[
     route!(Server, service::__path_healthz => service::healthz),
     route!(Server, service::__path_scrape => service::scrape),
