@@ -1,152 +1,224 @@
-//! The HTTP API under `/v1/`. The backend protocol (`/v1/backend/*`, `/v1/leases*`, one route
-//! per method of interlock's `Backend` trait, JSON shapes in `interlock::http::wire`) is what the
-//! `http://` backend speaks, so clients over HTTP run the lock, lease and session algorithms
-//! themselves, exactly as on the store. `GET /v1/kv/{key}` reads an entry for people and scripts.
+//! The top of the server: the route table and the router built from it. Each row of [`ROUTES`]
+//! is one route: its handler, where it is served (and so what guards it), and its
+//! `#[utoipa::path]` annotation, which gives its method, its path, its summary and the rest of
+//! its OpenAPI operation. The same rows build the axum router, the paths of `/openapi.json`
+//! (`openapi.rs`) and the `route` label of the metrics (the path as the document writes it).
 //!
-//! Every request body is checked before the store sees it: key shapes, value sizes, operation
-//! counts, duplicate keys, lease ids. Bad input gets a 400 that names the problem and writes
-//! nothing.
+//! The modules below depend downwards only: `reply.rs`, `metrics.rs` and `state.rs` at the
+//! bottom; `extract.rs` and `auth.rs` on them; the handlers (`backend.rs`, `rest.rs`,
+//! `service.rs`, `dashboard.rs`) on those; `openapi.rs` on the handlers' schemas; this module on
+//! all of them.
 
-use std::collections::HashSet;
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, OriginalUri, Query, State};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use futures::{Stream, StreamExt};
-use interlock::backend::{Backend, EventStream, Read, WatchItem};
-use interlock::http::wire::{
-    self, CommitReply, CommitRequest, ErrorDetail, ErrorReply, GrantReply, GrantRequest, Info,
-    KeepaliveReply, ReadReply, ReadRequest, RevokeReply, TtlReply, TtlRequest, WatchProgress,
-    WireEntry,
-};
-use interlock::{Client, Error, validate};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use utoipa::openapi::path::HttpMethod;
 
-use crate::extract::{Body, Path};
+use crate::openapi::{Described, Shared, describe};
+use crate::reply::not_found;
+pub use crate::state::{AppState, Options};
+use crate::{auth, backend, extract, rest, service};
 
-/// The most reads, compares and ops one request may carry (etcd's `--max-txn-ops` in the test
-/// clusters; interlock's own transactions add a few to a user's 128).
-const MAX_REQUEST_ITEMS: usize = 1024;
-/// The largest request body: a transaction of 128 values of the default 1 MiB limit would be
-/// more, but the store's own limit on a commit's size is what binds; 16 MiB bounds the memory a
-/// request can take.
-const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-/// A watch reports the store's progress past its last event at most this often.
-const WATCH_PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
-#[derive(Clone)]
-pub struct AppState {
-    pub client: Client,
-    pub token: Option<String>,
-    stop: tokio::sync::watch::Receiver<bool>,
-    pub metrics: Arc<crate::metrics::Metrics>,
+/// Where a route is served, which decides what guards it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Scope {
+    /// Outside `/v1/`: no token, no time limit (health, metrics, the document).
+    Server,
+    /// Under `/v1/`: the token, the JSON body checks, and the request timeout (504).
+    V1,
+    /// Under `/v1/` like [`Scope::V1`], but without the time limit: a stream (the watch).
+    V1Stream,
 }
 
-impl AppState {
-    pub fn new(
-        client: Client,
-        token: Option<String>,
-        stop: tokio::sync::watch::Receiver<bool>,
-    ) -> AppState {
-        AppState {
-            client,
-            token,
-            stop,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+/// One route of the server.
+pub struct Route {
+    pub scope: Scope,
+    /// The route's `#[utoipa::path]` annotation: its method, path and OpenAPI operation.
+    pub doc: fn() -> Described,
+    /// The handler, on the route's method.
+    pub handler: fn(MethodFilter) -> MethodRouter<AppState>,
+    /// The path's last parameter takes the rest of the path, `/` included (`/v1/kv/{key}`: a key
+    /// may contain `/`).
+    pub rest_of_path: bool,
+}
+
+/// A row of [`ROUTES`]: `route!(scope, module::__path_handler => module::handler)`, with
+/// `rest_of_path` after it when the last parameter takes the rest of the path.
+macro_rules! route {
+    ($scope:ident, $doc:path => $handler:path $(, $rest:ident)?) => {
+        Route {
+            scope: Scope::$scope,
+            doc: describe::<$doc>,
+            handler: |method| on(method, $handler),
+            rest_of_path: route!(@rest $($rest)?),
+        }
+    };
+    (@rest rest_of_path) => { true };
+    (@rest) => { false };
+}
+
+/// Every route the server serves but the dashboard's files (`dashboard.rs`), grouped by the
+/// document's tags: the server's own, the backend protocol, the REST routes. A route's method
+/// and path are those of its annotation (`#[utoipa::path(get, path = "/v1/info", …)]`).
+pub static ROUTES: &[Route] = &[
+    route!(Server, service::__path_healthz => service::healthz),
+    route!(Server, service::__path_scrape => service::scrape),
+    route!(Server, __path_document => document),
+    route!(V1, backend::__path_info => backend::info),
+    route!(V1, backend::__path_read => backend::read),
+    route!(V1, backend::__path_commit => backend::commit),
+    route!(V1Stream, backend::__path_watch => backend::watch),
+    route!(V1, backend::__path_grant => backend::grant),
+    route!(V1, backend::__path_time_to_live => backend::time_to_live),
+    route!(V1, backend::__path_keepalive => backend::keepalive),
+    route!(V1, backend::__path_revoke => backend::revoke),
+    route!(V1, rest::__path_get_entry => rest::get_entry, rest_of_path),
+    route!(V1, rest::__path_put => rest::put, rest_of_path),
+    route!(V1, rest::__path_delete => rest::delete, rest_of_path),
+    route!(V1, rest::__path_list => rest::list),
+    route!(V1, rest::__path_get_many => rest::get_many),
+    route!(V1, rest::__path_index => rest::index),
+    route!(V1, rest::__path_txn => rest::txn),
+    route!(V1, rest::__path_lock_queue => rest::lock_queue),
+    route!(V1, rest::__path_force_release => rest::force_release),
+];
+
+/// Each route's method and path, in the order of [`ROUTES`].
+static METHODS_AND_PATHS: LazyLock<Vec<(Method, String)>> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|route| {
+            let described = (route.doc)();
+            (http_method(&described.method), described.path)
+        })
+        .collect()
+});
+
+/// The OpenAPI document of [`ROUTES`], as JSON, built once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    crate::openapi::document(ROUTES.iter().map(|route| {
+        let shared = Shared {
+            token: route.scope != Scope::Server,
+            timeout: route.scope == Scope::V1,
+        };
+        ((route.doc)(), shared)
+    }))
+});
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "server",
+    responses((status = 200, description = "The OpenAPI document of this server", body = Object,
+        content_type = "application/json")),
+)]
+async fn document() -> Response {
+    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
+}
+
+fn http_method(method: &HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Trace => Method::TRACE,
+    }
+}
+
+fn method_filter(method: &Method) -> MethodFilter {
+    match *method {
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::DELETE => MethodFilter::DELETE,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::HEAD => MethodFilter::HEAD,
+        Method::OPTIONS => MethodFilter::OPTIONS,
+        Method::TRACE => MethodFilter::TRACE,
+        _ => MethodFilter::GET,
+    }
+}
+
+/// The router's form of a route's path: under the `/v1` nest without the prefix, and a
+/// parameter that takes the rest of the path as axum's `{*name}`.
+fn router_path(path: &str, scope: Scope, rest_of_path: bool) -> String {
+    let path = match scope {
+        Scope::Server => path,
+        Scope::V1 | Scope::V1Stream => path.strip_prefix("/v1").unwrap_or(path),
+    };
+    match path.rfind("/{") {
+        Some(at) if rest_of_path => format!("{}/{{*{}", &path[..at], &path[at + 2..]),
+        _ => path.to_string(),
+    }
+}
+
+/// The server's routes: [`ROUTES`], the dashboard's files, and the JSON 404 and 405 for
+/// anything else.
+pub fn router(state: AppState, options: &Options) -> Router {
+    let mut server = Router::new();
+    let mut unary = Router::new();
+    let mut stream = Router::new();
+    for (route, (method, path)) in ROUTES.iter().zip(METHODS_AND_PATHS.iter()) {
+        let path = router_path(path, route.scope, route.rest_of_path);
+        let handler = (route.handler)(method_filter(method));
+        match route.scope {
+            Scope::Server => server = server.route(&path, handler),
+            Scope::V1 => unary = unary.route(&path, handler),
+            Scope::V1Stream => stream = stream.route(&path, handler),
         }
     }
-
-    fn backend(&self) -> &Arc<dyn Backend> {
-        self.client.backend()
-    }
-}
-
-/// How the router is set up beyond the state.
-pub struct Options {
-    /// Origins allowed to call from a browser (CORS); none: same origin only.
-    pub cors_origins: Vec<axum::http::HeaderValue>,
-    /// How long a request (other than a watch) may take; past it the reply is 504.
-    pub request_timeout: Duration,
-}
-
-/// The server's routes; every one is listed in `routes::ROUTES` and documented at
-/// `/openapi.json` (`openapi.rs`).
-pub fn router(state: AppState, options: &Options) -> Router {
-    // Every route but the watch stream answers within the request timeout; a commit cut short
-    // has an unknown outcome, and 504 tells the client so (it is Unavailable, retryable).
-    let unary = Router::new()
-        .route("/info", get(info))
-        .route("/backend/read", post(read))
-        .route("/backend/commit", post(commit))
-        .route("/leases", post(grant))
-        .route("/leases/ttl", post(time_to_live))
-        .route("/leases/{id}/keepalive", post(keepalive))
-        .route("/leases/{id}", delete(revoke))
-        .route(
-            "/kv/{*key}",
-            get(get_entry)
-                .put(crate::rest::put)
-                .delete(crate::rest::delete),
-        )
-        .merge(crate::rest::routes())
-        .route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            options.request_timeout,
-        ));
+    // Every route but a stream answers within the request timeout; a commit cut short has an
+    // unknown outcome, and 504 tells the client so (it is Unavailable, retryable).
+    let unary = unary.route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::GATEWAY_TIMEOUT,
+        options.request_timeout,
+    ));
     let v1 = unary
-        .route("/backend/watch", get(watch))
-        .method_not_allowed_fallback(crate::extract::method_not_allowed)
+        .merge(stream)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .fallback(unknown)
         // Layers added later run first: the token is checked before anything else.
-        .layer(axum::middleware::from_fn(require_json))
-        .layer(axum::middleware::from_fn(refuse_oversize))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(from_fn(extract::require_json))
+        .layer(from_fn(extract::refuse_oversize))
+        .layer(from_fn_with_state(state.clone(), auth::require_token))
+        .layer(from_fn_with_state(
             state.clone(),
-            crate::auth::require_token,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_loopback_host,
+            auth::require_loopback_host,
         ));
     // `/v1` and `/v1/` themselves are no endpoint either, and need the token like every path
     // under them (the nested router sees neither).
     let v1_itself = Router::new()
         .route("/v1", axum::routing::any(unknown))
         .route("/v1/", axum::routing::any(unknown))
-        .layer(axum::middleware::from_fn_with_state(
+        .layer(from_fn_with_state(state.clone(), auth::require_token))
+        .layer(from_fn_with_state(
             state.clone(),
-            crate::auth::require_token,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_loopback_host,
+            auth::require_loopback_host,
         ));
-    let mut app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(crate::metrics::scrape))
-        .route("/openapi.json", get(crate::openapi::document))
+    let mut app = server
         .merge(crate::dashboard::routes())
         .merge(v1_itself)
         .nest("/v1", v1)
-        .method_not_allowed_fallback(crate::extract::method_not_allowed)
+        .method_not_allowed_fallback(extract::method_not_allowed)
         .fallback(unknown)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(from_fn_with_state(state.clone(), track))
         .with_state(state);
     // Outermost, so that a browser's preflight (which carries no token) is answered.
     if !options.cors_origins.is_empty() {
-        use axum::http::{Method, header};
+        use axum::http::header;
         app = app.layer(
             tower_http::cors::CorsLayer::new()
                 .allow_origin(options.cors_origins.clone())
@@ -158,616 +230,180 @@ pub fn router(state: AppState, options: &Options) -> Router {
     app
 }
 
-/// A request with a body must say it is JSON. A browser sends a JSON content type only after a
-/// CORS preflight, so a page from another origin cannot get a write through as a "simple"
-/// `text/plain` request.
-async fn require_json(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let has_body = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim() != "0")
-        || request
-            .headers()
-            .contains_key(axum::http::header::TRANSFER_ENCODING);
-    let json = request
-        .headers()
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if has_body && !json {
-        let mut response = error_response(&Error::invalid(
-            "a request body must be JSON, sent with 'Content-Type: application/json'",
-        ));
-        *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
-        return response;
-    }
-    next.run(request).await
-}
-
-/// Without a token the server serves loopback only, and only to requests addressed to a
-/// loopback name: a page on a rebound DNS name (`evil.example` → 127.0.0.1) is refused.
-async fn require_loopback_host(
-    State(state): State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    if state.token.is_none() {
-        let host = request
-            .headers()
-            .get(axum::http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let name = match host.rsplit_once(':') {
-            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => host,
-        };
-        let loopback = name.eq_ignore_ascii_case("localhost")
-            || name
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return error_response(&Error::new(
-                interlock::ErrorKind::Unauthorized,
-                format!(
-                    "this server has no token, so it answers only requests addressed to a \
-                     loopback name, not to Host '{host}'"
-                ),
-            ));
-        }
-    }
-    next.run(request).await
-}
-
-/// A request whose declared length is over the limit gets 413 at once, before its body is read
-/// (the body limit alone would answer only once that much had arrived).
-async fn refuse_oversize(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        let e = Error::invalid(format!(
-            "the request body is {} bytes; at most {MAX_BODY_BYTES} are accepted",
-            declared.unwrap_or_default()
-        ));
-        let mut response = error_response(&e);
-        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-        return response;
-    }
-    next.run(request).await
-}
-
-/// An interlock error as a reply: the status of its kind and `{"error": {...}}`.
-pub fn error_response(e: &Error) -> Response {
-    let status = StatusCode::from_u16(wire::status_of(e.kind()))
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = ErrorReply {
-        error: ErrorDetail::from(e),
-    };
-    (status, axum::Json(body)).into_response()
-}
-
-/// An error a handler returns: the reply of [`error_response`].
-pub struct ApiError(Error);
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        ApiError(e)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        error_response(&self.0)
-    }
-}
-
-pub type Reply = Result<Response, ApiError>;
-
-pub fn ok<T: serde::Serialize>(value: T) -> Reply {
-    Ok(axum::Json(value).into_response())
-}
-
-/// Parses a JSON body, naming what was wrong.
-pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        ApiError(Error::invalid(format!(
-            "the request body is not valid: {e}"
-        )))
-    })
-}
-
 /// The reply to a path the server does not serve, whatever the method: 404 with the JSON error
 /// of every other refusal (an `InvalidArgument`, as the 405 of a wrong method is). It names the
 /// request's method and path, not its query string.
-pub async fn unknown(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+async fn unknown(method: Method, OriginalUri(uri): OriginalUri) -> Response {
     not_found(&format!(
         "no such endpoint: {method} {}; /openapi.json lists every route",
         uri.path()
     ))
 }
 
-/// A 404 with `message`, as JSON.
-pub fn not_found(message: &str) -> Response {
-    let mut response = error_response(&Error::invalid(message));
-    *response.status_mut() = StatusCode::NOT_FOUND;
+/// The metrics label of a request's path: the path of the route in [`ROUTES`] that serves it,
+/// as the document writes it; `/` for the dashboard's page; `other` for anything else. Never
+/// the raw path, so keys and lease ids stay out of the metrics.
+fn label_of(path: &str) -> &'static str {
+    let routes = || ROUTES.iter().zip(METHODS_AND_PATHS.iter());
+    // A fixed path wins over a pattern it also fits (`/v1/leases/ttl`, not `/v1/leases/{id}`).
+    if let Some((_, (_, exact))) = routes().find(|(_, (_, p))| p == path) {
+        return exact;
+    }
+    if let Some((_, (_, pattern))) =
+        routes().find(|(route, (_, p))| fits(path, p, route.rest_of_path))
+    {
+        return pattern;
+    }
+    if path == "/" { "/" } else { "other" }
+}
+
+/// Whether `path` fits `pattern`, whose `{name}` segments take one segment each (the last one
+/// the rest of the path when `rest_of_path`).
+fn fits(path: &str, pattern: &str, rest_of_path: bool) -> bool {
+    let mut given = path.split('/');
+    let mut wanted = pattern.split('/').peekable();
+    while let Some(want) = wanted.next() {
+        let is_parameter = want.starts_with('{') && want.ends_with('}');
+        if is_parameter && rest_of_path && wanted.peek().is_none() {
+            return given.next().is_some_and(|g| !g.is_empty());
+        }
+        match given.next() {
+            Some(g) if is_parameter && !g.is_empty() => {}
+            Some(g) if g == want => {}
+            _ => return false,
+        }
+    }
+    given.next().is_none()
+}
+
+/// Counts and times every request, refused ones included, under its route's label.
+async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = label_of(request.uri().path());
+    // A fixed set: any made-up method name would otherwise be a new series, kept forever.
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    };
+    let start = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.observe(
+        route,
+        method,
+        response.status().as_str(),
+        start.elapsed().as_secs_f64(),
+    );
     response
 }
 
-/// `GET /healthz`: `status` and, when the store answers, its index.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// `ok`, or `unavailable` (the reason is in the server's log).
-    #[schema(example = "ok")]
-    status: &'static str,
-    /// The store-wide index.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    index: Option<u64>,
-}
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
 
-/// Whether the store answers.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    operation_id = "health",
-    tag = "server",
-    responses(
-        (status = 200, description = "The store answers", body = Health,
-            example = json!({"status": "ok", "index": 42})),
-        (status = 503, description = "The store does not answer", body = Health,
-            example = json!({"status": "unavailable"})),
-    ),
-)]
-async fn healthz(State(state): State<AppState>) -> Response {
-    match state.backend().read(Vec::new()).await {
-        Ok(r) => axum::Json(Health {
-            status: "ok",
-            index: Some(r.index),
-        })
-        .into_response(),
-        Err(e) => {
-            // The reason goes to the log, not to whoever asks (this route needs no token).
-            tracing::warn!("healthz: the store is unavailable: {e}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(Health {
-                    status: "unavailable",
-                    index: None,
-                }),
-            )
-                .into_response()
-        }
+    use super::*;
+
+    /// A concrete path of a route, its parameters filled in.
+    fn concrete(pattern: &str) -> String {
+        pattern
+            .replace("{key}", "a/b")
+            .replace("{id}", "42")
+            .replace("{name}", "nightly")
     }
-}
 
-/// What the server serves: the store, its value size limit, the server's version.
-#[utoipa::path(
-    get,
-    path = "/v1/info",
-    operation_id = "info",
-    tag = "backend",
-    responses(
-        (status = 200, description = "The server", body = Info),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn info(State(state): State<AppState>) -> Reply {
-    ok(Info {
-        store: state.client.describe(),
-        max_value_bytes: state.backend().limits().max_value_bytes,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-    })
-}
+    /// The table's routes, as (method, path).
+    fn table() -> BTreeSet<(String, String)> {
+        METHODS_AND_PATHS
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.clone()))
+            .collect()
+    }
 
-fn check_reads(reads: &[Read]) -> Result<(), Error> {
-    for read in reads {
-        match read {
-            Read::Keys(keys) => {
-                for key in keys {
-                    validate::key_shape(key)?;
-                }
-            }
-            Read::Range(range) => {
-                validate::prefix(&range.prefix)?;
-                if let Some(after) = &range.after {
-                    validate::key_shape(after)
-                        .map_err(|e| Error::invalid(format!("invalid 'after': {}", e.message())))?;
-                }
+    #[test]
+    fn every_route_is_once_in_the_table_and_served_where_its_scope_says() {
+        assert_eq!(table().len(), ROUTES.len(), "a route is in the table twice");
+        for (route, (method, path)) in ROUTES.iter().zip(METHODS_AND_PATHS.iter()) {
+            let what = format!("{method} {path}");
+            assert_eq!(
+                route.scope != Scope::Server,
+                path.starts_with("/v1/"),
+                "{what}: {:?}",
+                route.scope
+            );
+            if route.rest_of_path {
+                assert!(path.ends_with('}'), "{what}");
+                assert!(
+                    router_path(path, route.scope, true).contains("/{*"),
+                    "{what}"
+                );
             }
         }
     }
-    Ok(())
-}
 
-fn count(items: usize) -> Result<(), Error> {
-    if items > MAX_REQUEST_ITEMS {
-        return Err(Error::invalid(format!(
-            "the request has {items} reads, compares and ops; at most {MAX_REQUEST_ITEMS} are allowed"
-        )));
-    }
-    Ok(())
-}
-
-/// Reads count one each, plus every key they name.
-fn read_items(reads: &[Read]) -> usize {
-    reads
-        .iter()
-        .map(|r| match r {
-            Read::Keys(keys) => 1 + keys.len(),
-            Read::Range(_) => 1,
-        })
-        .sum()
-}
-
-/// Reads at one store index: `{"keys": [...]}` gives those of the keys that exist, `{"range":
-/// {...}}` the keys under a prefix.
-#[utoipa::path(
-    post,
-    path = "/v1/backend/read",
-    operation_id = "backend_read",
-    tag = "backend",
-    request_body(content = ReadRequest, content_type = "application/json",
-        example = json!({"reads": [{"keys": ["config/a", "config/b"]},
-            {"range": {"prefix": "jobs/", "limit": 100}}]})),
-    responses(
-        (status = 200, description = "One result per read, all from one snapshot", body = ReadReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn read(State(state): State<AppState>, Body(bytes): Body) -> Reply {
-    let request: ReadRequest = body(&bytes)?;
-    let reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
-    count(read_items(&reads))?;
-    check_reads(&reads)?;
-    let response = state.backend().read(reads).await?;
-    ok(ReadReply::from(response))
-}
-
-/// One atomic transaction: compares, then ops, then reads. A compare that fails is a 200 with
-/// `succeeded: false`, every failed compare and nothing written.
-#[utoipa::path(
-    post,
-    path = "/v1/backend/commit",
-    operation_id = "backend_commit",
-    tag = "backend",
-    request_body(content = CommitRequest, content_type = "application/json",
-        example = json!({"compares": [{"key": "counter", "index": 0}],
-            "ops": [{"put": {"key": "counter", "value": 1}}],
-            "reads": [{"keys": ["counter"]}]})),
-    responses(
-        (status = 200, description = "The outcome (`succeeded`, or every failed compare)",
-            body = CommitReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 404, response = crate::openapi::LeaseExpired),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn commit(State(state): State<AppState>, Body(bytes): Body) -> Reply {
-    let request: CommitRequest = body(&bytes)?;
-    let txn = request.into_txn()?;
-    count(txn.compares.len() + txn.ops.len() + read_items(&txn.reads))?;
-    let max = state.backend().limits().max_value_bytes;
-    for c in &txn.compares {
-        validate::key_shape(&c.key)?;
-    }
-    let mut keys = HashSet::new();
-    for op in &txn.ops {
-        validate::key_shape(op.key())?;
-        if !keys.insert(op.key()) {
-            return Err(Error::invalid(format!(
-                "key '{}' has more than one op in the transaction",
-                op.key()
-            ))
-            .into());
-        }
-        if let interlock::backend::Op::Put { key, value, .. } = op {
-            validate::value(key, value, max)?;
-        }
-    }
-    check_reads(&txn.reads)?;
-    let response = state.backend().commit(txn).await?;
-    ok(CommitReply::from(response))
-}
-
-/// Grants a lease; entries attached to it are deleted when it expires or is revoked.
-#[utoipa::path(
-    post,
-    path = "/v1/leases",
-    operation_id = "lease_grant",
-    tag = "backend",
-    request_body(content = GrantRequest, content_type = "application/json",
-        example = json!({"ttl": 10})),
-    responses(
-        (status = 200, description = "The lease", body = GrantReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn grant(State(state): State<AppState>, Body(bytes): Body) -> Reply {
-    let request: GrantRequest = body(&bytes)?;
-    let ttl = wire::seconds("ttl", request.ttl)?;
-    validate::ttl(ttl)?;
-    let grant = state.backend().grant(ttl).await?;
-    state.metrics.leases_granted.inc();
-    ok(GrantReply::from(grant))
-}
-
-/// Renews a lease for its TTL.
-#[utoipa::path(
-    post,
-    path = "/v1/leases/{id}/keepalive",
-    operation_id = "lease_keepalive",
-    tag = "backend",
-    params(("id" = String, Path, description = "The lease id (a 64-bit integer)")),
-    responses(
-        (status = 200, description = "The TTL renewed", body = KeepaliveReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 404, response = crate::openapi::LeaseExpired),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn keepalive(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
-    let id = wire::lease_id(&id)?;
-    let ttl = state.backend().keepalive(id).await?;
-    ok(KeepaliveReply {
-        ttl: ttl.as_secs_f64(),
-    })
-}
-
-/// Revokes a lease, deleting the entries attached to it.
-#[utoipa::path(
-    delete,
-    path = "/v1/leases/{id}",
-    operation_id = "lease_revoke",
-    tag = "backend",
-    params(("id" = String, Path, description = "The lease id (a 64-bit integer)")),
-    responses(
-        (status = 200, description = "Whether a live lease was revoked", body = RevokeReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Reply {
-    let id = wire::lease_id(&id)?;
-    let revoked = state.backend().revoke(id).await?;
-    if revoked {
-        state.metrics.leases_revoked.inc();
-    }
-    ok(RevokeReply { revoked })
-}
-
-/// The seconds left on each of some leases.
-#[utoipa::path(
-    post,
-    path = "/v1/leases/ttl",
-    operation_id = "lease_time_to_live",
-    tag = "backend",
-    request_body(content = TtlRequest, content_type = "application/json",
-        example = json!({"ids": ["7587862412337131010"]})),
-    responses(
-        (status = 200, description = "Per lease, in order: seconds left, or `null` when it is gone",
-            body = TtlReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn time_to_live(State(state): State<AppState>, Body(bytes): Body) -> Reply {
-    let request: TtlRequest = body(&bytes)?;
-    count(request.ids.len())?;
-    let ids = request
-        .ids
-        .iter()
-        .map(|id| wire::lease_id(id))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ttls = state.backend().time_to_live(&ids).await?;
-    ok(TtlReply {
-        ttls: ttls
-            .into_iter()
-            .map(|t| t.map(|d| d.as_secs_f64()))
-            .collect(),
-    })
-}
-
-/// The entry at a key (`get`).
-#[utoipa::path(
-    get,
-    path = "/v1/kv/{key}",
-    operation_id = "kv_get",
-    tag = "rest",
-    params(("key" = String, Path,
-        description = "The key; it may contain `/` (everything after `/v1/kv/` is the key)")),
-    responses(
-        (status = 200, description = "The entry", body = WireEntry),
-        (status = 404, description = "No entry at the key (`NotFound`)", body = ErrorReply,
-            example = json!({"error": {"kind": "NotFound", "message": "no entry at key 'users/1'"}})),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
-    ),
-)]
-async fn get_entry(State(state): State<AppState>, Path(key): Path<String>) -> Reply {
-    match state.client.get(&key).await? {
-        Some(entry) => ok(WireEntry::from(entry)),
-        None => Ok((
-            StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({
-                "error": { "kind": "NotFound", "message": format!("no entry at key '{key}'") }
-            })),
-        )
-            .into_response()),
-    }
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct WatchQuery {
-    /// Watch keys starting with this (default: every key).
-    #[serde(default)]
-    prefix: String,
-    /// Also the reserved keys (`@...`: lock queues, sessions).
-    #[serde(default)]
-    include_reserved: bool,
-    /// The first index to report (default: the next write). Resuming a broken watch: the index
-    /// after the last event or `progress` received, or the `ready` event's `from` if none came.
-    from: Option<u64>,
-}
-
-/// Server-Sent Events: `ready` (`{"from": N}`, the first index the watch reports) once the
-/// watch is in place, then one `message` per event (its JSON) and now and then a `progress`
-/// (`{"index": N}`: every event up to N has been sent), or one `error` and the end. The stream
-/// ends when the server shuts down.
-#[utoipa::path(
-    get,
-    path = "/v1/backend/watch",
-    operation_id = "backend_watch",
-    tag = "backend",
-    params(WatchQuery),
-    responses(
-        (status = 200, content_type = "text/event-stream", body = String,
-            description = "A stream of Server-Sent Events, in index order:\n\n\
-            - `event: ready`, first, once the watch is in place; its data is a `WatchReady` \
-            (`{\"from\": N}`): the first index the stream reports.\n\
-            - a message (no `event:` line) per change, its `id` the change's index and its data \
-            a `WatchEvent` (`{\"type\": \"put\"|\"delete\", \"key\", \"value\"?, \"index\"}`); \
-            deletions by lease expiry are events too.\n\
-            - `event: progress`, at most every 5 s while the store has moved on without an event \
-            for this watch; its data is a `WatchProgress` (`{\"index\": N}`): every event up to \
-            index N has been sent. Clients may ignore it; one that resumes from N + 1 rather \
-            than from its last event + 1 asks for less history, which the store may have \
-            compacted meanwhile.\n\
-            - `event: error`, whose data is an error's `{\"kind\", \"message\"}` (e.g. the \
-            history before `from` was compacted); the stream then ends.\n\n\
-            Comments are sent every 15 s to keep the connection alive. The stream ends when the \
-            server shuts down; resume from the index after the last event or progress received.",
-            example = json!("event: ready\ndata: {\"from\":8}\n\nid: 8\ndata: {\"type\":\"put\",\"key\":\"jobs/1\",\"value\":{\"state\":\"queued\"},\"index\":8}\n\nevent: progress\ndata: {\"index\":12}\n\n")),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-    ),
-)]
-async fn watch(
-    State(state): State<AppState>,
-    query: Result<Query<WatchQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let Query(q) = query.map_err(|e| Error::invalid(format!("bad watch query: {e}")))?;
-    validate::prefix(&q.prefix)?;
-    let mut range = interlock::backend::RangeRead::prefix(q.prefix);
-    range.include_reserved = q.include_reserved;
-    // The watch starts at a known index, which `ready` reports, so that a client whose
-    // connection breaks can resume exactly where it was.
-    let from = match q.from {
-        Some(from) => from.max(1),
-        None => state.backend().read(Vec::new()).await?.index + 1,
-    };
-    let events = state.backend().watch(range, Some(from)).await?;
-    let mut stop = state.stop.clone();
-    let stopped = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    let ready = futures::stream::once(async move {
-        Ok(SseEvent::default()
-            .event("ready")
-            .json_data(crate::openapi::WatchReady { from })
-            .unwrap_or_else(|e| error_event(&Error::internal(e.to_string()))))
-    });
-    let events = watch_events(events, WATCH_PROGRESS_EVERY)
-        .map(Ok)
-        .take_until(Box::pin(stopped));
-    Ok(
-        Sse::new(ready.chain(events))
-            .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
-    )
-}
-
-/// The SSE events of a watch: one per event, an error and the end, and the newest progress the
-/// store reported past the last event, at most once per `every`.
-fn watch_events(events: EventStream, every: Duration) -> impl Stream<Item = SseEvent> {
-    struct Feed {
-        events: EventStream,
-        tick: tokio::time::Interval,
-        /// Progress not sent yet: no event has been sent since the store reported it.
-        progress: Option<u64>,
-        failed: bool,
-    }
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let feed = Feed {
-        events,
-        tick,
-        progress: None,
-        failed: false,
-    };
-    futures::stream::unfold(feed, |mut feed| async move {
-        if feed.failed {
-            return None;
-        }
-        loop {
-            tokio::select! {
-                item = feed.events.next() => match item? {
-                    Ok(WatchItem::Event(event)) => {
-                        feed.progress = None;
-                        let sse = SseEvent::default()
-                            .id(event.index.to_string())
-                            .json_data(&event)
-                            .unwrap_or_else(|e| error_event(&Error::internal(e.to_string())));
-                        return Some((sse, feed));
-                    }
-                    Ok(WatchItem::Progress(index)) => feed.progress = Some(index),
-                    Err(e) => {
-                        feed.failed = true;
-                        return Some((error_event(&e), feed));
-                    }
-                },
-                _ = feed.tick.tick() => {
-                    if let Some(index) = feed.progress.take() {
-                        let sse = SseEvent::default()
-                            .event("progress")
-                            .json_data(WatchProgress { index })
-                            .unwrap_or_else(|e| error_event(&Error::internal(e.to_string())));
-                        return Some((sse, feed));
-                    }
-                }
+    /// The document's operations are exactly the table's: every route documented, every
+    /// documented path routed; each needs the token where the router asks for it.
+    #[test]
+    fn the_document_has_exactly_the_routes_of_the_table() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                documented.insert((method.to_uppercase(), path.clone()));
+                let secured = operation.get("security").is_some();
+                assert_eq!(secured, path.starts_with("/v1/"), "{method} {path}");
+                assert!(
+                    operation["responses"].get("200").is_some(),
+                    "{method} {path}: no 200"
+                );
             }
         }
-    })
-}
+        assert_eq!(documented, table());
+    }
 
-fn error_event(e: &Error) -> SseEvent {
-    SseEvent::default()
-        .event("error")
-        .json_data(ErrorDetail::from(e))
-        .unwrap_or_else(|_| SseEvent::default().event("error").data(e.message()))
+    /// The error replies a route shares with others follow from what it takes.
+    #[test]
+    fn shared_replies_follow_from_what_a_route_takes() {
+        let doc: serde_json::Value = serde_json::from_str(&DOCUMENT).unwrap();
+        let replies = |method: &str, path: &str| -> BTreeSet<String> {
+            doc["paths"][path][method]["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        let set = |statuses: &[&str]| statuses.iter().map(|s| s.to_string()).collect();
+        assert_eq!(replies("get", "/v1/info"), set(&["200", "401", "504"]));
+        assert_eq!(
+            replies("post", "/v1/leases"),
+            set(&["200", "400", "401", "413", "415", "503", "504"])
+        );
+        assert_eq!(
+            replies("get", "/v1/backend/watch"),
+            set(&["200", "400", "401", "503"])
+        );
+        assert_eq!(replies("get", "/healthz"), set(&["200", "503"]));
+    }
+
+    /// Every route has a metrics label of its own: its path as the document writes it.
+    #[test]
+    fn every_route_is_labelled_by_its_pattern() {
+        for (method, pattern) in METHODS_AND_PATHS.iter() {
+            assert_eq!(label_of(&concrete(pattern)), pattern, "{method} {pattern}");
+        }
+        assert_eq!(label_of("/v1/leases/ttl"), "/v1/leases/ttl");
+        assert_eq!(label_of("/v1/kv/a/b/c"), "/v1/kv/{key}");
+        assert_eq!(label_of("/"), "/");
+        for unknown in [
+            "/v1/nothing/here",
+            "/v1/leases/1/2",
+            "/v1/locks/a/b/c",
+            "/pkg/x.js",
+        ] {
+            assert_eq!(label_of(unknown), "other", "{unknown}");
+        }
+    }
 }

@@ -48,7 +48,7 @@ fn asset(path: &str) -> Response {
             *bytes,
         )
             .into_response(),
-        None => crate::api::not_found(&format!(
+        None => crate::reply::not_found(&format!(
             "{path} is not in this build of the dashboard; build it with scripts/build-wasm.sh, then rebuild"
         )),
     }

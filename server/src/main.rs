@@ -3,14 +3,16 @@
 
 mod api;
 mod auth;
+mod backend;
 mod cli;
 mod dashboard;
 mod extract;
 mod metrics;
 mod openapi;
+mod reply;
 mod rest;
-#[cfg(test)] // the list the tests check the router, the document and the metrics labels against
-mod routes;
+mod service;
+mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,20 +1,14 @@
-//! Prometheus metrics at `/metrics`: requests by route, method and status, their latency, and,
-//! read from the store at each scrape, the locks held, the waiters queued behind them and the
-//! leases those hold, plus the leases this server granted and revoked.
+//! The registry of the Prometheus metrics served at `/metrics`: requests by route, method and
+//! status, their latency, and, read from the store at each scrape, the locks held, the waiters
+//! queued behind them and the leases those hold, plus the leases this server granted and
+//! revoked. It depends on no other module of the server: the router labels each request with
+//! its route from the route table (`api.rs`), and `service.rs` serves the scrape.
 
-use std::time::Instant;
-
-use axum::extract::{Request, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use interlock::backend::{RangeRead, Read};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
-
-use crate::api::AppState;
 
 /// The key prefix of lock queues: `@lock/<escaped name>/<waiter>`.
 const LOCK_PREFIX: &str = "@lock/";
@@ -86,131 +80,47 @@ impl Metrics {
         }
         m
     }
-}
 
-/// The route a path belongs to, for labels: never the raw path, so keys and lease ids stay out
-/// of the metrics.
-fn route_of(path: &str) -> &'static str {
-    const EXACT: [&str; 14] = [
-        "/healthz",
-        "/v1/kv",
-        "/v1/get-many",
-        "/v1/index",
-        "/v1/txn",
-        "/metrics",
-        "/v1/info",
-        "/v1/backend/read",
-        "/v1/backend/commit",
-        "/v1/backend/watch",
-        "/v1/leases",
-        "/v1/leases/ttl",
-        "/openapi.json",
-        "/",
-    ];
-    if let Some(known) = EXACT.iter().find(|p| **p == path) {
-        return known;
+    /// Counts and times one request answered, under its route's label (never the raw path,
+    /// so keys and lease ids stay out of the metrics).
+    pub fn observe(&self, route: &str, method: &str, status: &str, seconds: f64) {
+        self.latency.with_label_values(&[route]).observe(seconds);
+        self.requests
+            .with_label_values(&[route, method, status])
+            .inc();
     }
-    if path.starts_with("/v1/kv/") {
-        "/v1/kv/{key}"
-    } else if path.starts_with("/v1/leases/") && path.ends_with("/keepalive") {
-        "/v1/leases/{id}/keepalive"
-    } else if path.starts_with("/v1/leases/") {
-        "/v1/leases/{id}"
-    } else if path.starts_with("/v1/locks/") && path.ends_with("/holder") {
-        "/v1/locks/{name}/holder"
-    } else if path.starts_with("/v1/locks/") {
-        "/v1/locks/{name}"
-    } else {
-        "other"
+
+    /// Sets the lock gauges from the entries of every lock queue (the keys under `@lock/`).
+    pub fn count_locks(&self, entries: impl IntoIterator<Item = interlock::Entry>) {
+        let mut locks = std::collections::HashSet::new();
+        let mut leases = std::collections::HashSet::new();
+        let mut waiting = 0i64;
+        for e in entries {
+            let rest = e.key.strip_prefix(LOCK_PREFIX).unwrap_or(&e.key);
+            let name = rest.split_once('/').map_or(rest, |(n, _)| n).to_string();
+            if !locks.insert(name) {
+                waiting += 1;
+            }
+            if let Some(l) = e.lease {
+                leases.insert(l);
+            }
+        }
+        self.locks_held.set(locks.len() as i64);
+        self.lock_waiters.set(waiting);
+        self.lock_leases.set(leases.len() as i64);
+    }
+
+    /// Every metric, in Prometheus' text format.
+    pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        Ok(out)
     }
 }
 
-/// Counts and times every request, refused ones included.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = route_of(request.uri().path());
-    // A fixed set: any made-up method name would otherwise be a new series, kept forever.
-    let method: &'static str = match request.method().as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    };
-    let start = Instant::now();
-    let response = next.run(request).await;
-    let metrics = &state.metrics;
-    metrics
-        .latency
-        .with_label_values(&[route])
-        .observe(start.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .with_label_values(&[route, method, response.status().as_str()])
-        .inc();
-    response
-}
-
-/// `GET /metrics`, in Prometheus' text format.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    operation_id = "metrics",
-    tag = "server",
-    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String,
-        description = "Prometheus' text format: `interlock_http_requests_total{route, method, \
-        status}`, `interlock_http_request_duration_seconds{route}`, `interlock_locks_held`, \
-        `interlock_lock_waiters`, `interlock_lock_leases`, `interlock_leases_granted_total`, \
-        `interlock_leases_revoked_total`")),
-)]
-pub async fn scrape(State(state): State<AppState>) -> Response {
+/// The read of every lock queue, for [`Metrics::count_locks`].
+pub fn lock_queues() -> Read {
     let mut range = RangeRead::prefix(LOCK_PREFIX);
     range.include_reserved = true;
-    match state.client.backend().read(vec![Read::Range(range)]).await {
-        Ok(r) => {
-            let entries = r.results.into_iter().flat_map(|r| r.entries);
-            let mut locks = std::collections::HashSet::new();
-            let mut leases = std::collections::HashSet::new();
-            let mut waiting = 0i64;
-            for e in entries {
-                let rest = e.key.strip_prefix(LOCK_PREFIX).unwrap_or(&e.key);
-                let name = rest.split_once('/').map_or(rest, |(n, _)| n).to_string();
-                if !locks.insert(name) {
-                    waiting += 1;
-                }
-                if let Some(l) = e.lease {
-                    leases.insert(l);
-                }
-            }
-            let m = &state.metrics;
-            m.locks_held.set(locks.len() as i64);
-            m.lock_waiters.set(waiting);
-            m.lock_leases.set(leases.len() as i64);
-        }
-        Err(e) => tracing::warn!("metrics: cannot read the lock queues: {e}"),
-    }
-    let mut out = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut out) {
-        return crate::api::error_response(&interlock::Error::internal(e.to_string()));
-    }
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::route_of;
-
-    /// Every route has a label of its own, its path as the OpenAPI document writes it.
-    #[test]
-    fn every_route_is_labelled_by_its_pattern() {
-        for (method, pattern) in crate::routes::ROUTES {
-            let path = pattern
-                .replace("{key}", "a/b")
-                .replace("{id}", "42")
-                .replace("{name}", "nightly");
-            assert_eq!(route_of(&path), *pattern, "{method} {path}");
-        }
-        assert_eq!(route_of("/v1/nothing/here"), "other");
-    }
+    Read::Range(range)
 }

@@ -1,18 +1,22 @@
-//! The OpenAPI 3 document of the server's API, served at `GET /openapi.json`. It is derived from
-//! the `#[utoipa::path]` annotations on the handlers and the schemas of the JSON types (the
-//! core's `http::wire` ones with its `openapi` feature), so it lives next to the code it
-//! describes; `tests/openapi.rs` checks it against a running server.
+//! The OpenAPI 3 document of the server's API, served at `GET /openapi.json`. Its paths are the
+//! route table's (`api.rs`): each route's `#[utoipa::path]` annotation (summary, parameters,
+//! request body, its own replies) plus the error replies every route of its kind shares, added
+//! here by what the route takes (a token, a body, parameters, a time limit). Its schemas are
+//! those of the JSON types (the core's `http::wire` ones with its `openapi` feature);
+//! `tests/openapi.rs` checks it against a running server.
 
-use std::sync::LazyLock;
-
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{IntoResponse, Response};
-use interlock::http::wire;
-use serde::Serialize;
+use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::openapi::{PathItem, Ref, RefOr};
+use utoipa::{Modify, OpenApi, ToResponse};
 
-pub use responses::*;
+use crate::backend::{WatchEvent, WatchReady};
+use crate::reply::{
+    BadRequest, Conflict, GatewayTimeout, LeaseExpired, PayloadTooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
+use interlock::http::wire;
 
 /// The name of the bearer-token security scheme.
 const BEARER: &str = "bearer";
@@ -34,28 +38,6 @@ const BEARER: &str = "bearer";
             413, and a request other than a watch that takes longer than the server's \
             `--request-timeout` gets 504 with no body (a commit cut short has an unknown outcome).",
         license(name = "Apache-2.0"),
-    ),
-    paths(
-        crate::api::healthz,
-        crate::metrics::scrape,
-        document,
-        crate::api::info,
-        crate::api::read,
-        crate::api::commit,
-        crate::api::watch,
-        crate::api::grant,
-        crate::api::time_to_live,
-        crate::api::keepalive,
-        crate::api::revoke,
-        crate::api::get_entry,
-        crate::rest::put,
-        crate::rest::delete,
-        crate::rest::list,
-        crate::rest::get_many,
-        crate::rest::index,
-        crate::rest::txn,
-        crate::rest::lock_queue,
-        crate::rest::force_release,
     ),
     components(
         schemas(WatchReady, WatchEvent, wire::WatchProgress, wire::ErrorReply),
@@ -80,8 +62,7 @@ const BEARER: &str = "bearer";
 )]
 struct ApiDoc;
 
-/// Declares the bearer token and requires it on every path under `/v1/` (the router checks it
-/// there, before anything else).
+/// Declares the bearer token (the routes that need it say so: [`document`]).
 struct BearerToken;
 
 impl Modify for BearerToken {
@@ -103,127 +84,99 @@ impl Modify for BearerToken {
                         .build(),
                 ),
             );
-        for (path, item) in doc.paths.paths.iter_mut() {
-            if !path.starts_with("/v1/") {
-                continue;
-            }
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                operation.security =
-                    Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-            }
-        }
     }
 }
 
-/// The document as JSON, built once.
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
+/// One route's part of the document: its method, path and operation (from its
+/// `#[utoipa::path]` annotation), and the schemas the operation names.
+pub struct Described {
+    pub method: HttpMethod,
+    pub path: String,
+    pub operation: Operation,
+    pub schemas: Vec<(String, RefOr<Schema>)>,
+}
+
+/// What a route takes that decides the error replies it shares with others.
+pub struct Shared {
+    /// It needs the bearer token (401).
+    pub token: bool,
+    /// It is cut short at the request timeout (504).
+    pub timeout: bool,
+}
+
+/// The description of the route annotated `P` (the `__path_…` type `#[utoipa::path]` makes).
+pub fn describe<P>() -> Described
+where
+    P: utoipa::Path + utoipa::__dev::SchemaReferences + for<'t> utoipa::__dev::Tags<'t>,
+{
+    let mut schemas = Vec::new();
+    P::schemas(&mut schemas);
+    let mut operation = P::operation();
+    let tags = P::tags();
+    if !tags.is_empty() {
+        operation
+            .tags
+            .get_or_insert_with(Vec::new)
+            .extend(tags.into_iter().map(str::to_string));
+    }
+    Described {
+        method: P::methods().into_iter().next().unwrap_or(HttpMethod::Get),
+        path: P::path(),
+        operation,
+        schemas,
+    }
+}
+
+/// A reference to one of the shared replies in `components/responses`.
+fn shared<R: ToResponse<'static>>() -> RefOr<utoipa::openapi::Response> {
+    RefOr::Ref(Ref::from_response_name(R::response().0))
+}
+
+/// The document of these routes, as JSON.
+pub fn document(routes: impl IntoIterator<Item = (Described, Shared)>) -> String {
+    let mut doc = ApiDoc::openapi();
+    for (described, shares) in routes {
+        let Described {
+            method,
+            path,
+            mut operation,
+            schemas,
+        } = described;
+        let replies = &mut operation.responses.responses;
+        let takes_input = operation.request_body.is_some()
+            || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+        let mut add = |status: &str, reply: RefOr<utoipa::openapi::Response>| {
+            replies.entry(status.to_string()).or_insert(reply);
+        };
+        if takes_input {
+            add("400", shared::<BadRequest>());
+        }
+        if shares.token {
+            add("401", shared::<Unauthorized>());
+        }
+        if operation.request_body.is_some() {
+            add("413", shared::<PayloadTooLarge>());
+            add("415", shared::<UnsupportedMediaType>());
+        }
+        if shares.timeout {
+            add("504", shared::<GatewayTimeout>());
+        }
+        if shares.token {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        }
+        let components = doc.components.get_or_insert_with(Default::default);
+        for (name, schema) in schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+        match doc.paths.paths.get_mut(&path) {
+            Some(item) => item.merge_operations(PathItem::new(method, operation)),
+            None => {
+                doc.paths
+                    .paths
+                    .insert(path, PathItem::new(method, operation));
+            }
+        }
+    }
+    doc.to_pretty_json()
         .unwrap_or_else(|e| format!("{{\"error\": \"the OpenAPI document failed to build: {e}\"}}"))
-});
-
-/// This document.
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    operation_id = "openapi",
-    tag = "server",
-    responses((status = 200, description = "The OpenAPI document of this server", body = Object,
-        content_type = "application/json")),
-)]
-pub async fn document() -> Response {
-    ([(CONTENT_TYPE, "application/json")], DOCUMENT.as_str()).into_response()
-}
-
-/// The data of a watch's `ready` event.
-#[derive(Serialize, ToSchema)]
-pub struct WatchReady {
-    /// The first index the watch reports: pass it as `from` to resume exactly here.
-    pub from: u64,
-}
-
-/// The data of a watch's message events (the SSE `id` is its index).
-#[derive(ToSchema)]
-#[allow(dead_code)] // only its schema is used: the events are the core's `Event`s
-struct WatchEvent {
-    #[schema(rename = "type")]
-    kind: WatchEventType,
-    key: String,
-    /// The new value; absent for a delete.
-    #[schema(nullable = false)]
-    value: Option<serde_json::Value>,
-    /// The index of the write.
-    index: u64,
-}
-
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)] // only its schema is used
-enum WatchEventType {
-    Put,
-    Delete,
-}
-
-/// The error replies, shared by the routes: only their descriptions are used.
-#[allow(dead_code)]
-mod responses {
-    use interlock::http::wire::ErrorReply;
-    use utoipa::ToResponse;
-
-    /// Bad input (`InvalidArgument`): the message names what was wrong, and nothing was written.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "InvalidArgument",
-        "message": "key must not be empty"}}))]
-    pub struct BadRequest(ErrorReply);
-
-    /// No token, or a wrong one (`Unauthorized`); or, on a server without a token, a request
-    /// not addressed to a loopback name.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "Unauthorized",
-        "message": "this server needs a bearer token: send 'Authorization: Bearer <token>'"}}))]
-    pub struct Unauthorized(ErrorReply);
-
-    /// The lease is unknown to the store or expired (`LeaseExpired`).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "LeaseExpired",
-        "message": "lease 7587862412337131010 is unknown or has expired"}}))]
-    pub struct LeaseExpired(ErrorReply);
-
-    /// A check did not hold (`Conflict`): nothing was written, and `conflicts` lists every
-    /// failed check with the key's current index (`0`: absent).
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "Conflict",
-        "message": "concurrency conflict on 1 key: 'users/1' expected index 3, actual index 5",
-        "conflicts": [{"key": "users/1", "expected": 3, "actual": 5}]}}))]
-    pub struct Conflict(ErrorReply);
-
-    /// The declared body length is over 16 MiB; the body was not read.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "InvalidArgument",
-        "message": "the request body is 67108864 bytes; at most 16777216 are accepted"}}))]
-    pub struct PayloadTooLarge(ErrorReply);
-
-    /// A body sent without `Content-Type: application/json`.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "InvalidArgument",
-        "message": "a request body must be JSON, sent with 'Content-Type: application/json'"}}))]
-    pub struct UnsupportedMediaType(ErrorReply);
-
-    /// The store could not be reached or was busy (`Unavailable`); the request may be retried.
-    #[derive(ToResponse)]
-    #[response(example = json!({"error": {"kind": "Unavailable",
-        "message": "the store is unavailable: database is locked"}}))]
-    pub struct Unavailable(ErrorReply);
-
-    /// The request took longer than the server's `--request-timeout`; no body. A write cut
-    /// short has an unknown outcome.
-    #[derive(ToResponse)]
-    pub struct GatewayTimeout;
 }

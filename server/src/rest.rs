@@ -2,6 +2,7 @@
 //! as one request, through the server's own client (so reserved keys, value sizes and
 //! transaction limits are checked as everywhere). Locks are taken by clients, which need the
 //! backend protocol; here a lock's queue can be read, and a stuck holder force-released.
+//! Built on the state, reply and extract layers; routed by the table in `api.rs`.
 
 use axum::extract::State;
 use interlock::backend::{Compare, Op, TxnRequest};
@@ -11,8 +12,44 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{AppState, Reply, body, ok};
-use crate::extract::{Body, Path, Query};
+use crate::extract::{Body, FromQuery, Params, Path, Query};
+use crate::reply::{ApiError, Reply, body, ok};
+use crate::state::AppState;
+
+/// The entry at a key (`get`).
+#[utoipa::path(
+    get,
+    path = "/v1/kv/{key}",
+    operation_id = "kv_get",
+    tag = "rest",
+    params(("key" = String, Path,
+        description = "The key; it may contain `/` (everything after `/v1/kv/` is the key)")),
+    responses(
+        (status = 200, description = "The entry", body = WireEntry),
+        (status = 404, description = "No entry at the key (`NotFound`)", body = ErrorReply,
+            example = json!({"error": {"kind": "NotFound", "message": "no entry at key 'users/1'"}})),
+        (status = 503, response = crate::reply::Unavailable),
+    ),
+)]
+pub async fn get_entry(State(state): State<AppState>, Path(key): Path<String>) -> Reply {
+    match state.client.get(&key).await? {
+        Some(entry) => ok(WireEntry::from(entry)),
+        None => Ok(not_found_entry(&key)),
+    }
+}
+
+/// The 404 of a key without an entry: kind `NotFound`, which no interlock error has (a missing
+/// entry is a result, not an error, everywhere else).
+fn not_found_entry(key: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": { "kind": "NotFound", "message": format!("no entry at key '{key}'") }
+        })),
+    )
+        .into_response()
+}
 
 /// `PUT /v1/kv/{key}`: `{"value": …, "index"?: N, "lease"?: "id"}`; without `index` the write
 /// is unconditional.
@@ -62,13 +99,8 @@ impl From<interlock::PutResult> for PutReply {
         example = json!({"value": {"name": "Ada"}, "index": 0})),
     responses(
         (status = 200, description = "Whether the write was made, and the entry", body = PutReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 404, response = crate::openapi::LeaseExpired),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 404, response = crate::reply::LeaseExpired),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn put(
@@ -86,12 +118,19 @@ pub async fn put(
     ))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct IndexQuery {
     /// Delete only if the key is at this index.
     index: Option<u64>,
+}
+
+impl FromQuery for IndexQuery {
+    fn from_query(params: &mut Params) -> Result<Self, Error> {
+        Ok(IndexQuery {
+            index: params.integer("index")?,
+        })
+    }
 }
 
 /// Deletes a key (`delete`), conditionally with `index`. A failed compare is a 200 with
@@ -105,10 +144,7 @@ pub struct IndexQuery {
         description = "The key; it may contain `/` (everything after `/v1/kv/` is the key)"), IndexQuery),
     responses(
         (status = 200, description = "Whether the delete was made, and the entry", body = PutReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn delete(
@@ -119,17 +155,33 @@ pub async fn delete(
     ok(PutReply::from(state.client.delete(&key, q.index).await?))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Keys starting with this (default: every key).
-    #[serde(default)]
+    #[param(required = false)]
     prefix: String,
     /// Only keys after this one: the last key of the previous page.
     after: Option<String>,
-    /// The most entries to return (at most, and by default, 1000).
-    limit: Option<usize>,
+    /// The most entries to return (at most, and by default, 1000; more is refused).
+    #[param(maximum = 1000)]
+    limit: Option<u64>,
+}
+
+impl FromQuery for ListQuery {
+    fn from_query(params: &mut Params) -> Result<Self, Error> {
+        let query = ListQuery {
+            prefix: params.text("prefix")?.unwrap_or_default(),
+            after: params.text("after")?,
+            limit: params.integer("limit")?,
+        };
+        if let Some(limit) = query.limit.filter(|l| *l > MAX_PAGE as u64) {
+            return Err(Error::invalid(format!(
+                "the query parameter 'limit' is {limit}; a page is at most {MAX_PAGE} entries"
+            )));
+        }
+        Ok(query)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -154,14 +206,11 @@ const MAX_PAGE: usize = 1000;
     params(ListQuery),
     responses(
         (status = 200, description = "One page", body = PageReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Reply {
-    let limit = q.limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let limit = q.limit.map_or(MAX_PAGE, |l| l as usize);
     let page = state
         .client
         .list(&q.prefix, q.after.as_deref(), Some(limit))
@@ -196,12 +245,7 @@ pub struct EntriesReply {
         example = json!({"keys": ["users/1", "users/2"]})),
     responses(
         (status = 200, description = "The entries that exist", body = EntriesReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn get_many(State(state): State<AppState>, Body(bytes): Body) -> Reply {
@@ -233,9 +277,7 @@ pub struct IndexReply {
     tag = "rest",
     responses(
         (status = 200, description = "The index of the store's latest write", body = IndexReply),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn index(State(state): State<AppState>) -> Reply {
@@ -294,14 +336,9 @@ pub struct TxnBody {
                 {"delete": {"key": "accounts/old"}}]})),
     responses(
         (status = 200, description = "Every op committed, at this index", body = IndexReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 404, response = crate::openapi::LeaseExpired),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 413, response = crate::openapi::PayloadTooLarge),
-        (status = 415, response = crate::openapi::UnsupportedMediaType),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 404, response = crate::reply::LeaseExpired),
+        (status = 409, response = crate::reply::Conflict),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn txn(State(state): State<AppState>, Body(bytes): Body) -> Reply {
@@ -361,10 +398,7 @@ pub struct Waiter {
     responses(
         (status = 200, description = "The holder and the waiters, holder first (empty: free)",
             body = Vec<Waiter>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn lock_queue(State(state): State<AppState>, Path(name): Path<String>) -> Reply {
@@ -382,11 +416,17 @@ pub async fn lock_queue(State(state): State<AppState>, Path(name): Path<String>)
         .collect::<Vec<_>>())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ForceQuery {
     /// The fencing token of the holder to remove: the confirmation of which holder is stuck.
     token: Option<u64>,
+}
+
+impl FromQuery for ForceQuery {
+    fn from_query(params: &mut Params) -> Result<Self, Error> {
+        Ok(ForceQuery {
+            token: params.integer("token")?,
+        })
+    }
 }
 
 /// The holder a force-release removed.
@@ -417,13 +457,11 @@ pub struct ReleaseReply {
     responses(
         (status = 200, description = "The holder was removed; the next waiter gets the lock",
             body = ReleaseReply),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::Unauthorized),
         (status = 409, description = "The lock has no holder, or its holder has another token \
-            (in `error.conflicts`: expected the token given, actual the holder's)",
+            (in `error.conflicts`: `key` the lock's name, `expected` the token given, `actual` the \
+            holder's)",
             body = ErrorReply),
-        (status = 503, response = crate::openapi::Unavailable),
-        (status = 504, response = crate::openapi::GatewayTimeout),
+        (status = 503, response = crate::reply::Unavailable),
     ),
 )]
 pub async fn force_release(
@@ -445,7 +483,7 @@ pub async fn force_release(
         .into());
     };
     if holder.token != token {
-        return Err(not_the_holder(&name, token, holder.token, holder.key));
+        return Err(not_the_holder(&name, token, holder.token));
     }
     let response = state
         .client
@@ -463,7 +501,7 @@ pub async fn force_release(
         .await?;
     if !response.succeeded {
         let actual = response.failed.first().map_or(0, |m| m.actual);
-        return Err(not_the_holder(&name, token, actual, holder.key));
+        return Err(not_the_holder(&name, token, actual));
     }
     ok(ReleaseReply {
         released: true,
@@ -472,9 +510,10 @@ pub async fn force_release(
     })
 }
 
-/// A force-release whose token is not the holder's: a 409 that says so in the lock's terms (its
-/// conflict still lists the holder's entry, with the holder's token as `actual`, 0 if it is gone).
-fn not_the_holder(name: &str, given: u64, actual: u64, key: String) -> crate::api::ApiError {
+/// A force-release whose token is not the holder's: a 409 that says so in the lock's terms. Its
+/// conflict names the lock (not its queue's internal key), with the token given as `expected`
+/// and the holder's as `actual` (0 if it is gone).
+fn not_the_holder(name: &str, given: u64, actual: u64) -> ApiError {
     let now = if actual == 0 {
         "its holder has just let go".to_string()
     } else {
@@ -485,20 +524,9 @@ fn not_the_holder(name: &str, given: u64, actual: u64, key: String) -> crate::ap
         format!("lock '{name}' was not force-released: {now}, not {given}; nothing was changed"),
     )
     .with_conflicts(vec![interlock::Conflict {
-        key,
+        key: name.to_string(),
         expected: given,
         actual,
     }])
     .into()
-}
-
-pub fn routes() -> axum::Router<AppState> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/kv", get(list))
-        .route("/get-many", post(get_many))
-        .route("/index", get(index))
-        .route("/txn", post(txn))
-        .route("/locks/{name}", get(lock_queue))
-        .route("/locks/{name}/holder", axum::routing::delete(force_release))
 }

@@ -438,9 +438,32 @@ async fn one_request_cannot_ask_for_unbounded_work() {
         ),
     );
     assert_eq!(status, 400, "{reply}");
+    // A page over the limit is refused, as docs/server-api.md says, not silently cut.
+    for limit in [1001, 5000, 100000] {
+        let (status, reply) = raw(
+            &server,
+            &request(
+                "GET",
+                &format!("/v1/kv?prefix=many/&limit={limit}"),
+                None,
+                "",
+            ),
+        );
+        assert_eq!(status, 400, "limit {limit}: {reply}");
+        let message = serde_json::from_str::<Value>(&reply).unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("'limit'")
+                && message.contains(&limit.to_string())
+                && message.contains("at most 1000"),
+            "{message}"
+        );
+    }
     let (status, page) = raw(
         &server,
-        &request("GET", "/v1/kv?prefix=many/&limit=100000", None, ""),
+        &request("GET", "/v1/kv?prefix=many/&limit=1000", None, ""),
     );
     assert_eq!(status, 200);
     let page: Value = serde_json::from_str(&page).unwrap();
@@ -451,6 +474,221 @@ async fn one_request_cannot_ask_for_unbounded_work() {
     let (_, metrics) = raw(&server, &request("GET", "/metrics", None, ""));
     assert!(!metrics.contains("FROBNICATE"), "{metrics}");
     assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+/// Words of the parsing library and Rust's types, which a user's 400 must not show.
+const NOT_OUR_WORDS: [&str; 14] = [
+    "invalid type",
+    "invalid value",
+    "expected ",
+    "deserialize",
+    "serde",
+    "u64",
+    "f64",
+    "usize",
+    "struct",
+    "variant",
+    "`",
+    " at line ",
+    "Failed to",
+    "sequence",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_query_or_body_names_the_field_the_value_and_the_rule() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    db.set("existing", "value").await.unwrap();
+    let before = snapshot(&db).await;
+    // (method, path, body, what the message must say)
+    let cases: Vec<(&str, &str, &str, Vec<&str>)> = vec![
+        (
+            "GET",
+            "/v1/kv?limit=x",
+            "",
+            vec!["the query parameter 'limit' must be a non-negative integer, got \"x\""],
+        ),
+        (
+            "GET",
+            "/v1/kv?limit=-1",
+            "",
+            vec!["'limit'", "non-negative integer", "\"-1\""],
+        ),
+        (
+            "GET",
+            "/v1/kv?bogus=1",
+            "",
+            vec!["'bogus'", "unknown", "'prefix'", "'limit'"],
+        ),
+        (
+            "GET",
+            "/v1/kv?limit=1&limit=2",
+            "",
+            vec!["'limit'", "more than once"],
+        ),
+        (
+            "DELETE",
+            "/v1/kv/existing?index=x",
+            "",
+            vec!["'index'", "non-negative integer", "\"x\""],
+        ),
+        (
+            "DELETE",
+            "/v1/locks/l/holder?token=abc",
+            "",
+            vec!["'token'", "\"abc\""],
+        ),
+        (
+            "GET",
+            "/v1/backend/watch?from=soon",
+            "",
+            vec!["'from'", "\"soon\""],
+        ),
+        (
+            "GET",
+            "/v1/backend/watch?include_reserved=yes",
+            "",
+            vec!["'include_reserved'", "true or false", "\"yes\""],
+        ),
+        (
+            "POST",
+            "/v1/leases",
+            r#"{"ttl": "x"}"#,
+            vec!["field 'ttl'", "a number", "\"x\""],
+        ),
+        (
+            "POST",
+            "/v1/leases",
+            r#"{"ttl": null}"#,
+            vec!["field 'ttl'", "a number", "null"],
+        ),
+        (
+            "POST",
+            "/v1/leases",
+            r#"{}"#,
+            vec!["field 'ttl'", "required"],
+        ),
+        (
+            "POST",
+            "/v1/leases",
+            r#"{"ttl": 5, "extra": 1}"#,
+            vec!["field 'extra'", "takes ttl"],
+        ),
+        (
+            "POST",
+            "/v1/leases",
+            r#"{"ttl": 5, "ttl": 6}"#,
+            vec!["field 'ttl'", "twice"],
+        ),
+        (
+            "POST",
+            "/v1/leases/ttl",
+            r#"{"ids": [1]}"#,
+            vec!["field 'ids[0]'", "a string", "got 1"],
+        ),
+        (
+            "POST",
+            "/v1/get-many",
+            r#"{"keys": "a"}"#,
+            vec!["field 'keys'", "an array", "\"a\""],
+        ),
+        (
+            "POST",
+            "/v1/leases",
+            r#"{"ttl": 1e400}"#,
+            vec!["not valid", "number", "out of range", "column"],
+        ),
+        (
+            "POST",
+            "/v1/get-many",
+            "[1, 2]",
+            vec!["a JSON object", "[1,2]"],
+        ),
+        (
+            "POST",
+            "/v1/get-many",
+            r#"{"keys": ["#,
+            vec!["not valid JSON", "line 1"],
+        ),
+        (
+            "POST",
+            "/v1/txn",
+            r#"{"ops": [{"put": {"key": "a", "value": 1, "index": "x"}}]}"#,
+            vec!["field 'ops[0].put.index'", "non-negative integer", "\"x\""],
+        ),
+        (
+            "POST",
+            "/v1/txn",
+            r#"{"checks": [{"key": "a", "index": -1}]}"#,
+            vec!["field 'checks[0].index'", "non-negative integer", "-1"],
+        ),
+        (
+            "POST",
+            "/v1/txn",
+            r#"{"ops": [{"frobnicate": {"key": "a"}}]}"#,
+            vec!["'ops[0]'", "'frobnicate'", "put, delete"],
+        ),
+        (
+            "POST",
+            "/v1/txn",
+            r#"{"ops": [{"put": 1}]}"#,
+            vec!["'ops[0].put'", "an object", "got 1"],
+        ),
+        (
+            "POST",
+            "/v1/txn",
+            r#"{"ops": [{"put": {"value": 1}}]}"#,
+            vec!["'ops[0].put.key'", "required"],
+        ),
+        (
+            "POST",
+            "/v1/backend/read",
+            r#"{"reads": [{"range": {"prefix": "a", "limit": 1.5}}]}"#,
+            vec!["'reads[0].range.limit'", "non-negative integer", "1.5"],
+        ),
+        (
+            "POST",
+            "/v1/backend/commit",
+            r#"{"ops": [{"put": {"key": "a", "value": 1, "lease": 5}}]}"#,
+            vec!["'ops[0].put.lease'", "a string", "got 5"],
+        ),
+    ];
+    for (method, path, body, says) in cases {
+        let what = format!("{method} {path} {body}");
+        let (status, reply) = raw(&server, &request(method, path, None, body));
+        assert_eq!(status, 400, "{what}: {reply}");
+        let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+        assert_eq!(
+            reply["error"]["kind"],
+            json!("InvalidArgument"),
+            "{what}: {reply}"
+        );
+        let message = reply["error"]["message"].as_str().unwrap();
+        for said in says {
+            assert!(
+                message.contains(said),
+                "{what}: {message:?} does not say {said:?}"
+            );
+        }
+        for word in NOT_OUR_WORDS {
+            assert!(!message.contains(word), "{what}: {message:?} says {word:?}");
+        }
+    }
+    assert_eq!(snapshot(&db).await, before, "a refused request wrote");
+}
+
+#[test]
+fn a_store_out_of_reach_is_named_with_durations_as_people_write_them() {
+    // Nothing listens on port 1; the server starts, and each request finds etcd out of reach.
+    let server = Server::start(EXE, "etcd://127.0.0.1:1?failover_timeout=1&timeout=1", &[]);
+    let (status, reply) = raw(&server, &request("GET", "/v1/index", None, ""));
+    assert_eq!(status, 503, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["error"]["kind"], json!("Unavailable"), "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("within 1 s"), "{message}");
+    assert!(!message.contains("1s"), "{message}");
 }
 
 /// The JSON error of a reply: its content type is JSON and its body `{"error": {"kind",

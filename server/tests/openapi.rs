@@ -1,11 +1,10 @@
 //! The OpenAPI document at `/openapi.json` against a real `interlock serve` over a real SQLite
 //! file: it is served without a token and declares the bearer token the `/v1/` routes need;
-//! its routes are exactly the server's (`src/routes.rs`), each answering its documented example
-//! with a reply that matches its documented schema; and the transaction and error shapes it
-//! describes are what the server accepts and returns.
-
-#[path = "../src/routes.rs"]
-mod routes;
+//! every route it documents is served, answering its documented example with a reply that
+//! matches its documented schema, and every other method 405 (that every route of the route
+//! table in `src/api.rs` is documented is the unit test `the_document_has_exactly_the_routes_of_the_table`
+//! there: the table builds both the router and the document); and the transaction and error
+//! shapes it describes are what the server accepts and returns.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -411,23 +410,11 @@ fn the_documented_routes_are_exactly_the_served_ones_and_each_answers_its_exampl
     let server = Server::start(EXE, &store.url, &["--token", TOKEN]);
     let doc = document(&server);
 
-    // The document and the server's list of routes agree.
-    let listed: BTreeSet<(String, String)> = routes::ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(listed.len(), routes::ROUTES.len(), "a route listed twice");
-    let documented_ops = operations(&doc);
-    let undocumented: Vec<_> = listed.difference(&documented_ops).collect();
-    assert!(
-        undocumented.is_empty(),
-        "routes not documented: {undocumented:?}"
-    );
-    let unlisted: Vec<_> = documented_ops.difference(&listed).collect();
-    assert!(
-        unlisted.is_empty(),
-        "documented but not routes: {unlisted:?}"
-    );
+    // The documented routes, each of which must be served: the deletes last, so that what they
+    // delete is there for the others.
+    let mut routes: Vec<(String, String)> = operations(&doc).into_iter().collect();
+    routes.sort_by_key(|(method, path)| (method == "DELETE", path.clone()));
+    assert!(routes.len() >= 20, "{routes:?}");
 
     // What the server answers for a path it does not serve, and for a wrong method.
     for (path, token) in [("/v1/no/such/route", Some(TOKEN)), ("/no-such-route", None)] {
@@ -455,11 +442,12 @@ fn the_documented_routes_are_exactly_the_served_ones_and_each_answers_its_exampl
     assert_eq!(lease.status, 200, "{}", lease.body);
     let lease_id = lease.json()["id"].as_str().unwrap().to_string();
 
-    // Each route, in the order of the list, with its documented example, answers with
-    // success and a reply that matches its documented schema.
-    for (method, path) in routes::ROUTES {
+    // Each documented route, with its documented example, answers with success (so it is
+    // routed) and a reply that matches its documented schema.
+    for (method, path) in &routes {
+        let (method, path) = (method.as_str(), path.as_str());
         let what = format!("{method} {path}");
-        let operation = &doc["paths"][*path][method.to_lowercase()];
+        let operation = &doc["paths"][path][method.to_lowercase()];
         let mut concrete = path
             .replace("{key}", "docs/entry")
             .replace("{id}", &lease_id)
@@ -483,7 +471,7 @@ fn the_documented_routes_are_exactly_the_served_ones_and_each_answers_its_exampl
             concrete = format!("{concrete}?{}", query.join("&"));
         }
 
-        if *path == "/v1/backend/watch" {
+        if path == "/v1/backend/watch" {
             let (status, head, events) = watch(&server, &concrete, 1, || {});
             assert_eq!(status, 200, "{what}: {head}");
             let (media, _) = documented(&doc, operation, 200, &what).unwrap();
@@ -516,7 +504,7 @@ fn the_documented_routes_are_exactly_the_served_ones_and_each_answers_its_exampl
         } else {
             Value::Null
         };
-        match (*method, *path) {
+        match (method, path) {
             ("GET", "/v1/kv/{key}") => assert_eq!(value["value"], json!({ "n": 1 })),
             ("POST", "/v1/leases/{id}/keepalive") => {
                 assert!(value["ttl"].as_f64().unwrap() > 0.0)

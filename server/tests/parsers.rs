@@ -422,8 +422,33 @@ fn check(
             reply.status
         ));
     }
+    // A refusal is in interlock's words, never the parsing library's or Rust's types'.
+    for word in PARSER_WORDS {
+        if message.contains(word) {
+            return Err(format!(
+                "the {} reply's message says '{word}': {message}",
+                reply.status
+            ));
+        }
+    }
     Ok(())
 }
+
+/// Words of serde, serde_json, axum and Rust's types.
+const PARSER_WORDS: [&str; 12] = [
+    "invalid type",
+    "invalid value",
+    "expected value",
+    "expected `",
+    "deserialize",
+    "serde",
+    "u64",
+    "usize",
+    "f64",
+    "struct variant",
+    "Failed to",
+    "EOF while",
+];
 
 // Keys in paths
 

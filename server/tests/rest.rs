@@ -201,6 +201,17 @@ async fn a_stuck_holder_is_force_released_only_with_its_fencing_token() {
         .unwrap();
     assert_eq!(status, 409, "{wrong}");
     assert_eq!(wrong["error"]["conflicts"][0]["actual"], json!(token));
+    assert_eq!(
+        wrong["error"]["conflicts"][0]["expected"],
+        json!(token + 100)
+    );
+    // The lock is named as the user knows it; the key of its queue is interlock's own.
+    assert_eq!(
+        wrong["error"]["conflicts"][0]["key"],
+        json!("printer"),
+        "{wrong}"
+    );
+    assert!(!wrong.to_string().contains("@lock"), "{wrong}");
     let message = wrong["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("lock 'printer' was not force-released")

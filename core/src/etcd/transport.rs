@@ -155,8 +155,8 @@ impl Transport {
             tried += 1;
             if tokio::time::Instant::now() + pause >= deadline {
                 return Err(error.prefix(format!(
-                    "no etcd member could serve the request within {:?}",
-                    self.failover_timeout
+                    "no etcd member could serve the request within {}",
+                    crate::validate::seconds(self.failover_timeout)
                 )));
             }
             // Try every member once at once, then back off between rounds.

@@ -198,8 +198,8 @@ impl WatchState {
                     if self.broken > 1 && since.elapsed() > self.transport.failover_timeout {
                         self.done = true;
                         return Some(Err(Error::unavailable(format!(
-                            "the etcd watch kept breaking for {:?}",
-                            self.transport.failover_timeout
+                            "the etcd watch kept breaking for {}",
+                            crate::validate::seconds(self.transport.failover_timeout)
                         ))));
                     }
                     let pause = Duration::from_millis(10) * 2u32.pow(self.broken.min(7));
@@ -243,8 +243,8 @@ impl WatchState {
             tried += 1;
             if tokio::time::Instant::now() + pause >= deadline {
                 return Err(error.prefix(format!(
-                    "no etcd member would serve the watch within {:?}",
-                    self.transport.failover_timeout
+                    "no etcd member would serve the watch within {}",
+                    crate::validate::seconds(self.transport.failover_timeout)
                 )));
             }
             if tried % self.transport.endpoint_count() == 0 {
