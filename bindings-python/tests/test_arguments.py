@@ -129,6 +129,13 @@ def test_other_wrong_types_are_worded_by_interlock(mem: interlock.Client) -> Non
     refused(lambda: mem.watch("", from_index=1.5), "from_index", "float 1.5")  # type: ignore[arg-type]
 
 
+def test_a_lease_argument_names_what_it_takes(mem: interlock.Client) -> None:
+    refused(lambda: mem.keepalive("x"), "lease must be a Lease, a lease id or None", "str 'x'")
+    refused(lambda: mem.set("k", 1, lease=1.5), "lease must be a Lease, a lease id", "float 1.5")
+    refused(lambda: mem.lock("a", lease=5), "lease must be a Lease or None", "int 5")
+    assert mem.get("k") is None
+
+
 # connect
 
 

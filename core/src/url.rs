@@ -373,6 +373,28 @@ mod tests {
 
     #[cfg(not(target_family = "wasm"))]
     #[test]
+    fn an_unknown_option_is_refused_naming_the_options_of_its_store() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}?sinc=normal", dir.path().join("a.db").display());
+        for (url, known) in [
+            ("mem://?sinc=normal", "max_value_bytes"),
+            (sqlite.as_str(), "max_value_bytes, sync"),
+            ("etcd://h:2379?sinc=1", "ca, failover_timeout, max_txn_ops"),
+        ] {
+            let err = match rt.block_on(super::open(url, &Default::default())) {
+                Ok(_) => panic!("{url} opened"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains("unknown option 's"), "{url}: {err}");
+            assert!(err.contains("(known for "), "{url}: {err}");
+            assert!(err.contains(known), "{url}: {err}");
+        }
+        assert_eq!(super::url_options("redis"), None);
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    #[test]
     fn etcd_hosts_need_a_port_and_brackets_for_ipv6() {
         let parse = |rest: &str| {
             super::etcd_options("etcd://x", "etcd", rest, &mut Default::default(), 1024)

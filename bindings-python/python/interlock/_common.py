@@ -244,15 +244,16 @@ def stale(what: str, pid: int) -> InterlockError:
     )
 
 
-def native_lease(lease: object) -> NativeLease | None:
-    """The native lease behind a lease object of either client, or None."""
+def native_lease(lease: object, accepted: str = "a Lease or None") -> NativeLease | None:
+    """The native lease behind a lease object of either client, or None (InvalidArgumentError
+    saying what is `accepted` for anything else)."""
     if lease is None:
         return None
     get = getattr(getattr(lease, "_core", None), "native_lease", None)
     if get is None:
         from .errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"lease must be a Lease or None, not {_described(lease)}")
+        raise InvalidArgumentError(f"lease must be {accepted}, not {_described(lease)}")
     native: NativeLease = get()
     return native
 
@@ -270,5 +271,5 @@ def lease_id(lease: object) -> int | None:
                 f"lease id {lease} is out of range: a lease id is an integer from 1 to 2**63 - 1"
             )
         return lease
-    native = native_lease(lease)
+    native = native_lease(lease, "a Lease, a lease id or None")
     return None if native is None else native.id
