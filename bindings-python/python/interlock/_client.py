@@ -164,7 +164,7 @@ class Client:
 
     def session(self, *, optimistic: bool = True) -> Session:
         """A unit of work over documents. Optimistic concurrency is on by default."""
-        return Session(self._core.session(optimistic))
+        return Session(self._core.session(optimistic), self)
 
     def retry(self, fn: Callable[[], T], attempts: int = 10) -> T:
         """Calls `fn` until it does not raise ConcurrencyError, backing off with jitter between
@@ -376,8 +376,8 @@ class Session:
     :meth:`save_changes` writes every change in one transaction, checked at the loaded indexes
     (ConcurrencyError if someone else wrote in between)."""
 
-    def __init__(self, core: _core.SessionCore) -> None:
-        self._core = core
+    def __init__(self, native: _native.Session, client: Client) -> None:
+        self._core = _core.SessionCore(native, client._core)
 
     def load(self, key: str) -> Any:
         """The value at `key` (None if absent), tracked: changes made to it in place are saved

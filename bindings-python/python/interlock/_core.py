@@ -290,12 +290,12 @@ class ClientCore:
         check_key(name, "the lock name of lock_queue")
         return (yield self._call("lock_queue", name))
 
-    def session(self, optimistic: object) -> SessionCore:
+    def session(self, optimistic: object) -> _native.Session:
         if not isinstance(optimistic, bool):
             raise InvalidArgumentError(
                 f"optimistic of session must be True or False, not {optimistic!r}"
             )
-        return SessionCore(self.handle().session(optimistic), self)
+        return self.handle().session(optimistic)
 
     def retry(self, fn: Callable[[], Any], attempts: object) -> Op[Any]:
         """Runs `fn` until it does not raise ConcurrencyError, backing off with jitter between

@@ -211,7 +211,7 @@ class AsyncClient:
 
     def session(self, *, optimistic: bool = True) -> AsyncSession:
         """A unit of work over documents."""
-        return AsyncSession(self._core.session(optimistic))
+        return AsyncSession(self._core.session(optimistic), self)
 
     async def retry(self, fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
         """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter
@@ -429,8 +429,8 @@ class AsyncLock:
 class AsyncSession:
     """A unit of work over documents (see :class:`interlock.Session`)."""
 
-    def __init__(self, core: _core.SessionCore) -> None:
-        self._core = core
+    def __init__(self, native: _native.Session, client: AsyncClient) -> None:
+        self._core = _core.SessionCore(native, client._core)
 
     async def load(self, key: str) -> Any:
         """The value at `key` (None if absent), tracked for save_changes."""
