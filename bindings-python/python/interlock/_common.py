@@ -89,13 +89,14 @@ def check_attempts(attempts: object) -> int:
     return _native.check_retry_attempts(max(min(attempts, 1 << 62), -(1 << 62)))
 
 
-def check_key(key: object, what: str) -> None:
+def check_key(key: object, what: str) -> str:
     """A key (or prefix) argument: InvalidArgumentError naming `what` unless it is a str (the
     store then checks its shape)."""
     if not isinstance(key, str):
         from .errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"{what} must be a str, not {_described(key)}")
+    return key
 
 
 def check_keys(keys: object, what: str) -> list[str]:

@@ -613,8 +613,7 @@ class SessionCore(Owned):
         return self._native
 
     def load(self, key: object) -> Op[Any]:
-        check_key(key, "the key of load")
-        assert isinstance(key, str)
+        key = check_key(key, "the key of load")
         if key not in self._tracked:
             self._tracked[key] = yield Call(self.handle, "load", key, ready=self.client)
         return self._tracked[key]
@@ -628,14 +627,12 @@ class SessionCore(Owned):
         return {k: self._tracked[k] for k in wanted}
 
     def store(self, key: object, value: Any) -> None:
-        check_key(key, "the key of store")
-        assert isinstance(key, str)
+        key = check_key(key, "the key of store")
         self.handle().store(key, value)
         self._tracked[key] = value
 
     def delete(self, key: object) -> None:
-        check_key(key, "the key of delete")
-        assert isinstance(key, str)
+        key = check_key(key, "the key of delete")
         self.handle().delete(key)
         self._tracked.pop(key, None)
 
