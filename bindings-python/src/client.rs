@@ -79,6 +79,12 @@ pub fn default_url() -> PyResult<String> {
     interlock::default_url().map_err(|e| Python::attach(|py| crate::errors::to_py(py, e)))
 }
 
+/// The query options a store URL of `scheme` takes (None: a scheme this build does not open).
+#[pyfunction]
+pub fn url_options(scheme: &str) -> Option<Vec<&'static str>> {
+    interlock::url_options(scheme).map(<[_]>::to_vec)
+}
+
 /// A lease or lock TTL, checked as the store will check it.
 fn ttl(secs: f64) -> PyResult<Duration> {
     let ttl = seconds("ttl", secs)?;

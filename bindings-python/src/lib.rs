@@ -40,5 +40,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(retry::retry_delay, m)?)?;
     m.add_function(wrap_pyfunction!(retry::check_retry_attempts, m)?)?;
     m.add_function(wrap_pyfunction!(bench::bench_core, m)?)?;
+    m.add_function(wrap_pyfunction!(client::url_options, m)?)?;
+    // The longest duration any argument takes (the core's longest lease TTL), in seconds.
+    m.add("MAX_SECONDS", interlock::validate::MAX_TTL.as_secs_f64())?;
     Ok(())
 }

@@ -45,5 +45,5 @@ pub use model::{Entry, Event, EventKind, LeaseId, Page, PutResult};
 pub use retry::{MAX_ATTEMPTS, RetryPolicy, check_attempts, retry, retry_with};
 pub use session::{Session, SessionOptions};
 pub use txn::Txn;
-pub use url::{ConnectOptions, URL_ENV, default_url};
+pub use url::{ConnectOptions, URL_ENV, default_url, url_options};
 pub use watch::WatchStream;

@@ -86,11 +86,33 @@ fn max_value_bytes(url: &str, query: &mut HashMap<String, String>) -> Result<usi
     }
 }
 
-fn reject_unknown(url: &str, query: &HashMap<String, String>) -> Result<()> {
+/// The query options a store URL of `scheme` takes, for checking and for messages; None for a
+/// scheme this build does not open.
+pub fn url_options(scheme: &str) -> Option<&'static [&'static str]> {
+    match scheme {
+        "mem" | "http" | "https" => Some(&["max_value_bytes"]),
+        #[cfg(not(target_family = "wasm"))]
+        "sqlite" => Some(&["max_value_bytes", "sync"]),
+        #[cfg(not(target_family = "wasm"))]
+        "etcd" | "etcd+http" | "etcd+https" => Some(&[
+            "ca",
+            "failover_timeout",
+            "max_txn_ops",
+            "max_value_bytes",
+            "prefix",
+            "timeout",
+            "watch_refresh",
+        ]),
+        _ => None,
+    }
+}
+
+fn reject_unknown(url: &str, scheme: &str, query: &HashMap<String, String>) -> Result<()> {
     let shown = redact(url);
     if let Some(k) = query.keys().next() {
+        let known = url_options(scheme).unwrap_or_default().join(", ");
         return Err(Error::invalid(format!(
-            "unknown option '{k}' in store URL '{shown}'"
+            "unknown option '{k}' in store URL '{shown}' (known for {scheme}://: {known})"
         )));
     }
     Ok(())
@@ -114,7 +136,7 @@ pub async fn open(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Backend
     let max = max_value_bytes(url, &mut query)?;
     match scheme {
         "mem" => {
-            reject_unknown(url, &query)?;
+            reject_unknown(url, scheme, &query)?;
             Ok(Arc::new(mem_store(rest, max)))
         }
         #[cfg(not(target_family = "wasm"))]
@@ -128,7 +150,7 @@ pub async fn open(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Backend
                     )));
                 }
             };
-            reject_unknown(url, &query)?;
+            reject_unknown(url, scheme, &query)?;
             if rest.is_empty() {
                 return Err(Error::invalid(format!(
                     "store URL '{url}' names no file; use sqlite:///absolute/path.db or sqlite://relative.db"
@@ -151,11 +173,11 @@ pub async fn open(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Backend
         #[cfg(not(target_family = "wasm"))]
         "etcd" | "etcd+http" | "etcd+https" => {
             let options = etcd_options(url, scheme, rest, &mut query, max)?;
-            reject_unknown(url, &query)?;
+            reject_unknown(url, scheme, &query)?;
             Ok(Arc::new(crate::etcd::EtcdBackend::open(options)?))
         }
         "http" | "https" => {
-            reject_unknown(url, &query)?;
+            reject_unknown(url, scheme, &query)?;
             let rest = rest.trim_end_matches('/');
             if rest.is_empty() || rest.contains('/') {
                 return Err(Error::invalid(format!(
@@ -347,6 +369,28 @@ mod tests {
                 assert!(err.contains(scheme), "{url}: {err}");
             }
         }
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    #[test]
+    fn an_unknown_option_is_refused_naming_the_options_of_its_store() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}?sinc=normal", dir.path().join("a.db").display());
+        for (url, known) in [
+            ("mem://?sinc=normal", "max_value_bytes"),
+            (sqlite.as_str(), "max_value_bytes, sync"),
+            ("etcd://h:2379?sinc=1", "ca, failover_timeout, max_txn_ops"),
+        ] {
+            let err = match rt.block_on(super::open(url, &Default::default())) {
+                Ok(_) => panic!("{url} opened"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains("unknown option 's"), "{url}: {err}");
+            assert!(err.contains("(known for "), "{url}: {err}");
+            assert!(err.contains(known), "{url}: {err}");
+        }
+        assert_eq!(super::url_options("redis"), None);
     }
 
     #[cfg(not(target_family = "wasm"))]

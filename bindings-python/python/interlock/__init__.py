@@ -75,7 +75,7 @@ def connect(url: str | None = None, *, token: str | None = None, **options: Any)
     user's data directory. `token` is the bearer token of an interlock server (without it,
     ``INTERLOCK_TOKEN``); it is sent in a header, never in the URL. Other keyword options
     become URL query parameters."""
-    resolved = resolve_url(url, options)
+    resolved = resolve_url(url, token, options)
     return Client(resolved, _native.connect(resolved, token), token=token)
 
 
@@ -103,7 +103,7 @@ if hasattr(os, "register_at_fork"):
 def default_url() -> str:
     """The URL :func:`connect` opens when given none: ``INTERLOCK_URL``, else the default SQLite
     file in the user's data directory."""
-    return resolve_url(None, {})
+    return resolve_url(None, None, {})
 
 
 def default_client() -> Client:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from . import _native
@@ -18,12 +19,33 @@ DEFAULT_TTL = 20.0
 """Seconds a crashed lock holder keeps others waiting, unless a lock says otherwise."""
 
 
-def resolve_url(url: str | None, options: dict[str, object]) -> str:
+def resolve_url(url: object, token: object, options: dict[str, object]) -> str:
     """The URL to open: `url`, else ``INTERLOCK_URL``, else the default SQLite file; keyword
-    options become query parameters (``sync="normal"`` → ``?sync=normal``)."""
+    options become query parameters (``sync="normal"`` → ``?sync=normal``), URL-encoded, after
+    checking each is an option of the store (InvalidArgumentError listing the known ones
+    otherwise). `url` and `token` must be str or None."""
+    from .errors import InvalidArgumentError
+
+    if url is not None and not isinstance(url, str):
+        raise InvalidArgumentError(f"the store URL must be a str or None, not {_described(url)}")
+    if url is not None and not url.strip():
+        raise InvalidArgumentError(
+            f"the store URL must not be empty, not {url!r} (give None for INTERLOCK_URL or the "
+            "default store)"
+        )
+    if token is not None and not isinstance(token, str):
+        raise InvalidArgumentError(f"token must be a str or None, not {_described(token)}")
     resolved = url or os.environ.get("INTERLOCK_URL") or _native.default_url()
     if options:
-        extra = "&".join(f"{k}={_option(v)}" for k, v in sorted(options.items()))
+        scheme = resolved.split("://", 1)[0] if "://" in resolved else ""
+        known = _native.url_options(scheme)
+        for name in sorted(options):
+            if known is not None and name not in known:
+                raise InvalidArgumentError(
+                    f"unknown option '{name}' of connect for a {scheme}:// store (known: "
+                    f"{', '.join(['token', *known])})"
+                )
+        extra = urllib.parse.urlencode({k: _option(v) for k, v in sorted(options.items())})
         resolved += ("&" if "?" in resolved else "?") + extra
     return resolved
 
@@ -34,17 +56,25 @@ def _option(value: object) -> str:
     return str(value)
 
 
-def check_unsigned(value: object, what: str) -> None:
-    """Refuses an index or a limit the store cannot hold (negative, or 2**64 and above, or a
-    bool, which Python would otherwise read as 0 or 1) with InvalidArgumentError naming `what`,
-    instead of the native layer's OverflowError. Other types are left to the native layer
-    (TypeError)."""
+def check_unsigned(value: object, what: str, *, optional: bool = False) -> None:
+    """An index or a limit: InvalidArgumentError naming `what` unless it is an integer the store
+    can hold (0 to 2**64 - 1; a bool, which Python would otherwise read as 0 or 1, is refused),
+    or None where `optional`."""
     from .errors import InvalidArgumentError
 
-    if isinstance(value, bool):
-        raise InvalidArgumentError(f"{what} must be an integer, not the bool {value}")
-    if isinstance(value, int) and not 0 <= value < 1 << 64:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentError(
+            f"{what} must be an integer from 0 to 2**64 - 1, not {_described(value)}"
+        )
+    if not 0 <= value < 1 << 64:
         raise InvalidArgumentError(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+
+
+def _described(value: object) -> str:
+    """A value for a message: its type and its repr (``bool True``, ``str 'x'``)."""
+    return f"{type(value).__name__} {value!r}"
 
 
 def check_attempts(attempts: object) -> int:
@@ -59,13 +89,14 @@ def check_attempts(attempts: object) -> int:
     return _native.check_retry_attempts(max(min(attempts, 1 << 62), -(1 << 62)))
 
 
-def check_key(key: object, what: str) -> None:
+def check_key(key: object, what: str) -> str:
     """A key (or prefix) argument: InvalidArgumentError naming `what` unless it is a str (the
     store then checks its shape)."""
     if not isinstance(key, str):
         from .errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"{what} must be a str, not {type(key).__name__} {key!r}")
+        raise InvalidArgumentError(f"{what} must be a str, not {_described(key)}")
+    return key
 
 
 def check_keys(keys: object, what: str) -> list[str]:
@@ -75,7 +106,8 @@ def check_keys(keys: object, what: str) -> list[str]:
 
     if isinstance(keys, (str, bytes)) or not hasattr(keys, "__iter__"):
         raise InvalidArgumentError(
-            f"{what} must be an iterable of str, not {type(keys).__name__} {keys!r}"
+            f"{what} must be an iterable of str (a str is one key, not a list of keys), not "
+            f"{_described(keys)}"
         )
     out = list(keys)
     for i, key in enumerate(out):
@@ -125,21 +157,22 @@ def check_ttl(value: object) -> float:
     return ttl
 
 
-MAX_TIMEOUT = 1e10
-"""The longest timeout accepted, in seconds (over 300 years); None waits without a limit."""
+MAX_SECONDS: float = _native.MAX_SECONDS
+"""The longest duration any argument takes, in seconds: the core's longest lease TTL (9e9 s,
+about 285 years), the same bound in every package; a timeout of None waits without a limit."""
 
 
 def check_timeout(value: object) -> float | None:
-    """A wait's timeout: None (no limit) or a duration in seconds up to MAX_TIMEOUT."""
+    """A wait's timeout: None (no limit) or a duration in seconds up to MAX_SECONDS."""
     if value is None:
         return None
     timeout = check_seconds(value, "timeout")
-    if timeout > MAX_TIMEOUT:
+    if timeout > MAX_SECONDS:
         from .errors import InvalidArgumentError
 
         raise InvalidArgumentError(
-            f"timeout of {value} seconds is too long (at most {MAX_TIMEOUT:.0e}; None waits "
-            "without a limit)"
+            f"timeout of {value} seconds is too long (at most {MAX_SECONDS:.0f} s, about 285 "
+            "years; None waits without a limit)"
         )
     return timeout
 
@@ -212,15 +245,16 @@ def stale(what: str, pid: int) -> InterlockError:
     )
 
 
-def native_lease(lease: object) -> NativeLease | None:
-    """The native lease behind a lease object of either client, or None."""
+def native_lease(lease: object, accepted: str = "a Lease or None") -> NativeLease | None:
+    """The native lease behind a lease object of either client, or None (InvalidArgumentError
+    saying what is `accepted` for anything else)."""
     if lease is None:
         return None
-    get = getattr(lease, "_native_lease", None)
+    get = getattr(getattr(lease, "_core", None), "native_lease", None)
     if get is None:
         from .errors import InvalidArgumentError
 
-        raise InvalidArgumentError(f"lease must be a Lease or None, not {type(lease).__name__}")
+        raise InvalidArgumentError(f"lease must be {accepted}, not {_described(lease)}")
     native: NativeLease = get()
     return native
 
@@ -238,5 +272,5 @@ def lease_id(lease: object) -> int | None:
                 f"lease id {lease} is out of range: a lease id is an integer from 1 to 2**63 - 1"
             )
         return lease
-    native = native_lease(lease)
+    native = native_lease(lease, "a Lease, a lease id or None")
     return None if native is None else native.id
