@@ -84,6 +84,44 @@ fn serialized_len(value: &Value) -> usize {
     c.0
 }
 
+/// The first integer literal of the JSON `text` (outside strings) that fits neither `i64` nor
+/// `u64`, if any: JSON readers (serde_json among them) keep such a number only approximately, as
+/// a float, so a reader of text from a user refuses it rather than store another number.
+pub fn inexact_integer(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+        } else if b == b'"' {
+            in_string = true;
+            i += 1;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let start = i;
+            i += 1;
+            while i < bytes.len()
+                && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+            {
+                i += 1;
+            }
+            let literal = &text[start..i];
+            let integer = !literal.contains(['.', 'e', 'E']);
+            if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
+                return Some(literal);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
 /// Longest lease TTL (and longest duration any binding takes): about 285 years.
 pub const MAX_TTL: std::time::Duration = std::time::Duration::from_secs(9_000_000_000);
 
@@ -141,6 +179,24 @@ pub fn prefix_end(prefix: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn inexact_integers_are_found_outside_strings_only() {
+        assert_eq!(
+            inexact_integer("123456789012345678901"),
+            Some("123456789012345678901")
+        );
+        assert_eq!(
+            inexact_integer(r#"{"a":[1,"99999999999999999999",-99999999999999999999]}"#),
+            Some("-99999999999999999999")
+        );
+        assert_eq!(
+            inexact_integer(r#"[18446744073709551615,-9223372036854775808,1e400,1.5]"#),
+            None
+        );
+        assert_eq!(inexact_integer(r#""\"12345678901234567890123""#), None);
+    }
+
     use super::*;
 
     #[test]

@@ -119,7 +119,7 @@ pub fn parse_value(text: &str) -> Result<Value, Failure> {
             ),
         )
     })?;
-    if let Some(number) = inexact_integer(text) {
+    if let Some(number) = interlock::validate::inexact_integer(text) {
         return Err(fail(
             EXIT_USAGE,
             format!(
@@ -129,43 +129,6 @@ pub fn parse_value(text: &str) -> Result<Value, Failure> {
         ));
     }
     Ok(value)
-}
-
-/// The first integer literal of the JSON `text` (outside strings) that fits neither `i64` nor
-/// `u64`, if any.
-fn inexact_integer(text: &str) -> Option<&str> {
-    let bytes = text.as_bytes();
-    let (mut i, mut in_string) = (0, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            i += 1;
-        } else if b == b'"' {
-            in_string = true;
-            i += 1;
-        } else if b == b'-' || b.is_ascii_digit() {
-            let start = i;
-            i += 1;
-            while i < bytes.len()
-                && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
-            {
-                i += 1;
-            }
-            let literal = &text[start..i];
-            let integer = !literal.contains(['.', 'e', 'E']);
-            if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
-                return Some(literal);
-            }
-        } else {
-            i += 1;
-        }
-    }
-    None
 }
 
 pub async fn get(db: &Client, key: &str) -> Outcome {
