@@ -107,28 +107,72 @@ fn print(value: &Value) {
 /// Parses a value given on the command line as JSON. Refuses text that is not JSON, and integers
 /// beyond 64 bits, which JSON readers (this one included) would keep only approximately.
 pub fn parse_value(text: &str) -> Result<Value, Failure> {
+    let shown = shown(text);
     let value = serde_json::from_str(text).map_err(|e| {
-        let at = match e.classify() {
-            serde_json::error::Category::Eof => "it ends too early".to_string(),
-            _ => format!("it goes wrong at character {}", e.column()),
+        let message = e.to_string();
+        let (problem, hint) = if message.contains("number out of range") {
+            (
+                "has a number beyond the range of JSON numbers (about 1.8e308)".to_string(),
+                "",
+            )
+        } else if message.contains("recursion limit") {
+            (
+                "nests arrays or objects deeper than 128 levels".to_string(),
+                "",
+            )
+        } else if e.classify() == serde_json::error::Category::Eof {
+            (
+                "is not JSON (it ends too early)".to_string(),
+                "; quote a string as JSON, e.g. '\"text\"'",
+            )
+        } else {
+            (
+                format!("is not JSON (it goes wrong at character {})", e.column()),
+                "; quote a string as JSON, e.g. '\"text\"'",
+            )
         };
-        fail(
-            EXIT_USAGE,
-            format!(
-                "the value {text:?} is not JSON ({at}); quote a string as JSON, e.g. '\"text\"'"
-            ),
-        )
+        fail(EXIT_USAGE, format!("the value {shown} {problem}{hint}"))
     })?;
     if let Some(number) = interlock::validate::inexact_integer(text) {
         return Err(fail(
             EXIT_USAGE,
             format!(
-                "the value {text:?} has the integer {number}, beyond the 64-bit range JSON \
+                "the value {shown} has the integer {number}, beyond the 64-bit range JSON \
                  numbers are kept exactly in; store it as a string, e.g. '\"{number}\"'"
             ),
         ));
     }
     Ok(value)
+}
+
+/// `text` quoted for a message, cut to its first 60 characters.
+fn shown(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}… ({} characters)", &text[..end], text.chars().count()),
+        None => format!("{text:?}"),
+    }
+}
+
+/// Parses `serve --listen`: HOST:PORT, the host a name (`localhost`) or an address.
+pub fn listen_arg(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    const RULE: &str = "must be HOST:PORT, e.g. 127.0.0.1:7070 or localhost:0 (port 0 picks a \
+                        free port; an IPv6 address in brackets, [::1]:7070)";
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let addrs: Vec<_> = text
+        .to_socket_addrs()
+        .map_err(|_| RULE.to_string())?
+        .collect();
+    // A name may resolve to both families: IPv4 first, as `127.0.0.1` is what most mean.
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{RULE}; {text:?} names no address"))
 }
 
 pub async fn get(db: &Client, key: &str) -> Outcome {

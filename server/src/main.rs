@@ -47,7 +47,7 @@ enum Command {
     /// Serves the store over HTTP: the API under /v1/, /healthz, /metrics, /openapi.json and the
     /// dashboard at /. With --token (or INTERLOCK_TOKEN, or --token-file) every request under
     /// /v1/ must carry it; without, the server listens on loopback only. Prints the address it
-    /// listens on, then the dashboard's.
+    /// listens on, then the dashboard's address.
     Serve(ServeArgs),
     #[command(flatten)]
     Verb(Verb),
@@ -150,7 +150,12 @@ struct LockArgs {
 #[derive(Args)]
 struct ServeArgs {
     /// The address to listen on; port 0 picks a free one (the first line of output names it).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7070",
+        value_parser = cli::listen_arg
+    )]
     listen: SocketAddr,
     /// A file whose first line is the token every request must carry (instead of --token; it
     /// wins over INTERLOCK_TOKEN).
@@ -165,7 +170,8 @@ struct ServeArgs {
         long,
         value_name = "SECONDS",
         default_value_t = 30.0,
-        value_parser = cli::seconds_arg
+        value_parser = cli::seconds_arg,
+        allow_negative_numbers = true
     )]
     request_timeout: f64,
 }
@@ -244,7 +250,18 @@ fn parse() -> Cli {
     });
     // A usage error of the subcommand `name`, with its usage line.
     let usage = |name: &str, kind: clap::error::ErrorKind, message: String| -> ! {
-        let mut command = command();
+        // Named as it was run, as clap's own usage errors name it.
+        let run_as = std::env::args_os()
+            .next()
+            .and_then(|arg0| {
+                let name = std::path::Path::new(&arg0)
+                    .file_name()?
+                    .to_str()?
+                    .to_string();
+                Some(name)
+            })
+            .unwrap_or_else(|| "interlock".to_string());
+        let mut command = command().bin_name(run_as);
         command.build();
         match command.find_subcommand_mut(name) {
             Some(sub) => sub.error(kind, message).exit(),

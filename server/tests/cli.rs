@@ -382,6 +382,8 @@ fn out_of_range_timeouts_and_ttls_are_usage_errors() {
 fn values_indexes_and_durations_are_checked_in_plain_words() {
     let store = Store::sqlite();
     let url = store.url.as_str();
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let long = "x".repeat(300);
     let no_jargon = |args: &[&str], err: &str| {
         for word in [
             "ident",
@@ -410,11 +412,18 @@ fn values_indexes_and_durations_are_checked_in_plain_words() {
         ),
         (&["put", "big", "hello"], "not JSON"),
         (&["put", "big", r#"{"a":"#], "ends too early"),
+        (&["put", "big", "1e400"], "beyond the range of JSON numbers"),
+        (&["put", "big", &deep], "deeper than 128 levels"),
+        (&["put", "big", &long], "… (300 characters) is not JSON"),
     ] {
         let out = run(url, args);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
+        assert!(
+            err.len() < 300,
+            "{args:?}: the message repeats the value: {err}"
+        );
         no_jargon(args, &err);
     }
     assert_eq!(run(url, &["get", "big"]).status.code(), Some(1));
@@ -481,6 +490,14 @@ fn values_indexes_and_durations_are_checked_in_plain_words() {
         (
             &["lock", "x", "-n", "-E", "300", "--", "true"],
             &["conflict-exit-code", "0 to 255"],
+        ),
+        (
+            &["serve", "--request-timeout", "-1"],
+            &["--request-timeout", "negative"],
+        ),
+        (
+            &["serve", "--listen", "127.0.0.1"],
+            &["--listen", "HOST:PORT", "localhost:0"],
         ),
         (
             &["serve", "--request-timeout", "1e300"],
@@ -1154,4 +1171,41 @@ fn serve_token_file_wins_over_the_environment_not_over_the_command_line() {
     let args = ["serve", "--token", "x", "--token-file", file];
     let out = run_within(Duration::from_secs(10), &args, &[]);
     assert_usage_error(&out, &args, &["--token", "--token-file"]);
+}
+
+/// `serve --listen` takes a host name as well as an address; usage errors name the program as it
+/// was run, as clap's own do.
+#[test]
+fn serve_listens_on_a_host_name_and_usage_names_the_program_as_run() {
+    use std::io::BufRead;
+    let mut command = Command::new(EXE);
+    command
+        .args(["serve", "--store", "mem://", "--listen", "localhost:0"])
+        .env_remove("INTERLOCK_URL")
+        .env_remove("INTERLOCK_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = interlock_tests::etcd::spawn_dying_with_process(command).unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains(" on http://127.0.0.1:"), "{first}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let renamed = dir.path().join("coord");
+    std::fs::copy(EXE, &renamed).unwrap();
+    let out = Command::new(&renamed)
+        .args(["--store", "mem://", "lock", "x", "-E", "7", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Usage: coord lock"),
+        "{}",
+        stderr(&out)
+    );
 }
