@@ -130,8 +130,9 @@ impl Store {
                 // Typically fs.inotify.max_user_instances is exhausted: fall back to polling
                 // the notify file, slower but correct.
                 tracing::warn!(
-                    "cannot watch {} ({e}); polling it every {POLL_FALLBACK:?} instead",
-                    notify_path.display()
+                    "cannot watch {} ({e}); polling it every {} instead",
+                    notify_path.display(),
+                    crate::validate::seconds(POLL_FALLBACK)
                 );
                 None
             }
