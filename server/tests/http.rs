@@ -423,27 +423,15 @@ async fn one_request_cannot_ask_for_unbounded_work() {
     }
     txn.commit().await.unwrap();
     let keys: Vec<String> = (0..2000).map(|_| "many/0001".to_string()).collect();
-    let (status, reply) = raw(
+    let (status, reply) = post(
         &server,
-        &request(
-            "POST",
-            "/v1/backend/read",
-            None,
-            &json!({ "reads": [{ "keys": keys }] }).to_string(),
-        ),
+        "/v1/backend/read",
+        &json!({ "reads": [{ "keys": keys }] }),
     );
     assert_eq!(status, 400, "{reply}");
     assert!(reply.contains("at most 1024"), "{reply}");
     let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
-    let (status, reply) = raw(
-        &server,
-        &request(
-            "POST",
-            "/v1/get-many",
-            None,
-            &json!({ "keys": keys }).to_string(),
-        ),
-    );
+    let (status, reply) = post(&server, "/v1/get-many", &json!({ "keys": keys }));
     assert_eq!(status, 400, "{reply}");
     // A page over the limit is refused, as docs/server-api.md says, not silently cut.
     for limit in [1001, 5000, 100000] {
@@ -838,15 +826,17 @@ async fn unknown_paths_get_a_json_404_and_wrong_methods_a_json_405() {
     }
 }
 
-/// The message of a JSON error reply of status `status`.
+/// The status and body of the reply to a POST of `body` to `path`.
+fn post(server: &Server, path: &str, body: &Value) -> (u16, String) {
+    raw(server, &request("POST", path, None, &body.to_string()))
+}
+
+/// The message of the JSON `InvalidArgument` reply, of status `status`, to a request.
 fn refusal(server: &Server, method: &str, path: &str, body: &str, status: u16) -> String {
-    let (got, reply) = raw(server, &request(method, path, None, body));
-    assert_eq!(got, status, "{method} {path} {body}: {reply}");
-    let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
-    reply["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no message: {reply}"))
-        .to_string()
+    let what = format!("{method} {path} {body}");
+    let reply = exchange_to(&server.url, &request(method, path, None, body));
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+    json_error(&reply, &what)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -889,14 +879,10 @@ async fn range_reads_return_a_bounded_number_of_entries() {
         json!({ "prefix": "many/" }),
         json!({ "prefix": "many/", "limit": 100000 }),
     ] {
-        let (status, reply) = raw(
+        let (status, reply) = post(
             &server,
-            &request(
-                "POST",
-                "/v1/backend/read",
-                None,
-                &json!({ "reads": [{ "range": range }] }).to_string(),
-            ),
+            "/v1/backend/read",
+            &json!({ "reads": [{ "range": range }] }),
         );
         assert_eq!(status, 200, "{reply}");
         let reply: Value = serde_json::from_str(&reply).unwrap();
