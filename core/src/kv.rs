@@ -52,7 +52,7 @@ impl ClientState {
     ) -> Result<Page> {
         validate::prefix(prefix)?;
         if limit == Some(0) {
-            return Err(Error::invalid("list limit must be at least 1"));
+            return Err(Error::invalid("list limit must be at least 1, got 0"));
         }
         self.check_open()?;
         let range = RangeRead {

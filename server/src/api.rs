@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, OriginalUri, Request, State};
+use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{Method, StatusCode};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use utoipa::openapi::path::HttpMethod;
+use utoipa::openapi::path::{HttpMethod, ParameterIn};
 
 use crate::openapi::{Described, Shared, describe};
 use crate::reply::not_found;
@@ -101,6 +101,34 @@ static METHODS_AND_PATHS: LazyLock<Vec<(Method, String)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// What each route takes besides its path (a body, query parameters), in the order of
+/// [`ROUTES`], from its annotation: what it does not take is refused (`extract::takes_only`).
+static TAKES: LazyLock<Vec<extract::Takes>> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|route| {
+            let described = (route.doc)();
+            let query = described
+                .operation
+                .parameters
+                .iter()
+                .flatten()
+                .filter(|p| p.parameter_in == ParameterIn::Query)
+                .map(|p| {
+                    let json = serde_json::to_value(p).unwrap_or_default();
+                    let integer = json["schema"]["type"].to_string().contains("integer");
+                    (p.name.clone(), integer)
+                })
+                .collect();
+            extract::Takes {
+                route: format!("{} {}", http_method(&described.method), described.path),
+                body: described.operation.request_body.is_some(),
+                query,
+            }
+        })
+        .collect()
+});
+
 /// The OpenAPI document of [`ROUTES`], as JSON, built once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     crate::openapi::document(ROUTES.iter().map(|route| {
@@ -170,9 +198,19 @@ pub fn router(state: AppState, options: &Options) -> Router {
     let mut server = Router::new();
     let mut unary = Router::new();
     let mut stream = Router::new();
-    for (route, (method, path)) in ROUTES.iter().zip(METHODS_AND_PATHS.iter()) {
+    for ((route, (method, path)), takes) in ROUTES
+        .iter()
+        .zip(METHODS_AND_PATHS.iter())
+        .zip(TAKES.iter())
+    {
         let path = router_path(path, route.scope, route.rest_of_path);
-        let handler = (route.handler)(method_filter(method));
+        let mut handler = (route.handler)(method_filter(method));
+        if route.scope != Scope::Server {
+            let takes = takes.clone();
+            handler = handler.route_layer(from_fn(move |request: Request, next: Next| {
+                extract::takes_only(takes.clone(), request, next)
+            }));
+        }
         match route.scope {
             Scope::Server => server = server.route(&path, handler),
             Scope::V1 => unary = unary.route(&path, handler),
@@ -180,11 +218,15 @@ pub fn router(state: AppState, options: &Options) -> Router {
         }
     }
     // Every route but a stream answers within the request timeout; a commit cut short has an
-    // unknown outcome, and 504 tells the client so (it is Unavailable, retryable).
-    let unary = unary.route_layer(tower_http::timeout::TimeoutLayer::with_status_code(
-        StatusCode::GATEWAY_TIMEOUT,
-        options.request_timeout,
-    ));
+    // unknown outcome, and 504 tells the client so (it is Unavailable, retryable), with the
+    // JSON error of every other reply.
+    let timeout = options.request_timeout;
+    let unary = unary.route_layer(from_fn(move |request: Request, next: Next| async move {
+        match tokio::time::timeout(timeout, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => crate::reply::timed_out(timeout),
+        }
+    }));
     let v1 = unary
         .merge(stream)
         .method_not_allowed_fallback(extract::method_not_allowed)
@@ -231,7 +273,7 @@ pub fn router(state: AppState, options: &Options) -> Router {
 }
 
 /// The reply to a path the server does not serve, whatever the method: 404 with the JSON error
-/// of every other refusal (an `InvalidArgument`, as the 405 of a wrong method is). It names the
+/// of every other refusal, of kind `NotFound` (as a key without an entry). It names the
 /// request's method and path, not its query string.
 async fn unknown(method: Method, OriginalUri(uri): OriginalUri) -> Response {
     not_found(&format!(
@@ -376,7 +418,10 @@ mod tests {
                 .collect()
         };
         let set = |statuses: &[&str]| statuses.iter().map(|s| s.to_string()).collect();
-        assert_eq!(replies("get", "/v1/info"), set(&["200", "401", "504"]));
+        assert_eq!(
+            replies("get", "/v1/info"),
+            set(&["200", "400", "401", "504"])
+        );
         assert_eq!(
             replies("post", "/v1/leases"),
             set(&["200", "400", "401", "413", "415", "503", "504"])

@@ -30,6 +30,11 @@ use crate::state::AppState;
 /// The most reads, compares and ops one request may carry (etcd's `--max-txn-ops` in the test
 /// clusters; interlock's own transactions add a few to a user's 128).
 const MAX_REQUEST_ITEMS: usize = 1024;
+/// The most entries the range reads of one request return in all. A range without a `limit`, or
+/// with a larger one, stops at this many and reports `more`; a request whose ranges' limits add
+/// up to more is refused (page with `limit` and `after`). Interlock's own clients send one range
+/// per request (a page, or a lock's queue), so they stay within it.
+pub const MAX_READ_ENTRIES: usize = 10_000;
 /// A watch reports the store's progress past its last event at most this often.
 const WATCH_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -71,10 +76,35 @@ fn check_reads(reads: &[Read]) -> Result<(), Error> {
     Ok(())
 }
 
-fn count(items: usize) -> Result<(), Error> {
+/// Refuses more than [`MAX_REQUEST_ITEMS`] items; `what` names them ("reads, compares and ops").
+fn count(items: usize, what: &str) -> Result<(), Error> {
     if items > MAX_REQUEST_ITEMS {
         return Err(Error::invalid(format!(
-            "the request has {items} reads, compares and ops; at most {MAX_REQUEST_ITEMS} are allowed"
+            "the request has {items} {what}; at most {MAX_REQUEST_ITEMS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// Bounds the entries the range reads return: each range's limit is at most
+/// [`MAX_READ_ENTRIES`] (its `more` says when it stopped there), and their sum too.
+fn bound_ranges(reads: &mut [Read]) -> Result<(), Error> {
+    let mut total = 0usize;
+    for read in reads.iter_mut() {
+        if let Read::Range(range) = read {
+            let limit = range
+                .limit
+                .unwrap_or(MAX_READ_ENTRIES)
+                .min(MAX_READ_ENTRIES);
+            range.limit = Some(limit);
+            total = total.saturating_add(limit);
+        }
+    }
+    if total > MAX_READ_ENTRIES {
+        return Err(Error::invalid(format!(
+            "the request's range reads could return {total} entries; at most {MAX_READ_ENTRIES} \
+             in all (a range without 'limit' counts as {MAX_READ_ENTRIES}): give each range a \
+             'limit' and page with 'after'"
         )));
     }
     Ok(())
@@ -108,9 +138,10 @@ fn read_items(reads: &[Read]) -> usize {
 )]
 pub async fn read(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: ReadRequest = body(&bytes)?;
-    let reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
-    count(read_items(&reads))?;
+    let mut reads: Vec<Read> = request.reads.into_iter().map(Read::from).collect();
+    count(read_items(&reads), "reads and keys")?;
     check_reads(&reads)?;
+    bound_ranges(&mut reads)?;
     let response = state.backend().read(reads).await?;
     ok(ReadReply::from(response))
 }
@@ -135,8 +166,11 @@ pub async fn read(State(state): State<AppState>, Body(bytes): Body) -> Reply {
 )]
 pub async fn commit(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: CommitRequest = body(&bytes)?;
-    let txn = request.into_txn()?;
-    count(txn.compares.len() + txn.ops.len() + read_items(&txn.reads))?;
+    let mut txn = request.into_txn()?;
+    count(
+        txn.compares.len() + txn.ops.len() + read_items(&txn.reads),
+        "reads, keys, compares and ops",
+    )?;
     let max = state.backend().limits().max_value_bytes;
     for c in &txn.compares {
         validate::key_shape(&c.key)?;
@@ -156,6 +190,7 @@ pub async fn commit(State(state): State<AppState>, Body(bytes): Body) -> Reply {
         }
     }
     check_reads(&txn.reads)?;
+    bound_ranges(&mut txn.reads)?;
     let response = state.backend().commit(txn).await?;
     ok(CommitReply::from(response))
 }
@@ -240,7 +275,7 @@ pub async fn revoke(State(state): State<AppState>, Path(id): Path<String>) -> Re
 )]
 pub async fn time_to_live(State(state): State<AppState>, Body(bytes): Body) -> Reply {
     let request: TtlRequest = body(&bytes)?;
-    count(request.ids.len())?;
+    count(request.ids.len(), "lease ids")?;
     let ids = request
         .ids
         .iter()

@@ -133,6 +133,77 @@ impl Params {
     }
 }
 
+/// Refuses any query parameter: for a route that takes none.
+pub fn no_query(query: &str) -> Result<(), Error> {
+    Params::parse(query).finish()
+}
+
+/// What a route takes besides its path, for [`takes_only`]: whether it takes a body, and the
+/// names of its query parameters (none: it takes no query).
+#[derive(Clone)]
+pub struct Takes {
+    /// `DELETE /v1/kv/{key}`, as the reply names it.
+    pub route: String,
+    pub body: bool,
+    /// Its query parameters, and whether each is an integer.
+    pub query: Vec<(String, bool)>,
+}
+
+/// Refuses what a route does not take, before its handler runs: a non-empty body on a route
+/// that takes none (a client sending `{"index": N}` to a delete meant a compare-exchange, which
+/// the route would otherwise do unconditionally), and any query parameter on a route that takes
+/// no query (a route with a query refuses unknown parameters as it reads them).
+pub async fn takes_only(takes: Takes, request: Request, next: Next) -> Response {
+    if takes.query.is_empty()
+        && let Err(e) = no_query(request.uri().query().unwrap_or(""))
+    {
+        return error_response(&e);
+    }
+    if takes.body {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return refused(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "{} takes no request body; this one could not be read within the length \
+                     limit of {MAX_BODY_BYTES} bytes",
+                    takes.route
+                ),
+            );
+        }
+    };
+    if !bytes.is_empty() {
+        let hint = match takes.query.as_slice() {
+            [] => String::new(),
+            [(name, integer)] => {
+                format!(
+                    "; give {name} as ?{name}={}",
+                    if *integer { "N" } else { "…" }
+                )
+            }
+            names => format!(
+                "; give its parameters ({}) in the query",
+                names
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        return error_response(&Error::invalid(format!(
+            "{} takes no request body, and this one has {} bytes{hint}; nothing was done",
+            takes.route,
+            bytes.len()
+        )));
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 /// A route's query parameters, read from [`Params`].
 pub trait FromQuery: Sized {
     fn from_query(params: &mut Params) -> Result<Self, Error>;

@@ -32,11 +32,14 @@ const BEARER: &str = "bearer";
             (`/v1/backend/*`, `/v1/leases*`, `/v1/info`) is what interlock's `http://` clients \
             speak: they run the lock, lease and session algorithms themselves over it.\n\n\
             Every error is `{\"error\": {\"kind\", \"message\", \"conflicts\"?}}` with the status \
-            of its kind. A path the server does not serve gets 404, and a method a path does not \
-            take 405, both with that body (kind `InvalidArgument`). Under `/v1/`, a request with a body must send \
+            of its kind. A path the server does not serve gets 404 (kind `NotFound`, as a key \
+            without an entry), and a method a path does not take 405 (kind `InvalidArgument`). \
+            Under `/v1/`, a body on a route that takes none, and a query parameter a route does \
+            not take, get 400; a request with a body must send \
             `Content-Type: application/json` (415 otherwise), a declared length over 16 MiB gets \
             413, and a request other than a watch that takes longer than the server's \
-            `--request-timeout` gets 504 with no body (a commit cut short has an unknown outcome).",
+            `--request-timeout` gets 504 (kind `Unavailable`; a commit cut short has an unknown \
+            outcome).",
         license(name = "Apache-2.0"),
     ),
     components(
@@ -148,7 +151,8 @@ pub fn document(routes: impl IntoIterator<Item = (Described, Shared)>) -> String
         let mut add = |status: &str, reply: RefOr<utoipa::openapi::Response>| {
             replies.entry(status.to_string()).or_insert(reply);
         };
-        if takes_input {
+        // Under `/v1/` every route refuses a body or a query parameter it does not take.
+        if takes_input || shares.token {
             add("400", shared::<BadRequest>());
         }
         if shares.token {

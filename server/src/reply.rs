@@ -30,9 +30,30 @@ pub fn refused(status: StatusCode, message: &str) -> Response {
     response
 }
 
-/// A 404 with `message`, as JSON.
+/// A 404 with `message`, as JSON, of kind `NotFound`: a path the server does not serve, or a
+/// key without an entry. No interlock error has that kind (a missing entry is a result, not an
+/// error, everywhere else), so it is written here.
 pub fn not_found(message: &str) -> Response {
-    refused(StatusCode::NOT_FOUND, message)
+    let body = ErrorReply {
+        error: ErrorDetail {
+            kind: "NotFound".to_string(),
+            message: message.to_string(),
+            conflicts: Vec::new(),
+        },
+    };
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// The 504 of a request that took longer than the server's request timeout: an `Unavailable`
+/// (a client may retry; a write cut short has an unknown outcome).
+pub fn timed_out(timeout: std::time::Duration) -> Response {
+    let mut response = error_response(&Error::unavailable(format!(
+        "the request did not complete within the server's request timeout of {} \
+         (--request-timeout); a write cut short may or may not have been made",
+        interlock::validate::seconds(timeout)
+    )));
+    *response.status_mut() = StatusCode::GATEWAY_TIMEOUT;
+    response
 }
 
 /// An error a handler returns: the reply of [`error_response`].
@@ -59,6 +80,23 @@ pub fn ok<T: serde::Serialize>(value: T) -> Reply {
 /// Parses a JSON request body. A refusal names what was wrong in interlock's words: where the
 /// body stops being JSON, or the field, the value found there and what the field takes.
 pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    // An integer beyond 64 bits would be read as a float, another number: refused, not rounded.
+    if let Some(number) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(interlock::validate::inexact_integer)
+    {
+        let shown = if number.chars().count() > 60 {
+            format!("{}…", number.chars().take(60).collect::<String>())
+        } else {
+            number.to_string()
+        };
+        return Err(ApiError(Error::invalid(format!(
+            "the request body is not valid: it has the integer {shown}, beyond the 64-bit range \
+             JSON numbers are kept exactly in ({} to {}); send it as a string, e.g. \"{shown}\"",
+            i64::MIN,
+            u64::MAX
+        ))));
+    }
     // First the JSON itself, refusing a field given twice (which a parse into a `Value` would
     // let the last one win).
     let mut json = serde_json::Deserializer::from_slice(bytes);
@@ -373,8 +411,11 @@ mod doc {
         "message": "the store is unavailable: database is locked"}}))]
     pub struct Unavailable(ErrorReply);
 
-    /// The request took longer than the server's `--request-timeout`; no body. A write cut
-    /// short has an unknown outcome.
+    /// The request took longer than the server's `--request-timeout` (`Unavailable`). A write
+    /// cut short has an unknown outcome.
     #[derive(ToResponse)]
-    pub struct GatewayTimeout;
+    #[response(example = json!({"error": {"kind": "Unavailable",
+        "message": "the request did not complete within the server's request timeout of 30 s \
+            (--request-timeout); a write cut short may or may not have been made"}}))]
+    pub struct GatewayTimeout(ErrorReply);
 }

@@ -38,17 +38,11 @@ pub async fn get_entry(State(state): State<AppState>, Path(key): Path<String>) -
     }
 }
 
-/// The 404 of a key without an entry: kind `NotFound`, which no interlock error has (a missing
-/// entry is a result, not an error, everywhere else).
+/// The 404 of a key without an entry: kind `NotFound`.
 fn not_found_entry(key: &str) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        axum::http::StatusCode::NOT_FOUND,
-        axum::Json(serde_json::json!({
-            "error": { "kind": "NotFound", "message": format!("no entry at key '{key}'") }
-        })),
-    )
-        .into_response()
+    let shown: String = key.chars().take(60).collect();
+    let cut = if shown.len() < key.len() { "…" } else { "" };
+    crate::reply::not_found(&format!("no entry at key '{shown}{cut}'"))
 }
 
 /// `PUT /v1/kv/{key}`: `{"value": …, "index"?: N, "lease"?: "id"}`; without `index` the write
@@ -163,8 +157,8 @@ pub struct ListQuery {
     prefix: String,
     /// Only keys after this one: the last key of the previous page.
     after: Option<String>,
-    /// The most entries to return (at most, and by default, 1000; more is refused).
-    #[param(maximum = 1000)]
+    /// The most entries to return: 1 to 1000 (the default); 0 or more than 1000 is refused.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 
@@ -175,9 +169,10 @@ impl FromQuery for ListQuery {
             after: params.text("after")?,
             limit: params.integer("limit")?,
         };
-        if let Some(limit) = query.limit.filter(|l| *l > MAX_PAGE as u64) {
+        if let Some(limit) = query.limit.filter(|l| *l == 0 || *l > MAX_PAGE as u64) {
             return Err(Error::invalid(format!(
-                "the query parameter 'limit' is {limit}; a page is at most {MAX_PAGE} entries"
+                "the query parameter 'limit' must be 1 to {MAX_PAGE}, got {limit}; a page is at \
+                 most {MAX_PAGE} entries"
             )));
         }
         Ok(query)
@@ -459,7 +454,7 @@ pub struct ReleaseReply {
             body = ReleaseReply),
         (status = 409, description = "The lock has no holder, or its holder has another token \
             (in `error.conflicts`: `key` the lock's name, `expected` the token given, `actual` the \
-            holder's)",
+            holder's, `0` when there is none)",
             body = ErrorReply),
         (status = 503, response = crate::reply::Unavailable),
     ),
@@ -478,8 +473,13 @@ pub async fn force_release(
     let Some(holder) = queue.into_iter().find(|w| w.holder) else {
         return Err(Error::new(
             interlock::ErrorKind::Conflict,
-            format!("lock '{name}' has no holder"),
+            format!("lock '{name}' has no holder; nothing was changed"),
         )
+        .with_conflicts(vec![interlock::Conflict {
+            key: name.to_string(),
+            expected: token,
+            actual: 0,
+        }])
         .into());
     };
     if holder.token != token {

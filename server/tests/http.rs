@@ -361,8 +361,15 @@ fn a_client_that_sends_its_body_too_slowly_gets_504_and_writes_nothing() {
         body.len(),
         &body[..body.len() / 2]
     );
-    let (status, _) = raw(&server, &partial);
+    let (status, reply) = raw(&server, &partial);
     assert_eq!(status, 504);
+    // The JSON error of every other reply, naming the timeout as people write it.
+    let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert_eq!(reply["error"]["kind"], json!("Unavailable"), "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("request timeout of 1 s"), "{message}");
+    let (_, metrics) = raw(&server, &request("GET", "/metrics", None, ""));
+    assert!(metrics.contains(r#"status="504""#), "{metrics}");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let db = store.client().await;
@@ -416,27 +423,15 @@ async fn one_request_cannot_ask_for_unbounded_work() {
     }
     txn.commit().await.unwrap();
     let keys: Vec<String> = (0..2000).map(|_| "many/0001".to_string()).collect();
-    let (status, reply) = raw(
+    let (status, reply) = post(
         &server,
-        &request(
-            "POST",
-            "/v1/backend/read",
-            None,
-            &json!({ "reads": [{ "keys": keys }] }).to_string(),
-        ),
+        "/v1/backend/read",
+        &json!({ "reads": [{ "keys": keys }] }),
     );
     assert_eq!(status, 400, "{reply}");
     assert!(reply.contains("at most 1024"), "{reply}");
     let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
-    let (status, reply) = raw(
-        &server,
-        &request(
-            "POST",
-            "/v1/get-many",
-            None,
-            &json!({ "keys": keys }).to_string(),
-        ),
-    );
+    let (status, reply) = post(&server, "/v1/get-many", &json!({ "keys": keys }));
     assert_eq!(status, 400, "{reply}");
     // A page over the limit is refused, as docs/server-api.md says, not silently cut.
     for limit in [1001, 5000, 100000] {
@@ -694,6 +689,11 @@ fn a_store_out_of_reach_is_named_with_durations_as_people_write_them() {
 /// The JSON error of a reply: its content type is JSON and its body `{"error": {"kind",
 /// "message"}}`; returns the message.
 fn json_error(reply: &interlock_tests::server::Reply, what: &str) -> String {
+    json_error_of(reply, what, "InvalidArgument")
+}
+
+/// [`json_error`] of the kind `kind`.
+fn json_error_of(reply: &interlock_tests::server::Reply, what: &str, kind: &str) -> String {
     assert!(
         reply.head.contains("content-type: application/json"),
         "{what}: not JSON: {}\n{}",
@@ -702,11 +702,7 @@ fn json_error(reply: &interlock_tests::server::Reply, what: &str) -> String {
     );
     let body: Value = serde_json::from_str(&reply.body)
         .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", reply.body));
-    assert_eq!(
-        body["error"]["kind"],
-        json!("InvalidArgument"),
-        "{what}: {body}"
-    );
+    assert_eq!(body["error"]["kind"], json!(kind), "{what}: {body}");
     assert_eq!(
         body["error"].as_object().map(|o| o.len()),
         Some(2),
@@ -757,7 +753,8 @@ async fn unknown_paths_get_a_json_404_and_wrong_methods_a_json_405() {
             };
             let reply = tokio::task::block_in_place(|| exchange(method, path, body));
             assert_eq!(reply.status, 404, "{what}: {}", reply.body);
-            let message = json_error(&reply, &what);
+            // `NotFound`, the kind of a key without an entry too (docs/server-api.md, Errors).
+            let message = json_error_of(&reply, &what, "NotFound");
             let bare = path.split('?').next().unwrap();
             assert!(
                 message.contains("no such endpoint")
@@ -814,7 +811,7 @@ async fn unknown_paths_get_a_json_404_and_wrong_methods_a_json_405() {
     });
     assert_eq!(no_token.status, 401, "{}", no_token.body);
     assert_eq!(outside.status, 404, "{}", outside.body);
-    json_error(&outside, "GET /nope without a token");
+    json_error_of(&outside, "GET /nope without a token", "NotFound");
 
     // The served paths still answer.
     for path in [
@@ -827,4 +824,268 @@ async fn unknown_paths_get_a_json_404_and_wrong_methods_a_json_405() {
         let reply = tokio::task::block_in_place(|| exchange("GET", path, ""));
         assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
     }
+}
+
+/// The status and body of the reply to a POST of `body` to `path`.
+fn post(server: &Server, path: &str, body: &Value) -> (u16, String) {
+    raw(server, &request("POST", path, None, &body.to_string()))
+}
+
+/// The message of the JSON `InvalidArgument` reply, of status `status`, to a request.
+fn refusal(server: &Server, method: &str, path: &str, body: &str, status: u16) -> String {
+    let what = format!("{method} {path} {body}");
+    let reply = exchange_to(&server.url, &request(method, path, None, body));
+    assert_eq!(reply.status, status, "{what}: {}", reply.body);
+    json_error(&reply, &what)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn range_reads_return_a_bounded_number_of_entries() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    for chunk in 0..80 {
+        let mut txn = db.txn();
+        for i in 0..126 {
+            txn.set(&format!("many/{:05}", chunk * 126 + i), i);
+        }
+        txn.commit().await.unwrap();
+    }
+    // 10080 entries. Every range of a request could return them all: refused, naming the bound
+    // and how to page.
+    let ranges: Vec<Value> = (0..1024)
+        .map(|_| json!({ "range": { "prefix": "" } }))
+        .collect();
+    for path in ["/v1/backend/read", "/v1/backend/commit"] {
+        let message = refusal(
+            &server,
+            "POST",
+            path,
+            &json!({ "reads": ranges }).to_string(),
+            400,
+        );
+        assert!(
+            message.contains("at most 10000") && message.contains("'after'"),
+            "{path}: {message}"
+        );
+    }
+    let two = json!({ "reads": [
+        { "range": { "prefix": "many/", "limit": 6000 } },
+        { "range": { "prefix": "many/", "limit": 5000 } },
+    ] });
+    refusal(&server, "POST", "/v1/backend/read", &two.to_string(), 400);
+    // One range without a limit, or with a larger one, stops at the bound and says so.
+    for range in [
+        json!({ "prefix": "many/" }),
+        json!({ "prefix": "many/", "limit": 100000 }),
+    ] {
+        let (status, reply) = post(
+            &server,
+            "/v1/backend/read",
+            &json!({ "reads": [{ "range": range }] }),
+        );
+        assert_eq!(status, 200, "{reply}");
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        let result = &reply["results"][0];
+        assert_eq!(
+            result["entries"].as_array().unwrap().len(),
+            10000,
+            "{range}"
+        );
+        assert_eq!(result["more"], json!(true), "{range}");
+    }
+    // The client over HTTP pages through them all, and its lock queue reads still work.
+    let http = Client::connect(&server.url).await.unwrap();
+    let page = http.list("many/", None, None).await.unwrap();
+    assert_eq!(page.entries.len(), 10000);
+    assert!(page.more);
+    let rest = http
+        .list("many/", Some(&page.entries.last().unwrap().key), None)
+        .await
+        .unwrap();
+    assert_eq!(rest.entries.len(), 80);
+    assert!(!rest.more);
+    let lock = http.lock("bounded");
+    lock.acquire(None).await.unwrap();
+    assert_eq!(http.lock_queue("bounded").await.unwrap().len(), 1);
+    lock.release().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_refuses_a_body_or_a_query_it_does_not_take() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    db.set("d1", "kept").await.unwrap();
+    let before = snapshot(&db).await;
+    // The client meant a compare-exchange: refused, not run unconditionally.
+    let message = refusal(&server, "DELETE", "/v1/kv/d1", r#"{"index":12345}"#, 400);
+    assert!(
+        message.contains("DELETE /v1/kv/{key} takes no request body")
+            && message.contains("give index as ?index=N"),
+        "{message}"
+    );
+    let lease = db.grant(std::time::Duration::from_secs(30)).await.unwrap();
+    let no_body = [
+        ("GET", "/v1/kv/d1".to_string()),
+        ("GET", "/v1/index".to_string()),
+        ("GET", "/v1/info".to_string()),
+        ("GET", "/v1/kv".to_string()),
+        ("GET", "/v1/locks/L1".to_string()),
+        ("DELETE", "/v1/locks/L1/holder?token=1".to_string()),
+        ("POST", format!("/v1/leases/{}/keepalive", lease.id)),
+        ("DELETE", format!("/v1/leases/{}", lease.id)),
+    ];
+    for (method, path) in &no_body {
+        let message = refusal(&server, method, path, "{}", 400);
+        assert!(
+            message.contains("takes no request body"),
+            "{method} {path}: {message}"
+        );
+    }
+    assert_eq!(snapshot(&db).await, before, "a refused request wrote");
+    assert!(db.time_to_live(&[lease.id]).await.unwrap()[0].is_some());
+    // Unknown query parameters, on every route, name the parameter.
+    for (method, path, body) in [
+        ("GET", "/v1/index?x=1", ""),
+        ("GET", "/v1/locks/L1?x=1", ""),
+        ("GET", "/v1/kv/d1?x=1", ""),
+        ("GET", "/v1/info?x=1", ""),
+        ("PUT", "/v1/kv/d1?x=1", r#"{"value": 2}"#),
+        ("POST", "/v1/txn?x=1", r#"{"ops": []}"#),
+        ("GET", "/v1/kv?x=1", ""),
+        ("DELETE", "/v1/kv/d1?x=1", ""),
+    ] {
+        let message = refusal(&server, method, path, body, 400);
+        assert!(
+            message.contains("the query parameter 'x' is unknown"),
+            "{method} {path}: {message}"
+        );
+    }
+    assert_eq!(snapshot(&db).await, before, "a refused request wrote");
+    // Without a body or an unknown parameter, they are served.
+    assert_eq!(raw(&server, &request("GET", "/v1/index", None, "")).0, 200);
+    assert_eq!(
+        raw(&server, &request("DELETE", "/v1/kv/d1", None, "")).0,
+        200
+    );
+    assert_eq!(db.get("d1").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integers_beyond_64_bits_are_refused_not_rounded() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let db = store.client().await;
+    let before = snapshot(&db).await;
+    let attempts = [
+        (
+            "PUT",
+            "/v1/kv/a",
+            r#"{"value":18446744073709551616}"#,
+            "18446744073709551616",
+        ),
+        (
+            "PUT",
+            "/v1/kv/a",
+            r#"{"value":{"n":[1,-9223372036854775809]}}"#,
+            "-9223372036854775809",
+        ),
+        (
+            "POST",
+            "/v1/txn",
+            r#"{"ops":[{"put":{"key":"a","value":{"big":99999999999999999999}}}]}"#,
+            "99999999999999999999",
+        ),
+        (
+            "POST",
+            "/v1/backend/commit",
+            r#"{"ops":[{"put":{"key":"a","value":18446744073709551616}}]}"#,
+            "18446744073709551616",
+        ),
+        (
+            "PUT",
+            "/v1/kv/a",
+            r#"{"value":1,"index":18446744073709551616}"#,
+            "18446744073709551616",
+        ),
+        (
+            "POST",
+            "/v1/backend/commit",
+            r#"{"compares":[{"key":"a","index":18446744073709551616}]}"#,
+            "18446744073709551616",
+        ),
+    ];
+    for (method, path, body, number) in attempts {
+        let message = refusal(&server, method, path, body, 400);
+        assert!(
+            message.contains(number) && !message.contains("e+19"),
+            "{method} {path} {body}: {message}"
+        );
+    }
+    assert_eq!(snapshot(&db).await, before, "a refused request wrote");
+    // The ends of the 64-bit ranges are kept exactly; a string or a float is not refused.
+    let body =
+        r#"{"value":[18446744073709551615,-9223372036854775808,"18446744073709551616",1.5e300]}"#;
+    assert_eq!(raw(&server, &request("PUT", "/v1/kv/a", None, body)).0, 200);
+    assert_eq!(
+        db.get("a").await.unwrap().unwrap().value,
+        json!([u64::MAX, i64::MIN, "18446744073709551616", 1.5e300])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_field_the_value_and_the_bound_briefly() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    let message = refusal(&server, "GET", "/v1/kv?limit=0", "", 400);
+    assert!(
+        message.contains("'limit' must be 1 to 1000, got 0"),
+        "{message}"
+    );
+    let ids: Vec<String> = (0..1025).map(|i| i.to_string()).collect();
+    let message = refusal(
+        &server,
+        "POST",
+        "/v1/leases/ttl",
+        &json!({ "ids": ids }).to_string(),
+        400,
+    );
+    assert!(
+        message.contains("1025 lease ids") && message.contains("at most 1024"),
+        "{message}"
+    );
+    let message = refusal(&server, "POST", "/v1/leases", r#"{"ttl":1e300}"#, 400);
+    assert!(
+        message.contains("at most 9000000000 s") && message.len() < 120,
+        "{message}"
+    );
+    // A lock name too long for its waiters' keys: the longest a name may be, and the name cut.
+    let name = "n".repeat(500);
+    let message = refusal(&server, "GET", &format!("/v1/locks/{name}"), "", 400);
+    assert!(
+        message.contains("at most 457 bytes") && message.contains("500 bytes"),
+        "{message}"
+    );
+    assert!(message.chars().count() < 200, "{message}");
+    assert!(
+        message.contains(&format!("'{}…'", "n".repeat(60))),
+        "{message}"
+    );
+    // A force-release of a lock without a holder: a conflict naming the lock, as the docs say.
+    let (status, reply) = raw(
+        &server,
+        &request("DELETE", "/v1/locks/nolock/holder?token=1", None, ""),
+    );
+    assert_eq!(status, 409, "{reply}");
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(
+        reply["error"]["conflicts"],
+        json!([{ "key": "nolock", "expected": 1, "actual": 0 }]),
+        "{reply}"
+    );
+    // A missing key is NotFound, as an unknown route is.
+    let (status, reply) = raw(&server, &request("GET", "/v1/kv/missing", None, ""));
+    assert_eq!(status, 404);
+    assert_eq!(error_kind(&reply), "NotFound");
 }

@@ -422,7 +422,7 @@ fn the_documented_routes_are_exactly_the_served_ones_and_each_answers_its_exampl
         assert_eq!(unknown.status, 404, "{}", unknown.body);
         assert_eq!(unknown.content_type(), Some("application/json"));
         let error = unknown.json();
-        assert_eq!(error["error"]["kind"], json!("InvalidArgument"), "{error}");
+        assert_eq!(error["error"]["kind"], json!("NotFound"), "{error}");
         assert!(
             error["error"]["message"]
                 .as_str()
@@ -711,7 +711,7 @@ fn the_documented_transaction_and_error_shapes_are_what_the_server_speaks() {
         .collect();
     assert_eq!(kinds, vec![json!("put"), json!("delete")]);
 
-    // A request cut short by the server's timeout gets the documented 504, with no body.
+    // A request cut short by the server's timeout gets the documented 504, its JSON error.
     let slow = Server::start(
         EXE,
         &store.url,

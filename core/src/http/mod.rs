@@ -201,17 +201,19 @@ fn is_connect(_: &reqwest::Error) -> bool {
 }
 
 fn server_error(what: &str, status: StatusCode, body: &[u8]) -> Error {
+    let by_status = || match status.as_u16() {
+        401 | 403 => ErrorKind::Unauthorized,
+        400..=499 => ErrorKind::InvalidArgument,
+        502..=504 => ErrorKind::Unavailable,
+        _ => ErrorKind::Internal,
+    };
     match serde_json::from_slice::<ErrorReply>(body) {
-        Ok(reply) => reply.error.into_error(),
+        Ok(reply) if wire::kind_named(&reply.error.kind).is_some() => reply.error.into_error(),
+        // A kind no interlock error has (the server's `NotFound` of a path it does not serve).
+        Ok(reply) => Error::new(by_status(), format!("{what}: {}", reply.error.message)),
         Err(_) => {
             let text = String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned();
-            let kind = match status.as_u16() {
-                401 | 403 => ErrorKind::Unauthorized,
-                400..=499 => ErrorKind::InvalidArgument,
-                502..=504 => ErrorKind::Unavailable,
-                _ => ErrorKind::Internal,
-            };
-            Error::new(kind, format!("{what}: {status}: {text}"))
+            Error::new(by_status(), format!("{what}: {status}: {text}"))
         }
     }
 }

@@ -480,13 +480,22 @@ pub struct TtlReply {
 
 /// A duration sent as seconds.
 pub fn seconds(what: &str, secs: f64) -> Result<Duration> {
+    // A huge number is shown as `1e300`, not as its 300 digits.
+    let shown = if secs.abs() >= 1e15 {
+        format!("{secs:e}")
+    } else {
+        secs.to_string()
+    };
     Duration::try_from_secs_f64(secs).map_err(|_| {
         if secs.is_nan() || secs < 0.0 {
             Error::invalid(format!(
-                "{what} must be a non-negative number of seconds, not {secs}"
+                "{what} must be a non-negative number of seconds, not {shown}"
             ))
         } else {
-            Error::invalid(format!("{what} of {secs} seconds is too long"))
+            Error::invalid(format!(
+                "{what} of {shown} s is too long: at most {} s",
+                crate::validate::MAX_TTL.as_secs()
+            ))
         }
     })
 }

@@ -46,17 +46,33 @@ pub(crate) fn queue_prefix(name: &str) -> String {
     format!("@lock/{}/", utf8_percent_encode(name, NAME_ESCAPES))
 }
 
+/// The longest lock name, in bytes with `/` and `%` counted as their 3-byte escapes: a waiter
+/// key is the queue prefix (`@lock/`, the name, `/`) and 48 more bytes (the client's id and a
+/// sequence number), and a key is at most [`validate::MAX_KEY_BYTES`].
+pub(crate) const MAX_NAME_BYTES: usize = validate::MAX_KEY_BYTES - "@lock/".len() - 1 - 48;
+
+/// Checks a lock name: a key's shape, and short enough for its waiters' keys.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    validate::key_shape(name).map_err(|e| e.prefix("invalid lock name"))?;
+    let escaped = utf8_percent_encode(name, NAME_ESCAPES).to_string().len();
+    if escaped > MAX_NAME_BYTES {
+        let shown: String = name.chars().take(60).collect();
+        let counted = if escaped == name.len() {
+            format!("{escaped} bytes")
+        } else {
+            format!("{escaped} bytes with each '/' and '%' counted as 3")
+        };
+        return Err(Error::invalid(format!(
+            "lock name '{shown}…' is too long: it is {counted}; a lock name is at most \
+             {MAX_NAME_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 impl Lock {
     pub(super) fn validate(&self) -> Result<()> {
-        validate::key_shape(&self.inner.name).map_err(|e| e.prefix("invalid lock name"))?;
-        // The waiter key adds the client's 32-character id and a sequence number.
-        validate::key_shape(&format!("{}{:048}", self.inner.prefix, 0)).map_err(|_| {
-            Error::invalid(format!(
-                "lock name '{}' is too long: its queue key would exceed {} bytes",
-                self.inner.name,
-                validate::MAX_KEY_BYTES
-            ))
-        })?;
+        check_name(&self.inner.name)?;
         validate::ttl(self.inner.options.ttl)
     }
 
@@ -71,7 +87,7 @@ impl Lock {
 
 /// The holder and waiters of the lock `name`.
 pub(crate) async fn queue(client: &ClientState, name: &str) -> Result<Vec<LockWaiter>> {
-    validate::key_shape(name).map_err(|e| e.prefix("invalid lock name"))?;
+    check_name(name)?;
     let range = RangeRead {
         order: Order::IndexAsc,
         include_reserved: true,
