@@ -11,6 +11,9 @@ pub const MAX_KEY_BYTES: usize = 512;
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Most checks plus operations in one transaction (etcd's `--max-txn-ops`).
 pub const MAX_TXN_OPS: usize = 128;
+/// The most keys one `get_many` (or a session's `load_many`) reads: the same for every store, and
+/// within what an interlock server takes in one request (1024 reads and keys).
+pub const MAX_READ_KEYS: usize = 1000;
 /// Shortest lease TTL.
 pub const MIN_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Keys starting with this are interlock's own records (lock queues, ...).
@@ -192,4 +195,14 @@ mod tests {
         assert!(e.to_string().contains("'k'"));
         assert!(e.to_string().contains("102 bytes"));
     }
+}
+
+/// Checks the number of keys of one read ([`MAX_READ_KEYS`]).
+pub fn read_keys(count: usize) -> Result<()> {
+    if count > MAX_READ_KEYS {
+        return Err(Error::invalid(format!(
+            "a read of {count} keys is too many: at most {MAX_READ_KEYS} keys in one call (split the keys into several calls)"
+        )));
+    }
+    Ok(())
 }
