@@ -3,11 +3,11 @@
 
 use std::future::Future;
 
-use interlock::{LockOptions, PutOptions, SessionOptions};
+use interlock::{LockOptions, SessionOptions};
 
 use crate::Result;
 use crate::convert::{
-    Entry, LockWaiter, Page, PutResult, index_out, json_in, lease_in, lease_out, optional_index_in,
+    Entry, LockWaiter, Page, PutResult, Write, index_out, lease_out, optional_index_in,
     required_lease_in, seconds,
 };
 use crate::errors::check_open;
@@ -94,21 +94,11 @@ impl Client {
         async move { index_out(open(client)?.index().await?) }
     }
 
-    /// `value` is JSON text. Without `index` it is `set`: an unconditional write.
-    pub fn put(
-        &self,
-        key: String,
-        value: String,
-        index: Option<f64>,
-        lease: Option<String>,
-    ) -> impl Future<Output = Result<PutResult>> + 'static {
+    /// A put; without an index it is `set`: an unconditional write.
+    pub fn put(&self, write: Write) -> impl Future<Output = Result<PutResult>> + 'static {
         let client = self.inner.clone();
         async move {
-            let options = PutOptions {
-                index: optional_index_in("index", index)?,
-                lease: lease_in(lease)?,
-            };
-            let value = json_in(&key, &value)?;
+            let (key, value, options) = write.checked("index")?;
             PutResult::from_core(open(client)?.put_with(&key, value, options).await?)
         }
     }
@@ -195,13 +185,14 @@ impl Client {
         }
     }
 
-    /// A lock; a bad TTL is refused here, not at the first acquire.
+    /// A lock, on `lease` if given (else on the client's shared lock lease); a bad TTL is refused
+    /// here, not at the first acquire.
     pub fn lock(
         &self,
         name: String,
+        lease: Option<&Lease>,
         ttl_secs: f64,
         owner: Option<String>,
-        lease: Option<&Lease>,
     ) -> Result<Lock> {
         let ttl = ttl(ttl_secs)?;
         interlock::validate::ttl(ttl)?;

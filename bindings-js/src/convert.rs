@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use interlock::PutOptions;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -87,6 +88,40 @@ pub fn json_out(value: &Value) -> String {
 /// A value that may be absent as JSON text (absent: `null`).
 pub fn json_or_null(value: Option<&Value>) -> String {
     value.map_or_else(|| "null".to_string(), json_out)
+}
+
+/// A write as JavaScript gives it, to `Client.put` or `Txn.put`: the key, the value as JSON text,
+/// the index the key must be at (none: an unconditional write) and the lease id.
+pub struct Write {
+    key: String,
+    value: String,
+    index: Option<f64>,
+    lease: Option<String>,
+}
+
+impl Write {
+    pub fn new(key: String, value: String, index: Option<f64>, lease: Option<String>) -> Self {
+        Write {
+            key,
+            value,
+            index,
+            lease,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The key, the value and the options, checked; `index` names the index in a message.
+    pub fn checked(self, index: &str) -> Result<(String, Value, PutOptions)> {
+        let options = PutOptions {
+            index: optional_index_in(index, self.index)?,
+            lease: lease_in(self.lease)?,
+        };
+        let value = json_in(&self.key, &self.value)?;
+        Ok((self.key, value, options))
+    }
 }
 
 /// A stored key, its value as JSON text.

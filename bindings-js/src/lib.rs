@@ -24,7 +24,7 @@ pub mod txn;
 pub mod watch;
 
 pub use client::{Client, connect};
-pub use convert::{Entry, Event, LockWaiter, Page, PutResult};
+pub use convert::{Entry, Event, LockWaiter, Page, PutResult, Write};
 pub use lease::Lease;
 pub use lock::Lock;
 pub use session::Session;

@@ -3,9 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use interlock::PutOptions;
-
-use crate::convert::{index_in, index_out, json_in, lease_in, optional_index_in};
+use crate::convert::{Write, index_in, index_out, optional_index_in};
 use crate::errors::invalid;
 use crate::{Lock, Result};
 
@@ -41,19 +39,12 @@ impl Txn {
         })
     }
 
-    /// `value` is JSON text.
-    pub fn put(
-        &self,
-        key: String,
-        value: String,
-        index: Option<f64>,
-        lease: Option<String>,
-    ) -> Result<()> {
-        let index = optional_index_in(&index_for(&key), index)?;
-        let lease = lease_in(lease)?;
-        let value = json_in(&key, &value)?;
+    /// A put; without an index it is `set`: an unconditional write.
+    pub fn put(&self, write: Write) -> Result<()> {
+        let what = index_for(write.key());
+        let (key, value, options) = write.checked(&what)?;
         self.edit(|t| {
-            t.put_with(&key, value, PutOptions { index, lease });
+            t.put_with(&key, value, options);
         })
     }
 

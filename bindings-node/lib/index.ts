@@ -203,7 +203,6 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `the string '${value}'`;
   if (Array.isArray(value)) return 'an array';
   if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
   if (typeof value === 'bigint') return `${value}n (bigint)`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'object') return describeObject(value);

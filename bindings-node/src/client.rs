@@ -5,6 +5,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::{Entry, LockWaiter, Page, PutResult, all};
+use interlock_js::Write;
+
 use crate::errors::OrThrow;
 use crate::lease::Lease;
 use crate::lock::Lock;
@@ -86,8 +88,8 @@ impl Client {
         index: Option<f64>,
         lease: Option<String>,
     ) -> Result<PutResult> {
-        let put = self.inner.put(key, value, index, lease);
-        Ok(put.await.or_throw()?.into())
+        let write = Write::new(key, value, index, lease);
+        Ok(self.inner.put(write).await.or_throw()?.into())
     }
 
     #[napi]
@@ -152,7 +154,7 @@ impl Client {
     ) -> Result<Lock> {
         let lease = lease.map(|l| &l.inner);
         self.inner
-            .lock(name, ttl_secs, owner, lease)
+            .lock(name, lease, ttl_secs, owner)
             .map(|inner| Lock { inner })
             .or_throw()
     }

@@ -3,6 +3,21 @@
 
 use napi_derive::napi;
 
+/// `From` the shared record of the same name, whose fields are these, field for field.
+macro_rules! from_shared {
+    ($record:ident, $($field:ident),*) => {
+        impl From<interlock_js::$record> for $record {
+            fn from(r: interlock_js::$record) -> Self {
+                $record { $($field: r.$field),* }
+            }
+        }
+    };
+}
+
+from_shared!(Entry, key, value, index, lease);
+from_shared!(PutResult, successful, index, value);
+from_shared!(LockWaiter, key, owner, token, holder, lease, ttl_left);
+
 /// A stored key, its value as JSON text.
 #[napi(object)]
 pub struct Entry {
@@ -10,23 +25,6 @@ pub struct Entry {
     pub value: String,
     pub index: f64,
     pub lease: Option<String>,
-}
-
-impl From<interlock_js::Entry> for Entry {
-    fn from(e: interlock_js::Entry) -> Self {
-        let interlock_js::Entry {
-            key,
-            value,
-            index,
-            lease,
-        } = e;
-        Entry {
-            key,
-            value,
-            index,
-            lease,
-        }
-    }
 }
 
 /// Every record of a list.
@@ -40,21 +38,6 @@ pub struct PutResult {
     pub successful: bool,
     pub index: f64,
     pub value: Option<String>,
-}
-
-impl From<interlock_js::PutResult> for PutResult {
-    fn from(r: interlock_js::PutResult) -> Self {
-        let interlock_js::PutResult {
-            successful,
-            index,
-            value,
-        } = r;
-        PutResult {
-            successful,
-            index,
-            value,
-        }
-    }
 }
 
 /// One page of `list`.
@@ -103,25 +86,4 @@ pub struct LockWaiter {
     pub holder: bool,
     pub lease: Option<String>,
     pub ttl_left: Option<f64>,
-}
-
-impl From<interlock_js::LockWaiter> for LockWaiter {
-    fn from(w: interlock_js::LockWaiter) -> Self {
-        let interlock_js::LockWaiter {
-            key,
-            owner,
-            token,
-            holder,
-            lease,
-            ttl_left,
-        } = w;
-        LockWaiter {
-            key,
-            owner,
-            token,
-            holder,
-            lease,
-            ttl_left,
-        }
-    }
 }

@@ -42,15 +42,15 @@ impl Lease {
         self.inner.is_lost()
     }
 
+    #[napi]
+    pub async fn revoke(&self) -> Result<bool> {
+        self.inner.revoke().await.or_throw()
+    }
+
     /// Calls `callback` once when the lease is lost.
     #[napi]
     pub fn on_lost(&self, callback: Function<(), ()>) -> Result<()> {
         self.inner.on_lost(js_callback(callback)?);
         Ok(())
-    }
-
-    #[napi]
-    pub async fn revoke(&self) -> Result<bool> {
-        self.inner.revoke().await.or_throw()
     }
 }

@@ -3,6 +3,8 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use interlock_js::Write;
+
 use crate::errors::OrThrow;
 use crate::lock::Lock;
 
@@ -28,7 +30,8 @@ impl Txn {
         index: Option<f64>,
         lease: Option<String>,
     ) -> Result<()> {
-        self.inner.put(key, value, index, lease).or_throw()
+        let write = Write::new(key, value, index, lease);
+        self.inner.put(write).or_throw()
     }
 
     #[napi]

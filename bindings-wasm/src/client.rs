@@ -4,7 +4,9 @@
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{OrThrow, Result, done, nullable, promise, record, value};
+use interlock_js::Write;
+
+use crate::errors::{Index, LeaseId, OrThrow, Result, done, nullable, promise, record, value};
 use crate::lease::Lease;
 use crate::lock::Lock;
 use crate::session::Session;
@@ -61,14 +63,9 @@ impl Client {
     }
 
     /// `value` is JSON text. Without `index` it is `set`: an unconditional write.
-    pub fn put(
-        &self,
-        key: String,
-        value: String,
-        index: Option<f64>,
-        lease: Option<String>,
-    ) -> Promise {
-        promise(self.inner.put(key, value, index, lease), |r| record(&r))
+    pub fn put(&self, key: String, value: String, index: Index, lease: LeaseId) -> Promise {
+        let write = Write::new(key, value, index, lease);
+        promise(self.inner.put(write), |r| record(&r))
     }
 
     pub fn delete(&self, key: String, index: Option<f64>) -> Promise {
@@ -119,7 +116,7 @@ impl Client {
     ) -> Result<Lock> {
         let lease = lease.as_ref().map(|l| &l.inner);
         self.inner
-            .lock(name, ttl_secs, owner, lease)
+            .lock(name, lease, ttl_secs, owner)
             .map(|inner| Lock { inner })
             .or_throw()
     }

@@ -8,6 +8,11 @@ use wasm_bindgen::JsValue;
 /// What every exported call fails with: a JS `Error`.
 pub type Result<T> = std::result::Result<T, JsValue>;
 
+/// An optional index argument (a JS number, or null or undefined).
+pub type Index = Option<f64>;
+/// An optional lease id argument (decimal text, or null or undefined).
+pub type LeaseId = Option<String>;
+
 pub fn to_js(e: interlock::Error) -> JsValue {
     js_sys::Error::new(&interlock_js::errors::encode(&e)).into()
 }

@@ -39,14 +39,14 @@ impl Lease {
         self.inner.is_lost()
     }
 
+    pub fn revoke(&self) -> Promise {
+        promise(self.inner.revoke(), value)
+    }
+
     /// Calls `callback` once when the lease is lost.
     #[wasm_bindgen(js_name = onLost)]
     pub fn on_lost(&self, callback: Function) {
         self.inner.on_lost(js_callback(callback));
-    }
-
-    pub fn revoke(&self) -> Promise {
-        promise(self.inner.revoke(), value)
     }
 
     /// A second handle on the same lease. wasm-bindgen takes ownership of a class instance

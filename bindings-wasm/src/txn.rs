@@ -3,7 +3,9 @@
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{OrThrow, Result, promise, value};
+use interlock_js::Write;
+
+use crate::errors::{Index, LeaseId, OrThrow, Result, promise, value};
 use crate::lock::Lock;
 
 /// A transaction builder.
@@ -19,14 +21,9 @@ impl Txn {
     }
 
     /// `value` is JSON text.
-    pub fn put(
-        &self,
-        key: String,
-        value: String,
-        index: Option<f64>,
-        lease: Option<String>,
-    ) -> Result<()> {
-        self.inner.put(key, value, index, lease).or_throw()
+    pub fn put(&self, key: String, value: String, index: Index, lease: LeaseId) -> Result<()> {
+        let write = Write::new(key, value, index, lease);
+        self.inner.put(write).or_throw()
     }
 
     pub fn delete(&self, key: String, index: Option<f64>) -> Result<()> {
