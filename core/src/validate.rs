@@ -142,9 +142,28 @@ pub fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// Checks the number of keys of one read ([`MAX_READ_KEYS`]).
+pub fn read_keys(count: usize) -> Result<()> {
+    if count > MAX_READ_KEYS {
+        return Err(Error::invalid(format!(
+            "a read of {count} keys is too many: at most {MAX_READ_KEYS} keys in one call (split the keys into several calls)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_keys_limit() {
+        assert!(read_keys(MAX_READ_KEYS).is_ok());
+        let e = read_keys(MAX_READ_KEYS + 1).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(e.message().contains("1001 keys"), "{}", e.message());
+        assert!(e.message().contains("at most 1000 keys"), "{}", e.message());
+    }
 
     #[test]
     fn key_rules() {
@@ -195,14 +214,4 @@ mod tests {
         assert!(e.to_string().contains("'k'"));
         assert!(e.to_string().contains("102 bytes"));
     }
-}
-
-/// Checks the number of keys of one read ([`MAX_READ_KEYS`]).
-pub fn read_keys(count: usize) -> Result<()> {
-    if count > MAX_READ_KEYS {
-        return Err(Error::invalid(format!(
-            "a read of {count} keys is too many: at most {MAX_READ_KEYS} keys in one call (split the keys into several calls)"
-        )));
-    }
-    Ok(())
 }
