@@ -119,6 +119,8 @@ impl Client {
         Ok(Txn::new(self.handle()?.txn()))
     }
 
+    /// A watch of the changes under `prefix`, from `from_index` (none: the next commit); one that
+    /// a close of the client overtakes starts ended.
     pub fn watch(
         &self,
         prefix: String,
@@ -127,11 +129,15 @@ impl Client {
         let client = self.inner.clone();
         async move {
             let from = optional_index_in("fromIndex", from_index)?;
-            let stream = open(client.clone())?.watch(&prefix, from).await;
+            // The TypeScript layer refuses a watch of a client already closed when it is made.
+            // A client closed after that, before or while the watch starts (a close may cut the
+            // request, or not end the new stream), ends it, as it ends every watch of its
+            // (docs/design.md, Lifecycle), whichever of the two the store got to first.
             if client.is_closed() {
-                // The client was closed while the watch started (a close may have cut the
-                // request, or not have ended the new stream): it ends, as every watch of a
-                // closed client does (docs/design.md, Lifecycle), on every store alike.
+                return Ok(Watch::ended());
+            }
+            let stream = client.watch(&prefix, from).await;
+            if client.is_closed() {
                 return Ok(Watch::ended());
             }
             Ok(Watch::new(stream?))
