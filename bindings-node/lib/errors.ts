@@ -24,7 +24,7 @@ const KINDS: Record<string, string> = {
   ERR_UNAVAILABLE: 'Unavailable',
   ERR_UNAUTHORIZED: 'Unauthorized',
   ERR_INTERNAL: 'Internal',
-  ABORT_ERR: 'Aborted',
+  ABORT_ERR: 'Abort',
 };
 
 /** Every error interlock raises. */
@@ -33,7 +33,8 @@ export class InterlockError extends Error {
   readonly code: string;
   /** The error kind, the same in every interlock package: `InvalidArgument`, `Conflict`,
    * `LockTimeout`, `LockLost`, `LeaseExpired`, `Unavailable`, `Unauthorized`, `Internal` (and
-   * `Aborted` for an `AbortError`, which only JavaScript has). */
+   * `Abort` for an `AbortError`, which only JavaScript has: like every class but
+   * `ConcurrencyError`, its name without `Error`). */
   readonly kind: string;
   /** Whether trying again later may succeed (the store was unavailable). */
   readonly retryable: boolean;

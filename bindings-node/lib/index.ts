@@ -203,7 +203,28 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return `the string '${value}'`;
   if (Array.isArray(value)) return 'an array';
   if (value === null) return 'null';
+  if (typeof value === 'bigint') return `${value}n (bigint)`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'object') return describeObject(value);
   return `${String(value)} (${typeof value})`;
+}
+
+/** An object in a message: its constructor's name, or for a plain object a short JSON-ish
+ * rendering (`{"a":1}`), never `[object Object]`. */
+function describeObject(value: object): string {
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name;
+    return name ? `a ${name}` : 'an object';
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = undefined;
+  }
+  if (text === undefined) return 'an object';
+  return `the object ${text.length > 40 ? `${text.slice(0, 37)}...` : text}`;
 }
 
 /** An options argument: absent, or an object with no other keys than `known` (a misspelt
@@ -234,8 +255,11 @@ function keyOf(what: string, key: unknown): string {
   return key;
 }
 
-/** An index argument: an integer from 0 to 2^53 - 1 (0: absent). */
+/** An index argument: an integer from 0 to 2^53 - 1 (0: absent), a number or a bigint. */
 function indexOf(what: string, index: unknown): number {
+  if (typeof index === 'bigint' && index >= 0n && index <= BigInt(Number.MAX_SAFE_INTEGER)) {
+    return Number(index);
+  }
   if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
     throw new InvalidArgumentError(`${what} must be an integer from 0 to 2^53 - 1, not ${describe(index)}`);
   }
@@ -248,6 +272,23 @@ function optionalIndexOf(what: string, index: unknown): number | null {
 
 /** The largest lease id: lease ids are positive 64-bit signed integers. */
 const MAX_LEASE_ID = 2n ** 63n - 1n;
+
+/** A callback argument: a function. */
+function callbackOf(what: string, callback: unknown): () => void {
+  if (typeof callback !== 'function') {
+    throw new InvalidArgumentError(`${what} must be a function, not ${describe(callback)}`);
+  }
+  return callback as () => void;
+}
+
+/** A list of keys: an array of strings. */
+function keysOf(what: string, keys: unknown): string[] {
+  if (!Array.isArray(keys)) {
+    throw new InvalidArgumentError(`the keys of ${what} must be an array of strings, not ${describe(keys)}`);
+  }
+  keys.forEach((k, i) => keyOf(`keys[${i}] of ${what}`, k));
+  return keys as string[];
+}
 
 /** A lease argument (a `Lease` or a lease id) as the native layer's decimal text. */
 function leaseText(what: string, lease: unknown): string {
@@ -397,10 +438,7 @@ export class Client {
 
   /** The entries of `keys` that exist, in the order given, from one snapshot. */
   async getMany<T = unknown>(keys: string[]): Promise<Entry<T>[]> {
-    if (!Array.isArray(keys)) {
-      throw new InvalidArgumentError(`the keys of getMany must be an array of strings, not ${describe(keys)}`);
-    }
-    keys.forEach((k, i) => keyOf(`keys[${i}] of getMany`, k));
+    keysOf('getMany', keys);
     return (await this.#call(() => this.#native.getMany(keys))).map((e) => entry<T>(e));
   }
 
@@ -755,8 +793,9 @@ export class Lease {
   /** Calls `callback` once when the lease is lost (at once if it already is). Throws
    * `InvalidArgumentError` once the client is closed. */
   onLost(callback: () => void): void {
+    const f = callbackOf('the callback of onLost', callback);
     this.#client.checkOpen();
-    whenLost(this.native, callback);
+    whenLost(this.native, f);
   }
 
   /** Revokes the lease, deleting its entries; false if it was already gone. */
@@ -887,8 +926,9 @@ export class Lock {
   /** Calls `callback` as soon as the lease behind the held lock is lost (for every acquisition).
    * Throws `InvalidArgumentError` once the client is closed. */
   onLost(callback: () => void): void {
+    const f = callbackOf('the callback of onLost', callback);
     this.#client.checkOpen();
-    whenLost(this.native, callback);
+    whenLost(this.native, f);
   }
 
   #acquired(token: number): void {
@@ -1045,6 +1085,7 @@ export class Session {
   /** The value at `key` (null if absent), tracked: changes made to it in place are saved by
    * `saveChanges`. Loading a key again returns the same object. */
   async load<T = any>(key: string): Promise<T | null> {
+    keyOf('the key of load', key);
     if (this.#tracked.has(key)) {
       return this.#tracked.get(key) as T | null;
     }
@@ -1056,6 +1097,7 @@ export class Session {
 
   /** Loads several keys from one snapshot; absent keys map to null. */
   async loadMany<T = any>(keys: string[]): Promise<Map<string, T | null>> {
+    keysOf('loadMany', keys);
     const missing = keys.filter((k) => !this.#tracked.has(k));
     if (missing.length > 0) {
       const values = await call(() => this.#native.loadMany(missing));
@@ -1067,6 +1109,7 @@ export class Session {
   /** Stores a new or replacing value (tracked from now on). A key that was never loaded must be
    * absent at save time, unless optimistic concurrency is off. */
   store(key: string, value: unknown): void {
+    keyOf('the key of store', key);
     const text = toJson(key, value);
     callSync(() => this.#native.store(key, text));
     this.#tracked.set(key, value);
@@ -1074,24 +1117,30 @@ export class Session {
 
   /** Deletes `key` at save time (checked at its loaded index if it was loaded). */
   delete(key: string): void {
+    keyOf('the key of delete', key);
     callSync(() => this.#native.delete(key));
     this.#tracked.delete(key);
   }
 
   /** The index `key` had when loaded (0: absent), or null if it was not loaded. */
   loadedIndex(key: string): number | null {
+    keyOf('the key of loadedIndex', key);
     return callSync(() => this.#native.loadedIndex(key)) ?? null;
   }
 
   /** Stages a compare-exchange put that commits with the documents. */
   putCompareExchange(key: string, value: unknown, index: number): void {
+    keyOf('the key of putCompareExchange', key);
+    const at = indexOf(`the index of putCompareExchange '${key}'`, index);
     const text = toJson(key, value);
-    callSync(() => this.#native.putCompareExchange(key, text, index));
+    callSync(() => this.#native.putCompareExchange(key, text, at));
   }
 
   /** Stages a compare-exchange delete that commits with the documents. */
   deleteCompareExchange(key: string, index: number): void {
-    callSync(() => this.#native.deleteCompareExchange(key, index));
+    keyOf('the key of deleteCompareExchange', key);
+    const at = indexOf(`the index of deleteCompareExchange '${key}'`, index);
+    callSync(() => this.#native.deleteCompareExchange(key, at));
   }
 
   #sync(): void {

@@ -9,12 +9,22 @@ import { InvalidArgumentError } from './errors.js';
 /** The deepest nesting accepted (what every store can parse back). */
 const MAX_DEPTH = 128;
 
+/** How to convert the usual non-JSON objects, by constructor name. */
+const HINTS: Record<string, string> = {
+  Date: 'convert it first, e.g. with toISOString()',
+  Map: 'convert it first, e.g. with Object.fromEntries(map)',
+  Set: 'convert it first, e.g. with Array.from(set)',
+};
+
 function problem(value: unknown, path: string, depth: number, seen: Set<object>): string | null {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') {
     return null;
   }
   if (typeof value === 'number') {
     return Number.isFinite(value) ? null : `${path}: ${value} is not a JSON number`;
+  }
+  if (value === undefined) {
+    return `${path}: undefined is not JSON (use null, or leave the member out)`;
   }
   if (typeof value !== 'object') {
     return `${path}: a ${typeof value} is not JSON`;
@@ -36,8 +46,8 @@ function problem(value: unknown, path: string, depth: number, seen: Set<object>)
     }
     const proto = Object.getPrototypeOf(value);
     if (proto !== Object.prototype && proto !== null) {
-      const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
-      return `${path}: a ${name} is not JSON (convert it first, e.g. a Date with toISOString())`;
+      const name = (value as { constructor?: { name?: string } }).constructor?.name || 'object';
+      return `${path}: a ${name} is not JSON (${HINTS[name] ?? 'convert it to plain objects, arrays, strings, numbers, booleans and null first'})`;
     }
     for (const [k, v] of Object.entries(value)) {
       const p = problem(v, `${path}.${k}`, depth + 1, seen);

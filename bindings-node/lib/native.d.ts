@@ -54,9 +54,9 @@ export declare class Lease {
   /** The TTL in seconds. */
   get ttl(): number
   isLost(): boolean
+  revoke(): Promise<boolean>
   /** Calls `callback` once when the lease is lost. */
   onLost(callback: () => void): void
-  revoke(): Promise<boolean>
 }
 
 /** A fair, non-reentrant lock. */

@@ -1,14 +1,13 @@
 //! `Client`: the store connection and every single-call operation
 //! (docs/design.md, Operations and Leases).
 
-use interlock::{LockOptions, PutOptions, SessionOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::convert::{
-    Entry, LockWaiter, Page, PutResult, index_in, index_out, json_in, lease_in, lease_out, seconds,
-};
-use crate::errors::{OrThrow, internal, invalid};
+use crate::convert::{Entry, LockWaiter, Page, PutResult, all};
+use interlock_js::Write;
+
+use crate::errors::OrThrow;
 use crate::lease::Lease;
 use crate::lock::Lock;
 use crate::session::Session;
@@ -18,7 +17,7 @@ use crate::watch::Watch;
 /// A connection to one store; `close()` revokes its leases and ends its use.
 #[napi]
 pub struct Client {
-    inner: interlock::Client,
+    inner: interlock_js::Client,
     /// The runtime the client was made on, for `close_at_exit`.
     runtime: tokio::runtime::Handle,
 }
@@ -27,17 +26,12 @@ pub struct Client {
 /// the bearer token of an interlock server (`http://`).
 #[napi]
 pub async fn connect(url: Option<String>, token: Option<String>) -> Result<Client> {
-    // Servers (`http://`) take the token; the other stores have no use for it.
     let url = match url {
         Some(url) => url,
         None => interlock::default_url().or_throw()?,
     };
-    let options = interlock::ConnectOptions { token };
-    let client = interlock::Client::connect_with(&url, &options)
-        .await
-        .or_throw()?;
     Ok(Client {
-        inner: client,
+        inner: interlock_js::connect(url, token).await.or_throw()?,
         runtime: tokio::runtime::Handle::current(),
     })
 }
@@ -48,45 +42,21 @@ pub fn default_url() -> Result<String> {
     interlock::default_url().or_throw()
 }
 
-/// `InvalidArgument` once `client` is closed: for the handles made from it whose core calls do
-/// not check (sessions, leases).
-pub fn check_open(client: &interlock::Client) -> Result<()> {
-    if client.is_closed() {
-        return Err(invalid(format!(
-            "the client of {} is closed",
-            client.describe()
-        )));
-    }
-    Ok(())
-}
-
-fn ttl(secs: f64) -> Result<std::time::Duration> {
-    seconds("ttl", secs)
-}
-
 #[napi]
 impl Client {
-    /// The core client, or `InvalidArgument` once it is closed.
-    fn handle(&self) -> Result<interlock::Client> {
-        check_open(&self.inner)?;
-        Ok(self.inner.clone())
-    }
-
     #[napi]
     pub fn describe(&self) -> Result<String> {
-        Ok(self.handle()?.describe())
+        self.inner.describe().or_throw()
     }
 
     #[napi]
     pub async fn get(&self, key: String) -> Result<Option<Entry>> {
-        let entry = self.handle()?.get(&key).await.or_throw()?;
-        entry.map(Entry::from_core).transpose()
+        Ok(self.inner.get(key).await.or_throw()?.map(Entry::from))
     }
 
     #[napi]
     pub async fn get_many(&self, keys: Vec<String>) -> Result<Vec<Entry>> {
-        let entries = self.handle()?.get_many(&keys).await.or_throw()?;
-        entries.into_iter().map(Entry::from_core).collect()
+        Ok(all(self.inner.get_many(keys).await.or_throw()?))
     }
 
     #[napi]
@@ -96,24 +66,17 @@ impl Client {
         after: Option<String>,
         limit: Option<u32>,
     ) -> Result<Page> {
-        let page = self
-            .handle()?
-            .list(&prefix, after.as_deref(), limit.map(|l| l as usize))
+        Ok(self
+            .inner
+            .list(prefix, after, limit)
             .await
-            .or_throw()?;
-        Ok(Page {
-            entries: page
-                .entries
-                .into_iter()
-                .map(Entry::from_core)
-                .collect::<Result<_>>()?,
-            more: page.more,
-        })
+            .or_throw()?
+            .into())
     }
 
     #[napi]
     pub async fn index(&self) -> Result<f64> {
-        index_out(self.handle()?.index().await.or_throw()?)
+        self.inner.index().await.or_throw()
     }
 
     /// `value` is JSON text. Without `index` it is `set`: an unconditional write.
@@ -125,75 +88,60 @@ impl Client {
         index: Option<f64>,
         lease: Option<String>,
     ) -> Result<PutResult> {
-        let options = PutOptions {
-            index: index.map(|i| index_in("index", i)).transpose()?,
-            lease: lease_in(lease)?,
-        };
-        let value = json_in(&key, &value)?;
-        let r = self
-            .handle()?
-            .put_with(&key, value, options)
-            .await
-            .or_throw()?;
-        PutResult::from_core(r)
+        let write = Write::new(key, value, index, lease);
+        Ok(self.inner.put(write).await.or_throw()?.into())
     }
 
     #[napi]
     pub async fn delete(&self, key: String, index: Option<f64>) -> Result<PutResult> {
-        let index = index.map(|i| index_in("index", i)).transpose()?;
-        PutResult::from_core(self.handle()?.delete(&key, index).await.or_throw()?)
+        Ok(self.inner.delete(key, index).await.or_throw()?.into())
     }
 
     #[napi]
     pub fn txn(&self) -> Result<Txn> {
-        Ok(Txn::new(self.handle()?.txn()))
+        self.inner.txn().map(|inner| Txn { inner }).or_throw()
     }
 
     #[napi]
     pub async fn watch(&self, prefix: String, from_index: Option<f64>) -> Result<Watch> {
-        let from = from_index.map(|i| index_in("fromIndex", i)).transpose()?;
-        let client = self.handle()?;
-        let stream = client.watch(&prefix, from).await.or_throw()?;
-        // A close that raced with the watch's creation may not have ended it.
-        check_open(&client)?;
-        Ok(Watch::new(stream))
+        self.inner
+            .watch(prefix, from_index)
+            .await
+            .map(|inner| Watch { inner })
+            .or_throw()
     }
 
     /// Grants a lease that is not kept alive; returns its id.
     #[napi]
     pub async fn grant(&self, ttl_secs: f64) -> Result<String> {
-        let ttl = ttl(ttl_secs)?;
-        Ok(lease_out(self.handle()?.grant(ttl).await.or_throw()?.id))
+        self.inner.grant(ttl_secs).await.or_throw()
     }
 
     /// Renews a lease once; returns its TTL in seconds.
     #[napi]
     pub async fn keepalive(&self, id: String) -> Result<f64> {
-        let id = lease_in(Some(id))?.unwrap_or_default();
-        Ok(self.handle()?.keepalive(id).await.or_throw()?.as_secs_f64())
+        self.inner.keepalive(id).await.or_throw()
     }
 
     #[napi]
     pub async fn revoke(&self, id: String) -> Result<bool> {
-        let id = lease_in(Some(id))?.unwrap_or_default();
-        self.handle()?.revoke(id).await.or_throw()
+        self.inner.revoke(id).await.or_throw()
     }
 
     /// Seconds left on a lease, or null if it is gone.
     #[napi]
     pub async fn time_to_live(&self, id: String) -> Result<Option<f64>> {
-        let id = lease_in(Some(id))?.unwrap_or_default();
-        let left = self.handle()?.time_to_live(&[id]).await.or_throw()?;
-        Ok(left.into_iter().next().flatten().map(|d| d.as_secs_f64()))
+        self.inner.time_to_live(id).await.or_throw()
     }
 
     /// A lease kept alive in the background.
     #[napi]
     pub async fn lease(&self, ttl_secs: f64) -> Result<Lease> {
-        let ttl = ttl(ttl_secs)?;
-        let client = self.handle()?;
-        let lease = client.lease(ttl).await.or_throw()?;
-        Ok(Lease::new(lease, client))
+        self.inner
+            .lease(ttl_secs)
+            .await
+            .map(|inner| Lease { inner })
+            .or_throw()
     }
 
     #[napi]
@@ -204,32 +152,24 @@ impl Client {
         owner: Option<String>,
         lease: Option<&Lease>,
     ) -> Result<Lock> {
-        let ttl = ttl(ttl_secs)?;
-        // Refused here, not at the first acquire.
-        interlock::validate::ttl(ttl).or_throw()?;
-        let options = LockOptions {
-            ttl,
-            owner,
-            lease: lease.map(Lease::core),
-        };
-        let client = self.handle()?;
-        let lock = client.lock_with(&name, options);
-        Ok(Lock::new(lock, client))
+        let lease = lease.map(|l| &l.inner);
+        self.inner
+            .lock(name, lease, ttl_secs, owner)
+            .map(|inner| Lock { inner })
+            .or_throw()
     }
 
     #[napi]
     pub async fn lock_queue(&self, name: String) -> Result<Vec<LockWaiter>> {
-        let queue = self.handle()?.lock_queue(&name).await.or_throw()?;
-        queue.into_iter().map(LockWaiter::from_core).collect()
+        Ok(all(self.inner.lock_queue(name).await.or_throw()?))
     }
 
     #[napi]
     pub fn session(&self, optimistic: bool) -> Result<Session> {
-        let client = self.handle()?;
-        Ok(Session::new(
-            client.session_with(SessionOptions { optimistic }),
-            client,
-        ))
+        self.inner
+            .session(optimistic)
+            .map(|inner| Session { inner })
+            .or_throw()
     }
 
     /// Closes the client: revokes its leases (its held locks free at once, and are lost to
@@ -245,24 +185,25 @@ impl Client {
     /// revoke the client's leases, so that its locks free at once rather than after their TTL.
     #[napi]
     pub fn close_at_exit(&self, limit_secs: f64) -> Result<()> {
-        let limit = seconds("limit", limit_secs)?;
-        if self.inner.is_closed() {
+        let limit = interlock_js::convert::seconds("limit", limit_secs).or_throw()?;
+        if self.inner.closed() {
             return Ok(());
         }
         if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(internal(
+            return Err(interlock_js::errors::internal(
                 "closeAtExit cannot block inside the async runtime",
-            ));
+            ))
+            .or_throw();
         }
-        let client = self.inner.clone();
+        let close = self.inner.close();
         let _ = self
             .runtime
-            .block_on(async move { tokio::time::timeout(limit, client.close()).await });
+            .block_on(async move { tokio::time::timeout(limit, close).await });
         Ok(())
     }
 
     #[napi(getter)]
     pub fn closed(&self) -> bool {
-        self.inner.is_closed()
+        self.inner.closed()
     }
 }

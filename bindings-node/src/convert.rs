@@ -1,70 +1,22 @@
-//! Values across the boundary. JSON values travel as JSON text (the TypeScript layer checks and
-//! stringifies them, and parses what comes back); indexes are JS numbers, exact up to 2^53;
-//! lease ids are strings, since etcd's use all 64 bits; times are seconds.
-
-use std::time::Duration;
+//! The records the native calls resolve to, as napi objects: `interlock_js`'s records (values as
+//! JSON text, indexes as numbers, lease ids as decimal text), field for field.
 
 use napi_derive::napi;
-use serde_json::Value;
 
-use crate::errors::{internal, invalid};
-
-/// The largest integer a JS number holds exactly.
-const MAX_SAFE: u64 = (1 << 53) - 1;
-
-/// An index or token from JS: a non-negative integer a JS number holds exactly.
-pub fn index_in(what: &str, n: f64) -> napi::Result<u64> {
-    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= MAX_SAFE as f64 {
-        Ok(n as u64)
-    } else {
-        Err(invalid(format!(
-            "{what} must be a non-negative integer up to 2^53 - 1, not {n}"
-        )))
-    }
+/// `From` the shared record of the same name, whose fields are these, field for field.
+macro_rules! from_shared {
+    ($record:ident, $($field:ident),*) => {
+        impl From<interlock_js::$record> for $record {
+            fn from(r: interlock_js::$record) -> Self {
+                $record { $($field: r.$field),* }
+            }
+        }
+    };
 }
 
-/// An index for JS. Past 2^53 a JS number would round it, and a rounded index would compare
-/// wrong, so that is an error (a store would need 9e15 writes to get there).
-pub fn index_out(n: u64) -> napi::Result<f64> {
-    if n <= MAX_SAFE {
-        Ok(n as f64)
-    } else {
-        Err(internal(format!(
-            "the store's index {n} is above 2^53 - 1, so a JS number cannot hold it exactly"
-        )))
-    }
-}
-
-pub fn seconds(what: &str, secs: f64) -> napi::Result<Duration> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
-        invalid(format!(
-            "{what} must be a non-negative number of seconds, not {secs}"
-        ))
-    })
-}
-
-pub fn lease_in(id: Option<String>) -> napi::Result<Option<i64>> {
-    id.map(|s| {
-        s.trim()
-            .parse::<i64>()
-            .map_err(|_| invalid(format!("'{s}' is not a lease id")))
-    })
-    .transpose()
-}
-
-pub fn lease_out(id: i64) -> String {
-    id.to_string()
-}
-
-/// JSON text from the TypeScript layer (already checked there).
-pub fn json_in(key: &str, text: &str) -> napi::Result<Value> {
-    serde_json::from_str(text)
-        .map_err(|e| invalid(format!("the value for '{key}' is not JSON: {e}")))
-}
-
-pub fn json_out(value: &Value) -> String {
-    value.to_string()
-}
+from_shared!(Entry, key, value, index, lease);
+from_shared!(PutResult, successful, index, value);
+from_shared!(LockWaiter, key, owner, token, holder, lease, ttl_left);
 
 /// A stored key, its value as JSON text.
 #[napi(object)]
@@ -75,15 +27,9 @@ pub struct Entry {
     pub lease: Option<String>,
 }
 
-impl Entry {
-    pub fn from_core(e: interlock::Entry) -> napi::Result<Entry> {
-        Ok(Entry {
-            value: json_out(&e.value),
-            index: index_out(e.index)?,
-            lease: e.lease.map(lease_out),
-            key: e.key,
-        })
-    }
+/// Every record of a list.
+pub fn all<T, U: From<T>>(records: Vec<T>) -> Vec<U> {
+    records.into_iter().map(U::from).collect()
 }
 
 /// The outcome of `put` and `delete`, the value as JSON text (absent: `null`).
@@ -94,21 +40,20 @@ pub struct PutResult {
     pub value: Option<String>,
 }
 
-impl PutResult {
-    pub fn from_core(r: interlock::PutResult) -> napi::Result<PutResult> {
-        Ok(PutResult {
-            successful: r.successful,
-            index: index_out(r.index)?,
-            value: r.value.as_ref().map(json_out),
-        })
-    }
-}
-
 /// One page of `list`.
 #[napi(object)]
 pub struct Page {
     pub entries: Vec<Entry>,
     pub more: bool,
+}
+
+impl From<interlock_js::Page> for Page {
+    fn from(p: interlock_js::Page) -> Self {
+        Page {
+            entries: all(p.entries),
+            more: p.more,
+        }
+    }
 }
 
 /// A watch event, the value as JSON text.
@@ -121,18 +66,14 @@ pub struct Event {
     pub index: f64,
 }
 
-impl Event {
-    pub fn from_core(e: interlock::Event) -> napi::Result<Event> {
-        Ok(Event {
-            r#type: match e.kind {
-                interlock::EventKind::Put => "put",
-                interlock::EventKind::Delete => "delete",
-            }
-            .to_string(),
-            value: e.value.as_ref().map(json_out),
-            index: index_out(e.index)?,
+impl From<interlock_js::Event> for Event {
+    fn from(e: interlock_js::Event) -> Self {
+        Event {
+            r#type: e.r#type.to_string(),
             key: e.key,
-        })
+            value: e.value,
+            index: e.index,
+        }
     }
 }
 
@@ -145,17 +86,4 @@ pub struct LockWaiter {
     pub holder: bool,
     pub lease: Option<String>,
     pub ttl_left: Option<f64>,
-}
-
-impl LockWaiter {
-    pub fn from_core(w: interlock::LockWaiter) -> napi::Result<LockWaiter> {
-        Ok(LockWaiter {
-            owner: json_out(&w.owner),
-            token: index_out(w.token)?,
-            holder: w.holder,
-            lease: w.lease.map(lease_out),
-            ttl_left: w.ttl_left.map(|d| d.as_secs_f64()),
-            key: w.key,
-        })
-    }
 }

@@ -4,28 +4,12 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
 
-use crate::client::check_open;
-use crate::convert::lease_out;
 use crate::errors::OrThrow;
 
 /// A kept-alive lease.
 #[napi]
 pub struct Lease {
-    inner: interlock::Lease,
-    client: interlock::Client,
-}
-
-impl Lease {
-    pub fn new(lease: interlock::Lease, client: interlock::Client) -> Self {
-        Lease {
-            inner: lease,
-            client,
-        }
-    }
-
-    pub fn core(&self) -> interlock::Lease {
-        self.inner.clone()
-    }
+    pub(crate) inner: interlock_js::Lease,
 }
 
 /// A JS `() => void` callable from any thread. It is weak: waiting to be called does not
@@ -44,13 +28,13 @@ pub fn js_callback(callback: Function<(), ()>) -> Result<impl Fn() + Send + Sync
 impl Lease {
     #[napi(getter)]
     pub fn id(&self) -> String {
-        lease_out(self.inner.id())
+        self.inner.id()
     }
 
     /// The TTL in seconds.
     #[napi(getter)]
     pub fn ttl(&self) -> f64 {
-        self.inner.ttl().as_secs_f64()
+        self.inner.ttl()
     }
 
     #[napi]
@@ -58,16 +42,15 @@ impl Lease {
         self.inner.is_lost()
     }
 
+    #[napi]
+    pub async fn revoke(&self) -> Result<bool> {
+        self.inner.revoke().await.or_throw()
+    }
+
     /// Calls `callback` once when the lease is lost.
     #[napi]
     pub fn on_lost(&self, callback: Function<(), ()>) -> Result<()> {
         self.inner.on_lost(js_callback(callback)?);
         Ok(())
-    }
-
-    #[napi]
-    pub async fn revoke(&self) -> Result<bool> {
-        check_open(&self.client)?;
-        self.inner.revoke().await.or_throw()
     }
 }

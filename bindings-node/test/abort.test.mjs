@@ -21,6 +21,8 @@ for (const [store, url] of stores()) {
       assert.ok(e instanceof AbortError && e instanceof InterlockError);
       assert.equal(e.name, 'AbortError');
       assert.equal(e.code, 'ABORT_ERR');
+      // Like every error class but ConcurrencyError, its kind is its name without "Error".
+      assert.equal(e.kind, 'Abort');
       return true;
     });
     for (let i = 0; (await db.lockQueue('busy')).length !== 1; i++) {

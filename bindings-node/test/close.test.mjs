@@ -68,6 +68,13 @@ for (const [store, url] of stores()) {
     await b.close();
   });
 
+  test(`${store}: a watch whose client closes while it starts ends quietly`, async () => {
+    const db = await connect(url());
+    const watch = db.watch('w/');
+    await db.close();
+    assert.deepEqual(await within(watch.next(), 'the watch ending'), { done: true, value: undefined });
+  });
+
   test(`${store}: after close() nothing renews, and every handle of the client refuses use`, async () => {
     const u = url();
     const a = await connect(u);

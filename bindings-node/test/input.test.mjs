@@ -40,7 +40,36 @@ const cases = [
   ['a non-string URL', () => connect(42), /URL/],
   ['an unknown URL scheme', () => connect('ftp://x'), /ftp/],
   ['a bad lease id', (db) => db.set('v', 1, { lease: 'not-a-lease' }), /lease/],
+  ['a number as the key of a session load', (db) => db.session().load(42), /the key of load must be a string, not 42 \(number\)/],
+  ['a string as the keys of a session loadMany', (db) => db.session().loadMany('abc'),
+    /the keys of loadMany must be an array of strings, not the string 'abc'/],
+  ['a number in the keys of a session loadMany', (db) => db.session().loadMany(['a', 7]), /keys\[1\] of loadMany must be a string, not 7/],
+  ['a number as the key of a session store', (db) => db.session().store(5, 1), /the key of store must be a string, not 5/],
+  ['a null putCompareExchange index', (db) => saveWith(db, (s) => s.putCompareExchange('cx', 1, null)),
+    /the index of putCompareExchange 'cx' must be an integer from 0 to 2\^53 - 1, not null/],
+  ["a '0' putCompareExchange index", (db) => saveWith(db, (s) => s.putCompareExchange('cx', 1, '0')),
+    /the index of putCompareExchange 'cx' must be .*, not the string '0'/],
+  ['a true putCompareExchange index', (db) => saveWith(db, (s) => s.putCompareExchange('cx', 1, true)),
+    /the index of putCompareExchange 'cx' must be .*, not true \(boolean\)/],
+  ['a negative bigint putCompareExchange index', (db) => saveWith(db, (s) => s.putCompareExchange('cx', 1, -1n)),
+    /the index of putCompareExchange 'cx' must be .*, not -1n/],
+  ['a null deleteCompareExchange index', (db) => saveWith(db, (s) => s.deleteCompareExchange('cx', null)),
+    /the index of deleteCompareExchange 'cx' must be .*, not null/],
+  ['a number as the callback of a lock onLost', (db) => db.lock('x').onLost(5), /the callback of onLost must be a function, not 5 \(number\)/],
+  ['undefined in an object', (db) => db.set('v', { a: undefined }), /at \$\.a: undefined is not JSON/],
+  ['a Map, with its conversion', (db) => db.set('v', { m: new Map() }), /\$\.m: a Map is not JSON \(.*Object\.fromEntries/],
+  ['an object as the owner of a lock', (db) => db.lock('x', { owner: { team: 'a' } }),
+    /the owner option of lock 'x' must be a string, not the object \{"team":"a"\}$/],
+  ['a getMany of 1001 keys', (db) => db.getMany(Array.from({ length: 1001 }, (_, i) => `many/${i}`)),
+    /1001 keys is too many: at most 1000 keys/],
 ];
+
+/** Stages an op with `stage` on a new session, then saves it. */
+async function saveWith(db, stage) {
+  const s = db.session();
+  stage(s);
+  return s.saveChanges();
+}
 
 for (const [store, url] of stores()) {
   for (const [what, run, message] of cases) {
@@ -57,6 +86,56 @@ for (const [store, url] of stores()) {
       await db.close();
     });
   }
+
+  test(`${store}: no message shows [object Object] or 'a undefined'`, async () => {
+    const db = await connect(url());
+    const messages = [];
+    for (const run of [() => db.lock('x', { owner: { a: 1 } }), () => db.set('v', [undefined]),
+      () => db.lock('x', { owner: new Map() }), () => db.session().load({})]) {
+      await assert.rejects(async () => run(), (e) => {
+        assert.ok(e instanceof InvalidArgumentError, `${e?.name}: ${e?.message}`);
+        messages.push(e.message);
+        return true;
+      });
+    }
+    for (const m of messages) {
+      assert.doesNotMatch(m, /\[object Object\]|a undefined/, m);
+    }
+    assert.match(messages[2], /not a Map$/);
+    await db.close();
+  });
+
+  test(`${store}: a session takes a bigint index for putCompareExchange`, async () => {
+    const db = await connect(url());
+    const { index } = await db.put('cx', 1, 0);
+    const s = db.session();
+    s.putCompareExchange('cx', 2, BigInt(index));
+    assert.equal(typeof (await s.saveChanges()), 'number');
+    assert.equal((await db.get('cx')).value, 2);
+    await db.close();
+  });
+
+  test(`${store}: a lease refuses a callback that is not a function`, async () => {
+    const db = await connect(url());
+    const lease = await db.lease(5);
+    assert.throws(() => lease.onLost('later'), (e) => {
+      assert.ok(e instanceof InvalidArgumentError, `${e?.name}: ${e?.message}`);
+      assert.match(e.message, /the callback of onLost must be a function, not the string 'later'/);
+      return true;
+    });
+    await db.close();
+  });
+
+  test(`${store}: getMany and loadMany take 1000 keys`, async () => {
+    const db = await connect(url());
+    await db.set('many/7', 7);
+    const keys = Array.from({ length: 1000 }, (_, i) => `many/${i}`);
+    assert.deepEqual((await db.getMany(keys)).map((e) => e.value), [7]);
+    const loaded = await db.session().loadMany(keys);
+    assert.equal(loaded.get('many/7'), 7);
+    await assert.rejects(db.session().loadMany([...keys, 'many/1000']), /at most 1000 keys/);
+    await db.close();
+  });
 
   test(`${store}: an unknown lease is ERR_LEASE_EXPIRED and writes nothing`, async () => {
     const db = await connect(url());

@@ -156,3 +156,34 @@ export async function exitCell({ db, url, env, nodeArgs, scenario, expect, cell 
     await assertFreedWithin(db, name, within, what);
   }
 }
+
+/** A worker closes its client while holding the lock: the process ends by itself, it saw the lock
+ * lost, and the lock frees at once. */
+export async function closeWhileHolding({ db, url, env, cell }) {
+  const name = lockName(cell);
+  const w = worker({ url, name, ttl: LONG_TTL, scenario: 'close', env });
+  await w.ready;
+  const r = await w.done;
+  assert.equal(r.hung, false, 'the process ended by itself after close()');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /closed; lost: true/);
+  assertNoPanic(r, 'close');
+  await assertFreedWithin(db, name, CLEAN_WITHIN, 'close while holding');
+}
+
+/** A worker closes its client while waiting behind `db`'s holder: its acquire rejects, the process
+ * ends by itself, and its waiter entry is gone when it has. */
+export async function closeWhileWaiting({ db, url, env, cell }) {
+  const name = lockName(cell);
+  const holder = db.lock(name, { ttl: LONG_TTL });
+  const token = await holder.acquire();
+  const w = worker({ url, name, ttl: LONG_TTL, scenario: 'close-waiting', env });
+  await w.ready;
+  const r = await w.done;
+  assert.equal(r.hung, false, 'the process ended by itself after close()');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /acquire failed: ERR_INVALID_ARGUMENT: .*closed/);
+  assertNoPanic(r, 'close while waiting');
+  assert.deepEqual((await db.lockQueue(name)).map((q) => q.token), [token]);
+  await holder.release();
+}

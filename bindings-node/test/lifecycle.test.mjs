@@ -17,8 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'interlock-db';
 import {
-  CLEAN_WITHIN, LONG_TTL, RUNS, SHORT_TTL, assertFreedWithin, assertNoPanic, exitCell, lockName,
-  repeat, worker,
+  CLEAN_WITHIN, LONG_TTL, RUNS, SHORT_TTL, assertFreedWithin, assertNoPanic, closeWhileHolding,
+  closeWhileWaiting, exitCell, lockName, repeat, worker,
 } from './lifecycle-cells.mjs';
 import { TOKEN, serve } from './serve.mjs';
 import { etcdPrefixUrl, sqliteUrl, withEtcd } from './stores.mjs';
@@ -63,32 +63,11 @@ for (const [store, fixture] of stores) {
       await s?.stop();
     });
 
-    test('close while holding: the lock frees at once, the holder sees it lost, the process ends', async () => {
-      const name = lockName('close');
-      const w = worker({ url: s.url, name, ttl: LONG_TTL, scenario: 'close', env: s.env });
-      await w.ready;
-      const r = await w.done;
-      assert.equal(r.hung, false, 'the process ended by itself after close()');
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /closed; lost: true/);
-      assertNoPanic(r, 'close');
-      await assertFreedWithin(db, name, CLEAN_WITHIN, 'close while holding');
-    });
+    test('close while holding: the lock frees at once, the holder sees it lost, the process ends', () =>
+      closeWhileHolding({ db, url: s.url, env: s.env, cell: 'close' }));
 
-    test('close while waiting: the acquire rejects, the waiter entry goes, the process ends', async () => {
-      const name = lockName('close-waiting');
-      const holder = db.lock(name, { ttl: LONG_TTL });
-      const token = await holder.acquire();
-      const w = worker({ url: s.url, name, ttl: LONG_TTL, scenario: 'close-waiting', env: s.env });
-      await w.ready;
-      const r = await w.done;
-      assert.equal(r.hung, false, 'the process ended by itself after close()');
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /acquire failed: ERR_INVALID_ARGUMENT: .*closed/);
-      assertNoPanic(r, 'close while waiting');
-      assert.deepEqual((await db.lockQueue(name)).map((q) => q.token), [token]);
-      await holder.release();
-    });
+    test('close while waiting: the acquire rejects, the waiter entry goes, the process ends', () =>
+      closeWhileWaiting({ db, url: s.url, env: s.env, cell: 'close-waiting' }));
 
     test('a held lock object that is garbage-collected frees the lock at once', async () => {
       const name = lockName('gc');

@@ -38,3 +38,26 @@ test('http: the token option, INTERLOCK_TOKEN, and a wrong token', async () => {
     child.kill('SIGKILL');
   }
 });
+
+test('http: a watch whose client closes while it starts ends, as on every store', async () => {
+  const { url, child } = await serve(sqliteUrl());
+  try {
+    for (let round = 0; round < 5; round++) {
+      const db = await connect(url, { token: TOKEN });
+      const watch = db.watch('w/');
+      await db.close();
+      assert.deepEqual(await watch.next(), { done: true, value: undefined });
+    }
+    const db = await connect(url, { token: TOKEN });
+    const keys = Array.from({ length: 1000 }, (_, i) => `many/${i}`);
+    assert.deepEqual(await db.getMany(keys), [], 'a getMany of 1000 keys passes the server');
+    await assert.rejects(db.getMany([...keys, 'many/1000']), (e) => {
+      assert.equal(e.code, 'ERR_INVALID_ARGUMENT');
+      assert.match(e.message, /1001 keys is too many: at most 1000 keys/);
+      return true;
+    });
+    await db.close();
+  } finally {
+    child.kill('SIGKILL');
+  }
+});

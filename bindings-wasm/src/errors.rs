@@ -1,35 +1,20 @@
-//! Core errors across the boundary, encoded as the Node package's are: the kind, message and
-//! conflicts as JSON after a marker, from which the shared `errors.ts` builds the real class.
+//! Core errors across the boundary, encoded as the Node package's are
+//! (`interlock_js::errors::encode`), from which the shared `errors.ts` builds the real class; and
+//! the shared crate's futures and records handed to JavaScript.
 
-use serde_json::json;
+use serde::Serialize;
 use wasm_bindgen::JsValue;
-
-/// Must match `MARKER` in `bindings-node/lib/errors.ts`.
-const MARKER: &str = "interlock-error:";
 
 /// What every exported call fails with: a JS `Error`.
 pub type Result<T> = std::result::Result<T, JsValue>;
 
+/// An optional index argument (a JS number, or null or undefined).
+pub type Index = Option<f64>;
+/// An optional lease id argument (decimal text, or null or undefined).
+pub type LeaseId = Option<String>;
+
 pub fn to_js(e: interlock::Error) -> JsValue {
-    let conflicts: Vec<_> = e
-        .conflicts()
-        .iter()
-        .map(|c| json!({ "key": c.key, "expected": c.expected, "actual": c.actual }))
-        .collect();
-    let body = json!({
-        "kind": e.kind().as_str(),
-        "message": e.message(),
-        "conflicts": conflicts,
-    });
-    js_sys::Error::new(&format!("{MARKER}{body}")).into()
-}
-
-pub fn invalid(message: impl Into<String>) -> JsValue {
-    to_js(interlock::Error::invalid(message))
-}
-
-pub fn internal(message: impl Into<String>) -> JsValue {
-    to_js(interlock::Error::internal(message))
+    js_sys::Error::new(&interlock_js::errors::encode(&e)).into()
 }
 
 /// `.map_err(errors::to_js)` for core results.
@@ -43,11 +28,35 @@ impl<T> OrThrow<T> for interlock::Result<T> {
     }
 }
 
-/// Runs `work` on the event loop and hands JavaScript its promise.
-pub fn promise<T, F>(work: F) -> js_sys::Promise
+/// A record as a plain JS object (absent fields left out).
+pub fn record<T: Serialize>(value: &T) -> Result<JsValue> {
+    serde_wasm_bindgen::to_value(value).map_err(|e| {
+        to_js(interlock_js::errors::internal(format!(
+            "cannot hand a result to JavaScript: {e}"
+        )))
+    })
+}
+
+/// A value that may be absent: `null` when it is.
+pub fn nullable<T: Into<JsValue>>(value: Option<T>) -> JsValue {
+    value.map_or(JsValue::NULL, Into::into)
+}
+
+/// Runs `work` on the event loop and hands JavaScript its promise, resolved with `out` of its
+/// result.
+pub fn promise<T, F>(work: F, out: impl FnOnce(T) -> Result<JsValue> + 'static) -> js_sys::Promise
 where
-    T: Into<JsValue>,
-    F: std::future::Future<Output = Result<T>> + 'static,
+    F: std::future::Future<Output = interlock::Result<T>> + 'static,
 {
-    wasm_bindgen_futures::future_to_promise(async move { work.await.map(Into::into) })
+    wasm_bindgen_futures::future_to_promise(async move { out(work.await.or_throw()?) })
+}
+
+/// `out` for a result JavaScript takes as it is.
+pub fn value<T: Into<JsValue>>(v: T) -> Result<JsValue> {
+    Ok(v.into())
+}
+
+/// `out` for a call that resolves to nothing.
+pub fn done(_: ()) -> Result<JsValue> {
+    Ok(JsValue::UNDEFINED)
 }

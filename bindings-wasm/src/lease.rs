@@ -4,28 +4,12 @@ use js_sys::{Function, Promise};
 use send_wrapper::SendWrapper;
 use wasm_bindgen::prelude::*;
 
-use crate::client::check_open;
-use crate::convert::lease_out;
-use crate::errors::{OrThrow, promise};
+use crate::errors::{promise, value};
 
 /// A kept-alive lease.
 #[wasm_bindgen]
 pub struct Lease {
-    inner: interlock::Lease,
-    client: interlock::Client,
-}
-
-impl Lease {
-    pub fn new(lease: interlock::Lease, client: interlock::Client) -> Self {
-        Lease {
-            inner: lease,
-            client,
-        }
-    }
-
-    pub fn core(&self) -> interlock::Lease {
-        self.inner.clone()
-    }
+    pub(crate) inner: interlock_js::Lease,
 }
 
 /// A JS `() => void` the core can hold: the core's callbacks must be `Send`, and there is one
@@ -41,18 +25,22 @@ pub fn js_callback(callback: Function) -> impl Fn() + Send + Sync + 'static {
 impl Lease {
     #[wasm_bindgen(getter)]
     pub fn id(&self) -> String {
-        lease_out(self.inner.id())
+        self.inner.id()
     }
 
     /// The TTL in seconds.
     #[wasm_bindgen(getter)]
     pub fn ttl(&self) -> f64 {
-        self.inner.ttl().as_secs_f64()
+        self.inner.ttl()
     }
 
     #[wasm_bindgen(js_name = isLost)]
     pub fn is_lost(&self) -> bool {
         self.inner.is_lost()
+    }
+
+    pub fn revoke(&self) -> Promise {
+        promise(self.inner.revoke(), value)
     }
 
     /// Calls `callback` once when the lease is lost.
@@ -61,18 +49,12 @@ impl Lease {
         self.inner.on_lost(js_callback(callback));
     }
 
-    pub fn revoke(&self) -> Promise {
-        if let Err(e) = check_open(&self.client) {
-            return Promise::reject(&e);
-        }
-        let lease = self.inner.clone();
-        promise(async move { lease.revoke().await.or_throw() })
-    }
-
     /// A second handle on the same lease. wasm-bindgen takes ownership of a class instance
     /// passed as an optional argument, so `Client.lock` is handed one of these (the loader does
     /// it) and the caller's own handle stays usable.
     pub fn share(&self) -> Lease {
-        Lease::new(self.inner.clone(), self.client.clone())
+        Lease {
+            inner: self.inner.clone(),
+        }
     }
 }

@@ -306,6 +306,69 @@ Object.assign(cases, {
     await rejects(ctx.interlock.connect(ctx.url, { token: ctx.token, tokn: 'x' }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'an unknown connect option');
     await db.close();
   },
+
+  async 'session arguments, compare-exchange indexes and callbacks are checked'(ctx) {
+    const { InvalidArgumentError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('checked');
+    const before = await db.index();
+    const load = await rejects(db.session().load(42), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a number as the key of load');
+    check(/the key of load must be a string, not 42 \(number\)/.test(load.message), load.message);
+    const many = await rejects(db.session().loadMany('abc'), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a string as the keys of loadMany');
+    check(/the keys of loadMany must be an array of strings, not the string 'abc'/.test(many.message), many.message);
+    for (const [index, shown] of [[null, 'null'], ['0', "the string '0'"], [true, 'true (boolean)'], [1.5, '1.5 (number)']]) {
+      const s = db.session();
+      const e = throws(() => s.putCompareExchange(`${p}cx`, 1, index), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', `index ${shown}`);
+      check(e.message.includes(`the index of putCompareExchange '${p}cx'`) && e.message.endsWith(`not ${shown}`), e.message);
+      equal(await s.saveChanges(), null, `nothing staged for index ${shown}`);
+    }
+    equal(await db.index(), before, 'nothing was written');
+    const s = db.session();
+    s.putCompareExchange(`${p}cx`, 1, 0n);
+    check(typeof (await s.saveChanges()) === 'number', 'a bigint index is an index');
+    const lock = db.lock(`${p}lock`);
+    const onLost = throws(() => lock.onLost(5), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a number as a lock callback');
+    check(/the callback of onLost must be a function, not 5 \(number\)/.test(onLost.message), onLost.message);
+    const lease = await db.lease(5);
+    throws(() => lease.onLost(null), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'null as a lease callback');
+    await db.close();
+  },
+
+  async 'messages show values as JavaScript does, and AbortError has its kind'(ctx) {
+    const { InvalidArgumentError, AbortError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('messages');
+    const undef = await rejects(db.set(`${p}u`, { a: undefined }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'undefined in an object');
+    check(/\$\.a: undefined is not JSON/.test(undef.message) && !/a undefined/.test(undef.message), undef.message);
+    const map = await rejects(db.set(`${p}m`, new Map([['a', 1]])), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a Map');
+    check(/a Map is not JSON \(.*Object\.fromEntries/.test(map.message) && !/Date/.test(map.message), map.message);
+    const owner = throws(() => db.lock(`${p}l`, { owner: { team: 'a' } }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'an object owner');
+    check(/not the object \{"team":"a"\}$/.test(owner.message), owner.message);
+    const aborted = await rejects(db.lock(`${p}l`).acquire({ signal: AbortSignal.abort() }), AbortError, 'ABORT_ERR', 'an aborted wait');
+    equal(aborted.kind, 'Abort', 'AbortError.kind');
+    await db.close();
+  },
+
+  async 'getMany reads at most 1000 keys on every store'(ctx) {
+    const { InvalidArgumentError } = ctx.interlock;
+    const db = await open(ctx);
+    const p = space('many');
+    await db.set(`${p}7`, 7);
+    const keys = Array.from({ length: 1000 }, (_, i) => `${p}${i}`);
+    equal((await db.getMany(keys)).map((e) => e.value), [7], '1000 keys');
+    const e = await rejects(db.getMany([...keys, `${p}x`]), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', '1001 keys');
+    check(/1001 keys is too many: at most 1000 keys/.test(e.message), e.message);
+    await db.close();
+  },
+
+  async 'a watch whose client closes while it starts ends quietly'(ctx) {
+    for (let round = 0; round < 3; round++) {
+      const db = await open(ctx);
+      const watch = db.watch(space('closing'));
+      await db.close();
+      equal(await watch.next(), { done: true }, 'the watch ends');
+    }
+  },
 });
 
 /** Cases that need a server. */

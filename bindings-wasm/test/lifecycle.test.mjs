@@ -14,8 +14,8 @@ import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import * as interlock from '../dist/index.js';
 import {
-  CLEAN_WITHIN, EXPIRY_SLACK, LONG_TTL, RUNS, SHORT_TTL, assertFreedWithin, assertNoPanic, exitCell,
-  lockName, repeat, worker,
+  CLEAN_WITHIN, EXPIRY_SLACK, LONG_TTL, RUNS, SHORT_TTL, assertFreedWithin, assertNoPanic,
+  closeWhileHolding, closeWhileWaiting, exitCell, lockName, repeat, worker,
 } from '../../bindings-node/test/lifecycle-cells.mjs';
 import { TOKEN, serve } from './serve.mjs';
 
@@ -43,32 +43,11 @@ describe('WebAssembly × http (a real server over SQLite)', () => {
     await server?.stop();
   });
 
-  test('close while holding: the lock frees at once, the holder sees it lost, the process ends', async () => {
-    const name = lockName('wasm-close');
-    const w = worker({ url: server.url, name, ttl: LONG_TTL, scenario: 'close', env });
-    await w.ready;
-    const r = await w.done;
-    assert.equal(r.hung, false, 'the process ended by itself after close()');
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /closed; lost: true/);
-    assertNoPanic(r, 'close');
-    await assertFreedWithin(db, name, CLEAN_WITHIN, 'close while holding');
-  });
+  test('close while holding: the lock frees at once, the holder sees it lost, the process ends', () =>
+    closeWhileHolding({ db, url: server.url, env, cell: 'wasm-close' }));
 
-  test('close while waiting: the acquire rejects, the waiter entry goes, the process ends', async () => {
-    const name = lockName('wasm-close-waiting');
-    const holder = db.lock(name, { ttl: LONG_TTL });
-    const token = await holder.acquire();
-    const w = worker({ url: server.url, name, ttl: LONG_TTL, scenario: 'close-waiting', env });
-    await w.ready;
-    const r = await w.done;
-    assert.equal(r.hung, false, 'the process ended by itself after close()');
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /acquire failed: ERR_INVALID_ARGUMENT: .*closed/);
-    assertNoPanic(r, 'close while waiting');
-    assert.deepEqual((await db.lockQueue(name)).map((q) => q.token), [token]);
-    await holder.release();
-  });
+  test('close while waiting: the acquire rejects, the waiter entry goes, the process ends', () =>
+    closeWhileWaiting({ db, url: server.url, env, cell: 'wasm-close-waiting' }));
 
   test('a held lock object that is garbage-collected frees the lock at once', async () => {
     const name = lockName('wasm-gc');

@@ -34,6 +34,7 @@ impl ClientState {
 
     /// [`Client::get_many`](crate::Client::get_many).
     pub(crate) async fn get_many<S: AsRef<str>>(&self, keys: &[S]) -> Result<Vec<Entry>> {
+        validate::read_keys(keys.len())?;
         let keys: Vec<String> = keys.iter().map(|k| k.as_ref().to_string()).collect();
         for k in &keys {
             validate::key_shape(k)?;

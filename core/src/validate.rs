@@ -11,6 +11,9 @@ pub const MAX_KEY_BYTES: usize = 512;
 pub const DEFAULT_MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Most checks plus operations in one transaction (etcd's `--max-txn-ops`).
 pub const MAX_TXN_OPS: usize = 128;
+/// The most keys one `get_many` (or a session's `load_many`) reads: the same for every store, and
+/// within what an interlock server takes in one request (1024 reads and keys).
+pub const MAX_READ_KEYS: usize = 1000;
 /// Shortest lease TTL.
 pub const MIN_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Keys starting with this are interlock's own records (lock queues, ...).
@@ -177,6 +180,16 @@ pub fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// Checks the number of keys of one read ([`MAX_READ_KEYS`]).
+pub fn read_keys(count: usize) -> Result<()> {
+    if count > MAX_READ_KEYS {
+        return Err(Error::invalid(format!(
+            "a read of {count} keys is too many: at most {MAX_READ_KEYS} keys in one call (split the keys into several calls)"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -198,6 +211,15 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn read_keys_limit() {
+        assert!(read_keys(MAX_READ_KEYS).is_ok());
+        let e = read_keys(MAX_READ_KEYS + 1).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
+        assert!(e.message().contains("1001 keys"), "{}", e.message());
+        assert!(e.message().contains("at most 1000 keys"), "{}", e.message());
+    }
 
     #[test]
     fn key_rules() {

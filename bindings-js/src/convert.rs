@@ -1,15 +1,17 @@
-//! Values across the boundary, as in the Node package: JSON values travel as JSON text (the
-//! TypeScript layer checks and stringifies them, and parses what comes back); indexes are JS
-//! numbers, exact up to 2^53; lease ids are strings, since etcd's use all 64 bits; times are
-//! seconds. Records become plain JS objects through serde-wasm-bindgen.
+//! Values across the boundary. JSON values travel as JSON text (the TypeScript layer checks and
+//! stringifies them, and parses what comes back); indexes are JS numbers, exact up to 2^53;
+//! lease ids are strings, since etcd's use all 64 bits; times are seconds. The records are what
+//! the native calls resolve to: the Node package converts them to its napi objects, the
+//! WebAssembly package serializes them to plain JS objects (absent fields left out).
 
 use std::time::Duration;
 
+use interlock::PutOptions;
 use serde::Serialize;
 use serde_json::Value;
-use wasm_bindgen::JsValue;
 
-use crate::errors::{Result, internal, invalid};
+use crate::Result;
+use crate::errors::{internal, invalid};
 
 /// The largest integer a JS number holds exactly.
 const MAX_SAFE: u64 = (1 << 53) - 1;
@@ -25,7 +27,13 @@ pub fn index_in(what: &str, n: f64) -> Result<u64> {
     }
 }
 
-/// An index for JS; past 2^53 a JS number would round it, so that is an error.
+/// An optional index from JS.
+pub fn optional_index_in(what: &str, n: Option<f64>) -> Result<Option<u64>> {
+    n.map(|n| index_in(what, n)).transpose()
+}
+
+/// An index for JS. Past 2^53 a JS number would round it, and a rounded index would compare
+/// wrong, so that is an error (a store would need 9e15 writes to get there).
 pub fn index_out(n: u64) -> Result<f64> {
     if n <= MAX_SAFE {
         Ok(n as f64)
@@ -34,6 +42,11 @@ pub fn index_out(n: u64) -> Result<f64> {
             "the store's index {n} is above 2^53 - 1, so a JS number cannot hold it exactly"
         )))
     }
+}
+
+/// An optional index for JS.
+pub fn optional_index_out(n: Option<u64>) -> Result<Option<f64>> {
+    n.map(index_out).transpose()
 }
 
 pub fn seconds(what: &str, secs: f64) -> Result<Duration> {
@@ -53,6 +66,11 @@ pub fn lease_in(id: Option<String>) -> Result<Option<i64>> {
     .transpose()
 }
 
+/// A lease id the caller must give.
+pub fn required_lease_in(id: String) -> Result<i64> {
+    Ok(lease_in(Some(id))?.unwrap_or_default())
+}
+
 pub fn lease_out(id: i64) -> String {
     id.to_string()
 }
@@ -67,10 +85,43 @@ pub fn json_out(value: &Value) -> String {
     value.to_string()
 }
 
-/// A record as a plain JS object.
-pub fn to_js<T: Serialize>(value: &T) -> Result<JsValue> {
-    serde_wasm_bindgen::to_value(value)
-        .map_err(|e| internal(format!("cannot hand a result to JavaScript: {e}")))
+/// A value that may be absent as JSON text (absent: `null`).
+pub fn json_or_null(value: Option<&Value>) -> String {
+    value.map_or_else(|| "null".to_string(), json_out)
+}
+
+/// A write as JavaScript gives it, to `Client.put` or `Txn.put`: the key, the value as JSON text,
+/// the index the key must be at (none: an unconditional write) and the lease id.
+pub struct Write {
+    key: String,
+    value: String,
+    index: Option<f64>,
+    lease: Option<String>,
+}
+
+impl Write {
+    pub fn new(key: String, value: String, index: Option<f64>, lease: Option<String>) -> Self {
+        Write {
+            key,
+            value,
+            index,
+            lease,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The key, the value and the options, checked; `index` names the index in a message.
+    pub fn checked(self, index: &str) -> Result<(String, Value, PutOptions)> {
+        let options = PutOptions {
+            index: optional_index_in(index, self.index)?,
+            lease: lease_in(self.lease)?,
+        };
+        let value = json_in(&self.key, &self.value)?;
+        Ok((self.key, value, options))
+    }
 }
 
 /// A stored key, its value as JSON text.
@@ -91,6 +142,10 @@ impl Entry {
             lease: e.lease.map(lease_out),
             key: e.key,
         })
+    }
+
+    pub fn all(entries: Vec<interlock::Entry>) -> Result<Vec<Entry>> {
+        entries.into_iter().map(Entry::from_core).collect()
     }
 }
 
