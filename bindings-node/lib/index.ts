@@ -312,6 +312,13 @@ function leaseOut(id: string | null | undefined): bigint | undefined {
   return id == null ? undefined : BigInt(id);
 }
 
+/** The locks held in this JavaScript realm. A held lock stays held until `release()`, its loss
+ * or its client's close, never because its object was collected: V8 may collect an object whose
+ * variable is still in scope but no longer used (a module's top-level `const leader`, say), and
+ * the program still acts as the holder. Each leaves when released or lost (its client's close
+ * loses it). */
+const heldLocks = new Set<Lock>();
+
 /** The clients of this JavaScript realm that may be open, held weakly: at the process's exit
  * the open ones are closed, so that their locks free at once rather than after their TTL. */
 const openClients = new Set<WeakRef<native.Client>>();
@@ -674,6 +681,7 @@ export class Client {
 export class Txn {
   #native: native.Txn;
   #client: Client;
+  #committed = false;
 
   /** @internal */
   constructor(n: native.Txn, client: Client) {
@@ -681,8 +689,17 @@ export class Txn {
     this.#client = client;
   }
 
+  /** Refuses a step or a commit after the commit: a second commit would write again (a retry
+   * after an unknown outcome must build a new transaction from fresh reads). */
+  #open(): void {
+    if (this.#committed) {
+      throw new InvalidArgumentError('this transaction was committed already; make a new one with client.txn()');
+    }
+  }
+
   /** Requires `key` to be at `index` (0: absent). */
   check(key: string, index: number): this {
+    this.#open();
     keyOf('the key of check', key);
     const at = indexOf(`the index of check '${key}'`, index);
     callSync(() => this.#native.check(key, at));
@@ -691,6 +708,7 @@ export class Txn {
 
   /** Writes `value` at `key` only if the key is at `index` (0: only if absent). */
   put(key: string, value: unknown, index: number, options: SetOptions = {}): this {
+    this.#open();
     keyOf('the key of put', key);
     const at = indexOf(`the index of put '${key}' (required: 0 creates only if absent; set() writes unconditionally)`, index);
     const o = optionsOf(`put '${key}'`, options, ['lease']);
@@ -702,6 +720,7 @@ export class Txn {
 
   /** Writes `value` at `key` unconditionally. */
   set(key: string, value: unknown, options: SetOptions = {}): this {
+    this.#open();
     keyOf('the key of set', key);
     const o = optionsOf(`set '${key}'`, options, ['lease']);
     const lease = optionalLeaseText(`the lease option of set '${key}'`, o.lease);
@@ -712,6 +731,7 @@ export class Txn {
 
   /** Deletes `key`; with `index`, only if the key is at that index. */
   delete(key: string, options: DeleteOptions = {}): this {
+    this.#open();
     keyOf('the key of delete', key);
     const o = optionsOf(`delete '${key}'`, options, ['index']);
     const index = optionalIndexOf(`the index option of delete '${key}'`, o.index);
@@ -721,6 +741,7 @@ export class Txn {
 
   /** Commits only while `lock` is still held (a fenced write); else `LockLostError`. */
   require(lock: Lock): this {
+    this.#open();
     if (!(lock instanceof Lock)) {
       throw new InvalidArgumentError(`the lock of require must be a Lock from client.lock(), not ${describe(lock)}`);
     }
@@ -730,6 +751,8 @@ export class Txn {
 
   /** Commits; returns the new index. */
   async commit(): Promise<number> {
+    this.#open();
+    this.#committed = true;
     await this.#client.watchesStarted();
     return call(() => this.#native.commit());
   }
@@ -852,6 +875,8 @@ export class Lock {
   readonly #acquisitions: { current?: Acquisition; watching: boolean } = { watching: false };
   /** Whether an `acquire` of this object is pending. */
   #acquiring = false;
+  /** Whether a loss takes this object out of `heldLocks` (registered at its first acquisition). */
+  #untrackedOnLoss = false;
   // Keeps the client reachable while the lock is, so that the process's exit closes it.
   readonly #client: Client;
 
@@ -932,6 +957,16 @@ export class Lock {
   }
 
   #acquired(token: number): void {
+    heldLocks.add(this);
+    if (!this.#untrackedOnLoss) {
+      this.#untrackedOnLoss = true;
+      // Weakly: the native side holds the callback for the object's life.
+      const self = new WeakRef<Lock>(this);
+      this.native.onLost(() => {
+        const lock = self.deref();
+        if (lock) heldLocks.delete(lock);
+      });
+    }
     const acquisitions = this.#acquisitions;
     if (acquisitions.current?.token === null) {
       acquisitions.current.token = token;
@@ -999,7 +1034,9 @@ export class Lock {
   /** Releases the lock. Rejects with `LockLostError` if it was lost while held (its lease
    * ended, it was force-released, or its client was closed). */
   release(): Promise<void> {
-    return call(() => this.native.release());
+    return call(() => this.native.release()).finally(() => {
+      if (!this.held) heldLocks.delete(this);
+    });
   }
 
   /** The holder and waiters of this lock, holder first. */

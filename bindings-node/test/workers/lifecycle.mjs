@@ -5,7 +5,7 @@
 // SCENARIO says:
 //   close            awaits client.close(), prints `closed` and lets the event loop end
 //   close-waiting    (waiting) closes the client while its acquire is pending; prints the error
-//   gc               drops the lock object unreleased, runs the garbage collector (needs
+//   gc               drops every reference to the held lock, runs the garbage collector (needs
 //                    --expose-gc), prints `collected` and stays alive until stdin closes
 //   end              lets the event loop end while holding the lock (no close, no release)
 //   end-waiting      (waiting) waits with a 1 s timeout, prints the error's code, then ends
