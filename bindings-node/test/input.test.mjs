@@ -150,4 +150,20 @@ for (const [store, url] of stores()) {
     assert.equal(await db.index(), before);
     await db.close();
   });
+
+  test(`${store}: a transaction commits once; a second commit or a later step is refused`, async () => {
+    const db = await connect(url());
+    const txn = db.txn().set('once/a', 1);
+    const index = await txn.commit();
+    for (const run of [() => txn.commit(), () => txn.set('once/b', 2), () => txn.check('once/a', index)]) {
+      await assert.rejects(async () => run(), (e) => {
+        assert.ok(e instanceof InvalidArgumentError, `${e?.name}: ${e?.message}`);
+        assert.match(e.message, /committed already; make a new one with client\.txn\(\)/);
+        return true;
+      });
+    }
+    assert.equal(await db.index(), index, 'nothing written again');
+    assert.equal(await db.get('once/b'), null);
+    await db.close();
+  });
 }

@@ -191,3 +191,33 @@ def test_the_longest_timeout_is_the_cores_longest_duration(mem: interlock.Client
         refused(lambda t=too_long: mem.lease(5).wait_lost(t), "timeout")
         refused(lambda t=too_long: mem.lock("printer", ttl=t), "ttl")
     assert mem.lock_queue("printer") == []
+
+
+def test_a_transaction_commits_once(tmp_path: Path) -> None:
+    """A second commit (a retry after a timeout, say) would write again: it is refused, and so
+    is a step added after the commit; nothing more is written. Blocking and asyncio."""
+    db = interlock.connect(f"sqlite://{tmp_path / 'once.db'}")
+    try:
+        txn = db.txn().set("a", 1)
+        index = txn.commit()
+        refused(txn.commit, "committed already", "txn()")
+        refused(lambda: txn.set("b", 2), "committed already")
+        refused(lambda: txn.check("a", index), "committed already")
+        assert db.index() == index
+        assert db.get("b") is None
+    finally:
+        db.close()
+
+    async def main() -> None:
+        adb = await interlock.aio.connect(f"sqlite://{tmp_path / 'once.db'}")
+        try:
+            atxn = adb.txn().set("c", 3)
+            first = await atxn.commit()
+            with pytest.raises(InvalidArgumentError, match="committed already"):
+                await atxn.commit()
+            refused(lambda: atxn.delete("c"), "committed already")
+            assert await adb.index() == first
+        finally:
+            await adb.close()
+
+    asyncio.run(main())

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::Value;
 
@@ -23,6 +24,8 @@ pub struct Txn {
     /// Waiter keys of required locks → lock names, to report a lost lock as `LockLost`.
     locks: HashMap<String, String>,
     error: Option<Error>,
+    /// Set when a commit is sent: a transaction commits once.
+    committed: AtomicBool,
 }
 
 impl Txn {
@@ -33,6 +36,7 @@ impl Txn {
             ops: Vec::new(),
             locks: HashMap::new(),
             error: None,
+            committed: AtomicBool::new(false),
         }
     }
 
@@ -182,10 +186,17 @@ impl Txn {
     }
 
     /// Commits atomically and returns the new index (the current index if nothing changed).
-    /// On a failed check, nothing is written and the error lists every failed check.
+    /// On a failed check, nothing is written and the error lists every failed check. A
+    /// transaction commits once: a second `commit` is `InvalidArgument` (it would write again; a
+    /// retry after an unknown outcome builds a new transaction from fresh reads).
     pub async fn commit(&self) -> Result<u64> {
         let request = self.request()?;
         self.client.check_open()?;
+        if self.committed.swap(true, Ordering::AcqRel) {
+            return Err(Error::invalid(
+                "this transaction was committed already; make a new one with txn()",
+            ));
+        }
         let response = self.client.backend().commit(request).await?;
         if response.succeeded {
             return Ok(response.index);

@@ -553,32 +553,46 @@ class TxnCore:
         client.check_open()
         self.client = client
         self._steps: list[Callable[[_native.Txn], None]] = []
+        self._committed = False
 
     def __len__(self) -> int:
         return len(self._steps)
 
+    def _open(self) -> None:
+        """Refuses a step or a commit after the commit: a second commit would write again (a
+        retry after an unknown outcome must build a new transaction from fresh reads)."""
+        if self._committed:
+            raise InvalidArgumentError(
+                "this transaction was committed already; make a new one with txn()"
+            )
+
     def check(self, key: object, index: object) -> None:
+        self._open()
         check_key(key, "the key of check")
         check_unsigned(index, f"the index of check '{key}'")
         self._steps.append(lambda t: t.check(key, index))  # type: ignore[arg-type]
 
     def put(self, key: object, value: Any, index: object, lease: object) -> None:
+        self._open()
         check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, index, lid))  # type: ignore[arg-type]
 
     def set(self, key: object, value: Any, lease: object) -> None:
+        self._open()
         check_key(key, "the key of set")
         lid = lease_id(lease)
         self._steps.append(lambda t: t.put(key, value, None, lid))  # type: ignore[arg-type]
 
     def delete(self, key: object, index: object) -> None:
+        self._open()
         check_key(key, "the key of delete")
         check_unsigned(index, f"the index of delete '{key}'", optional=True)
         self._steps.append(lambda t: t.delete(key, index))  # type: ignore[arg-type]
 
     def require(self, lock: object) -> None:
+        self._open()
         core = getattr(lock, "_core", None)
         if not isinstance(core, LockCore):
             raise InvalidArgumentError(
@@ -594,6 +608,8 @@ class TxnCore:
         return txn
 
     def commit(self) -> Op[int]:
+        self._open()
+        self._committed = True
         return (yield Call(self._build, "commit", ready=self.client))
 
 

@@ -25,6 +25,23 @@ pub async fn txn_commits_all_ops_at_one_index(store: &Store) {
     assert!(got.iter().all(|e| e.index == index));
 }
 
+pub async fn txn_commits_once(store: &Store) {
+    let db = store.client().await;
+    let mut txn = db.txn();
+    txn.set("once/a", 1);
+    let index = txn.commit().await.unwrap();
+    let again = txn.commit().await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::InvalidArgument, "{again}");
+    assert!(again.to_string().contains("committed already"), "{again}");
+    txn.set("once/b", 2);
+    assert_eq!(
+        txn.commit().await.unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(db.index().await.unwrap(), index, "nothing written again");
+    assert!(db.get("once/b").await.unwrap().is_none());
+}
+
 pub async fn txn_is_all_or_nothing_and_reports_every_violation(store: &Store) {
     let db = store.client().await;
     let a = db.set("acct/a", 10).await.unwrap();
