@@ -3,7 +3,8 @@
 # warning:
 #   scripts/check-docs.py   every relative link, anchor and docs/design.md citation resolves
 #   target/docs/rust/       rustdoc for the core (cargo doc -p interlock-db --no-deps, -D warnings)
-#   target/docs/python/     the Python package's reference (pdoc), from its docstrings and stubs
+#   target/docs/python/     the Python package's reference (pdoc, by scripts/pdoc-python.py), from
+#                           its docstrings and stubs
 #   target/docs/node/       the Node package's reference (typedoc), from bindings-node/lib
 # The Python reference documents the package installed in target/python-test-venv (made by
 # scripts/test-python.sh, or here if missing), into which the pdoc of the package's `docs` extra is
@@ -36,8 +37,9 @@ if [ "$installed" != "$pdoc_req" ]; then
     "$venv/bin/python" -m pip install --quiet "$pdoc_req"
 fi
 rm -rf "$out/python"
-# -W error: any warning pdoc (or an import) raises fails the build.
-"$venv/bin/python" -W error -m pdoc --docformat restructuredtext -o "$out/python" interlock interlock.aio
+# -W error: any warning pdoc (or an import) raises fails the build. The script documents the
+# members the blocking and asyncio classes share (interlock/_shared.py) as each class's own.
+"$venv/bin/python" -W error scripts/pdoc-python.py "$out/python"
 
 echo "docs: typedoc (Node)" >&2
 (

@@ -29,7 +29,8 @@ impl Txn {
             .try_lock()
             .map_err(|_| invalid("the transaction is being committed"))?;
         f(&mut txn);
-        Ok(())
+        // A bad step is reported at its call (and left out), not at the commit.
+        txn.take_error().map_or(Ok(()), Err)
     }
 
     pub fn check(&self, key: String, index: f64) -> Result<()> {

@@ -81,9 +81,14 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<Va
     } else if let Ok(t) = obj.cast::<PyTuple>() {
         t.iter().collect()
     } else {
+        let name = type_name(obj);
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         return Err(format!(
-            "a {} (use dict, list, str, int, float, bool or None)",
-            type_name(obj)
+            "{article} {name} (use dict, list, str, int, float, bool or None)"
         ));
     };
     let mut out = Vec::with_capacity(items.len());
@@ -196,6 +201,12 @@ pub fn seconds(what: &str, secs: f64) -> PyResult<std::time::Duration> {
             "{what} must be a finite, non-negative number of seconds, not {secs}"
         )));
     }
-    std::time::Duration::try_from_secs_f64(secs)
-        .map_err(|_| errors::invalid(format!("{what} of {secs} seconds is too large")))
+    let max = interlock::validate::MAX_TTL;
+    if secs > max.as_secs_f64() {
+        return Err(errors::invalid(format!(
+            "{what} of {secs} seconds is too large: the limit is {}",
+            interlock::validate::seconds(max)
+        )));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }

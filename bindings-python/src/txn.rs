@@ -32,7 +32,11 @@ impl Txn {
             .try_lock()
             .map_err(|_| errors::invalid("the transaction is being committed"))?;
         f(&mut txn);
-        Ok(())
+        // A bad step is reported at its call (and left out), not at the commit.
+        match txn.take_error() {
+            Some(e) => Err(Python::attach(|py| errors::to_py(py, e))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -110,6 +110,31 @@ def test_txn_steps_are_checked_when_added_not_at_commit(mem: interlock.Client) -
     assert txn.set("k", 1).commit() > 0
 
 
+def test_txn_keys_and_values_are_checked_when_added(mem: interlock.Client) -> None:
+    """A key or value the store would refuse is refused at the step's call, and the step is left
+    out: the rest of the transaction still commits."""
+    txn = mem.txn().set("ok", 1)
+    refused(lambda: txn.set("", 1), "key must not be empty")
+    refused(lambda: txn.set("@x", 1), "key '@x' is reserved")
+    refused(lambda: txn.put("@x", 1, 0), "key '@x' is reserved")
+    refused(lambda: txn.delete("@x"), "key '@x' is reserved")
+    refused(lambda: txn.check("", 0), "key must not be empty")
+    refused(lambda: txn.set("k", object()), "the value for 'k' is not JSON: an object")
+    refused(lambda: txn.set("k" * 600, 1), "keys are at most 512 bytes")
+    assert len(txn) == 1
+    assert txn.commit() > 0
+    assert mem.get("ok") is not None and mem.get("k") is None
+
+    async def test(db: interlock.aio.AsyncClient) -> None:
+        atxn = db.txn().set("ok", 1)
+        with pytest.raises(InvalidArgumentError, match="reserved"):
+            atxn.set("@x", 1)
+        assert len(atxn) == 1
+        assert await atxn.commit() > 0
+
+    in_asyncio(test)
+
+
 def test_txn_require_takes_a_lock(mem: interlock.Client) -> None:
     message = refused(lambda: mem.txn().require("x"), "the lock of require", "str 'x'")  # type: ignore[arg-type]
     assert "lock" in message
@@ -134,6 +159,79 @@ def test_a_lease_argument_names_what_it_takes(mem: interlock.Client) -> None:
     refused(lambda: mem.set("k", 1, lease=1.5), "lease must be a Lease, a lease id", "float 1.5")
     refused(lambda: mem.lock("a", lease=5), "lease must be a Lease or None", "int 5")
     assert mem.get("k") is None
+
+
+def test_a_lease_object_of_another_client_is_refused(tmp_path: Path) -> None:
+    """Lease ids are the store's: a Lease object passed to another client could name an
+    unrelated lease of that client's store (two mem:// stores both number from 1), so every
+    call that takes a lease refuses it; its id is still accepted where the store is shared."""
+    a, b = interlock.connect("mem://"), interlock.connect("mem://")
+    mine, theirs = a.lease(5), b.lease(5)
+    assert mine.id == theirs.id  # the danger: the same number names two leases
+    held = a.lock("printer", lease=mine)
+    assert held.acquire()
+    calls: dict[str, Callable[[], object]] = {
+        "revoke": lambda: a.revoke(theirs),
+        "keepalive": lambda: a.keepalive(theirs),
+        "time_to_live": lambda: a.time_to_live(theirs),
+        "set": lambda: a.set("k", 1, lease=theirs),
+        "put": lambda: a.put("k", 1, 0, lease=theirs),
+        "lock": lambda: a.lock("other", lease=theirs),
+        "txn.set": lambda: a.txn().set("k", 1, lease=theirs),
+        "txn.put": lambda: a.txn().put("k", 1, 0, lease=theirs),
+    }
+    for name, call in calls.items():
+        message = refused(call, f"lease {theirs.id} belongs to another client", "mem://")
+        assert "pass its id" in message, name
+    assert not mine.lost and held.held and not held.lost
+    assert a.get("k") is None
+    held.release()
+    for client in (a, b):
+        client.close()
+
+    # On one shared store, the id names the same lease through either client.
+    path = tmp_path / "shared.db"
+    c, d = interlock.connect(f"sqlite://{path}"), interlock.connect(f"sqlite://{path}")
+    lease = d.lease(5)
+    refused(lambda: c.keepalive(lease), "belongs to another client")
+    assert c.keepalive(lease.id) == 5
+    assert c.revoke(lease.id)
+    assert lease.wait_lost(10)
+    c.close()
+    d.close()
+
+    async def test(db: interlock.aio.AsyncClient) -> None:
+        other = interlock.connect("mem://")
+        sync_lease = other.lease(5)
+        with pytest.raises(InvalidArgumentError, match="belongs to another client"):
+            await db.revoke(sync_lease)
+        with pytest.raises(InvalidArgumentError, match="belongs to another client"):
+            db.lock("x", lease=sync_lease)
+        own = await db.lease(5)
+        assert await db.keepalive(own) == 5
+        other.close()
+
+    in_asyncio(test)
+
+
+def test_none_means_the_default(mem: interlock.Client) -> None:
+    """None stands for an argument not given, as null and undefined do in JavaScript."""
+    lock = mem.lock("a", ttl=None, timeout=None, owner=None, lease=None, on_lost=None)
+    assert lock.acquire()
+    ttl_left = mem.lock_queue("a")[0].ttl_left
+    assert ttl_left is not None and 10 < ttl_left <= interlock.DEFAULT_TTL
+    lock.release()
+    assert mem.list("", after=None, limit=None).entries == []
+    assert mem.set("k", 1, lease=None) > 0
+    assert mem.delete("k", None).successful
+    refused(lambda: mem.lease(None), "ttl")  # type: ignore[arg-type]
+
+
+def test_messages_name_the_call_as_it_was_made(mem: interlock.Client) -> None:
+    with pytest.raises(interlock.LeaseExpiredError) as raised:
+        mem.set("q", 1, lease=12345)
+    assert str(raised.value) == "writing 'q': lease 12345 is unknown or has expired"
+    refused(lambda: interlock.connect("mem:/"), "'mem:/' does not start with a scheme and '://'")
 
 
 # connect
@@ -185,11 +283,12 @@ def test_the_longest_timeout_is_the_cores_longest_duration(mem: interlock.Client
     lock = mem.lock("printer")
     assert lock.acquire(timeout=9e9)
     lock.release()
-    for too_long in (9e9 + 1, 1e10):
+    for too_long in (9e9 + 1, 1e10, 1e300, 10**400):
         refused(lambda t=too_long: mem.lock("printer").acquire(timeout=t), "timeout", "9000000000")
-        refused(lambda t=too_long: mem.lock("printer", timeout=t), "timeout")
-        refused(lambda t=too_long: mem.lease(5).wait_lost(t), "timeout")
-        refused(lambda t=too_long: mem.lock("printer", ttl=t), "ttl")
+        refused(lambda t=too_long: mem.lock("printer", timeout=t), "timeout", "at most")
+        refused(lambda t=too_long: mem.lease(5).wait_lost(t), "timeout", "None waits")
+        refused(lambda t=too_long: mem.lock("printer", ttl=t), "ttl", "at most 9000000000 s")
+        refused(lambda t=too_long: mem.grant(t), "ttl", "at most 9000000000 s")
     assert mem.lock_queue("printer") == []
 
 

@@ -82,7 +82,6 @@ def sync_calls(db: Client) -> dict[str, Callable[[], object]]:
     """One call of every kind on a closed client and on what was made from it before."""
     lock = db.lock("printer", ttl=5)
     lease = db.lease(5)
-    watch = db.watch("w/")
     session = db.session()
     txn = db.txn().set("k", 1)
     db.close()
@@ -109,7 +108,6 @@ def sync_calls(db: Client) -> dict[str, Callable[[], object]]:
         "lock.release": lambda: lock.release(),
         "lease.revoke": lambda: lease.revoke(),
         "lease.wait_lost": lambda: lease.wait_lost(0.1),
-        "watch.next": lambda: watch.next(0.1),
         "session.load": lambda: session.load("k"),
         "session.store": lambda: session.store("k", 1),
         "session.save_changes": lambda: session.save_changes(),
@@ -124,6 +122,53 @@ def test_every_call_after_close_raises_invalid_argument(url: str) -> None:
             call()
         assert isinstance(raised.value, InterlockError), name
         assert raised.value.kind == "InvalidArgument", name
+
+
+def ends_when_closed(db: Client, writer: Client, closing_the_client: bool) -> None:
+    watch = db.watch("w/")
+    seen: list[list[Any]] = []
+    iterating = threading.Thread(target=lambda: seen.append(list(watch)))
+    iterating.start()
+    writer.set("w/before", 1)
+    if closing_the_client:
+        db.close()
+    else:
+        watch.close()
+    iterating.join(10)
+    assert not iterating.is_alive(), "closing did not end the iteration"
+    assert len(seen) == 1 and all(e.key == "w/before" for e in seen[0])
+    if not writer.closed:
+        writer.set("w/after", 2)
+    assert watch.next(0.2) is None
+    assert list(watch) == []
+
+
+def test_a_watch_ends_when_it_or_its_client_is_closed(url: str) -> None:
+    """Closing a watch, or its client, ends it: a next in progress in another thread returns
+    None, iteration stops, and nothing written afterwards is delivered."""
+    db = interlock.connect(url)
+    writer = db if url.startswith("mem:") else interlock.connect(url)
+    ends_when_closed(db, writer, closing_the_client=False)
+    ends_when_closed(db, writer, closing_the_client=True)
+    writer.close()
+
+
+def test_an_async_watch_ends_when_it_or_its_client_is_closed(url: str) -> None:
+    async def main() -> None:
+        db = await interlock.aio.connect(url)
+        mine, theirs = db.watch("w/"), db.watch("w/")
+        pending = asyncio.ensure_future(mine.next())
+        await asyncio.sleep(0.05)
+        mine.close()
+        assert await asyncio.wait_for(pending, 10) is None
+        assert [e async for e in mine] == []
+        other = asyncio.ensure_future(theirs.next())
+        await asyncio.sleep(0.05)
+        await db.close()
+        assert await asyncio.wait_for(other, 10) is None
+        assert [e async for e in theirs] == []
+
+    asyncio.run(main())
 
 
 def run(url: str, test: Callable[[AsyncClient], Awaitable[None]]) -> None:
@@ -179,7 +224,6 @@ def test_async_calls_after_close_raise_invalid_argument(url: str) -> None:
     async def test(db: AsyncClient) -> None:
         closing = await interlock.aio.connect(url)
         lease = await closing.lease(5)
-        watch = closing.watch("w/")
         session = closing.session()
         lock = closing.lock("printer")
         await closing.close()
@@ -189,7 +233,6 @@ def test_async_calls_after_close_raise_invalid_argument(url: str) -> None:
             "lease": lambda: closing.lease(5),
             "lock.acquire": lambda: lock.acquire(),
             "lease.revoke": lambda: lease.revoke(),
-            "watch.next": lambda: watch.next(0.1),
             "session.load": lambda: session.load("k"),
             "txn.commit": lambda: closing.txn().set("k", 1).commit(),
         }

@@ -345,7 +345,7 @@ impl Backend for MemBackend {
                     if reaped {
                         self.notify();
                     }
-                    return Err(unknown_lease(*lease).prefix(format!("put '{key}'")));
+                    return Err(unknown_lease(*lease).prefix(format!("writing '{key}'")));
                 }
             }
         }

@@ -45,6 +45,14 @@ impl Txn {
         self
     }
 
+    /// The first invalid step added so far (which [`Txn::commit`] would return), removed from
+    /// the transaction. An invalid step is never added, so after this the transaction is as if
+    /// the step had not been called: the bindings call this after each step to report a bad
+    /// argument at the call rather than at the commit.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
+    }
+
     /// Requires `key` to be at `index` (`0`: absent).
     pub fn check(&mut self, key: &str, index: u64) -> &mut Self {
         if let Err(e) = validate::key_shape(key) {

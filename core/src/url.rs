@@ -49,7 +49,7 @@ fn split(url: &str) -> Result<Parsed<'_>> {
     let shown = redact(url);
     let (scheme, after) = url.split_once("://").ok_or_else(|| {
         Error::invalid(format!(
-            "store URL '{shown}' has no scheme; expected {SUPPORTED}"
+            "store URL '{shown}' does not start with a scheme and '://'; expected {SUPPORTED}"
         ))
     })?;
     let (rest, query) = match after.split_once('?') {

@@ -27,6 +27,7 @@ macro_rules! conformance_suite {
             kv::values_round_trip_any_json,
             txn::txn_commits_all_ops_at_one_index,
             txn::txn_commits_once,
+            txn::txn_take_error_leaves_the_invalid_step_out,
             txn::txn_is_all_or_nothing_and_reports_every_violation,
             txn::txn_op_limit_is_128,
             txn::txn_rejects_duplicate_keys_and_contradictory_checks,

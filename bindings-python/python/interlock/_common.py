@@ -128,24 +128,32 @@ def check_index(value: object, what: str) -> None:
     check_unsigned(value, what)
 
 
-def check_seconds(value: object, what: str) -> float:
+MAX_SECONDS: float = _native.MAX_SECONDS
+"""The longest duration any argument takes, in seconds: the core's longest lease TTL (9e9 s,
+about 285 years), the same bound in every package; a timeout of None waits without a limit."""
+
+
+def check_seconds(value: object, what: str, unlimited: str = "") -> float:
     """A duration in seconds from the caller (an int or a float), as a float: InvalidArgumentError
-    naming `what` for a bool, a non-number, NaN, an infinity, a negative number or one too large
-    to represent (2**64 seconds and more)."""
+    naming `what` for a bool, a non-number, NaN, an infinity, a negative number or one longer
+    than MAX_SECONDS (`unlimited` says how to ask for no limit, if there is a way)."""
     from .errors import InvalidArgumentError
 
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InvalidArgumentError(f"{what} must be a number of seconds, not {value!r}")
     try:
         seconds = float(value)
-    except OverflowError:
-        raise InvalidArgumentError(f"{what} of {value} seconds is too large") from None
-    if math.isnan(seconds) or seconds < 0 or math.isinf(seconds):
+    except OverflowError:  # an int beyond the floats
+        seconds = -math.inf if str(value).startswith("-") else math.inf
+    if math.isnan(seconds) or seconds < 0 or (math.isinf(seconds) and value == seconds):
         raise InvalidArgumentError(
             f"{what} must be a finite, non-negative number of seconds, not {value}"
         )
-    if seconds >= 2.0**64:
-        raise InvalidArgumentError(f"{what} of {value} seconds is too large")
+    if seconds > MAX_SECONDS:
+        raise InvalidArgumentError(
+            f"{what} of {value} seconds is too long (at most {MAX_SECONDS:.0f} s, about 285 "
+            f"years{unlimited})"
+        )
     return seconds
 
 
@@ -157,24 +165,11 @@ def check_ttl(value: object) -> float:
     return ttl
 
 
-MAX_SECONDS: float = _native.MAX_SECONDS
-"""The longest duration any argument takes, in seconds: the core's longest lease TTL (9e9 s,
-about 285 years), the same bound in every package; a timeout of None waits without a limit."""
-
-
 def check_timeout(value: object) -> float | None:
     """A wait's timeout: None (no limit) or a duration in seconds up to MAX_SECONDS."""
     if value is None:
         return None
-    timeout = check_seconds(value, "timeout")
-    if timeout > MAX_SECONDS:
-        from .errors import InvalidArgumentError
-
-        raise InvalidArgumentError(
-            f"timeout of {value} seconds is too long (at most {MAX_SECONDS:.0f} s, about 285 "
-            "years; None waits without a limit)"
-        )
-    return timeout
+    return check_seconds(value, "timeout", "; None waits without a limit")
 
 
 def check_blocking(blocking: object, timeout: object) -> None:
@@ -223,9 +218,12 @@ def closed_error(url: str) -> InterlockError:
     return InvalidArgumentError(f"the client of {url} is closed")
 
 
-def note_close_failure(exc: BaseException, failed: InterlockError) -> None:
-    """Records on the exception that ended a ``with`` body that closing the client then failed
-    too (as a note, on Python 3.11 and later), instead of replacing it."""
+def note_close_failure(exc: object, failed: InterlockError) -> None:
+    """Raises `failed`, the failure to close a client on leaving a ``with`` body, unless the
+    body raised `exc`: then records the failure on `exc` (as a note, on Python 3.11 and later)
+    instead of replacing it, since the body's exception is the one that matters."""
+    if not isinstance(exc, BaseException):
+        raise failed
     add_note = getattr(exc, "add_note", None)
     if add_note is not None:
         add_note(f"then closing the client failed: {failed}")
@@ -245,21 +243,34 @@ def stale(what: str, pid: int) -> InterlockError:
     )
 
 
-def native_lease(lease: object, accepted: str = "a Lease or None") -> NativeLease | None:
-    """The native lease behind a lease object of either client, or None (InvalidArgumentError
-    saying what is `accepted` for anything else)."""
+def native_lease(
+    lease: object, client: object, accepted: str = "a Lease or None"
+) -> NativeLease | None:
+    """The native lease behind a lease object that `client` (a ``ClientCore``) made, or None
+    (InvalidArgumentError saying what is `accepted` for anything else). A lease object of another
+    client is refused: its id could name an unrelated lease of this client's store."""
     if lease is None:
         return None
-    get = getattr(getattr(lease, "_core", None), "native_lease", None)
+    core = getattr(lease, "_core", None)
+    get = getattr(core, "native_lease", None)
     if get is None:
         from .errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"lease must be {accepted}, not {_described(lease)}")
     native: NativeLease = get()
+    owner = getattr(core, "client", None)
+    if owner is not client:
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"lease {native.id} belongs to another client ({getattr(owner, 'url', '?')}): a "
+            "Lease object is used only with the client that made it (on the same store, pass "
+            "its id instead)"
+        )
     return native
 
 
-def lease_id(lease: object) -> int | None:
+def lease_id(lease: object, client: object) -> int | None:
     """A lease argument (a lease object, a lease id or None) as the id to send. A lease id out
     of the range of the stores' ids (positive 64-bit signed integers) is refused with
     InvalidArgumentError naming it, instead of the native layer's OverflowError or a
@@ -272,5 +283,5 @@ def lease_id(lease: object) -> int | None:
                 f"lease id {lease} is out of range: a lease id is an integer from 1 to 2**63 - 1"
             )
         return lease
-    native = native_lease(lease, "a Lease, a lease id or None")
+    native = native_lease(lease, client, "a Lease, a lease id or None")
     return None if native is None else native.id

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar, Union
 
 from . import _native
 from ._common import (
+    DEFAULT_TTL,
     check_attempts,
     check_blocking,
     check_callback,
@@ -251,11 +252,11 @@ class ClientCore:
     def put(self, key: object, value: Any, index: object, lease: object) -> Op[_native.PutResult]:
         check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
-        return (yield self._call("put", key, value, index, lease_id(lease)))
+        return (yield self._call("put", key, value, index, lease_id(lease, self)))
 
     def set(self, key: object, value: Any, lease: object) -> Op[int]:
         check_key(key, "the key of set")
-        result: _native.PutResult = yield self._call("put", key, value, None, lease_id(lease))
+        result: _native.PutResult = yield self._call("put", key, value, None, lease_id(lease, self))
         return result.index
 
     def delete(self, key: object, index: object) -> Op[_native.PutResult]:
@@ -275,13 +276,13 @@ class ClientCore:
         return (yield self._call("grant", check_ttl(ttl)))
 
     def keepalive(self, lease: object) -> Op[float]:
-        return (yield self._call("keepalive", required_lease(lease)))
+        return (yield self._call("keepalive", self.required_lease(lease)))
 
     def revoke(self, lease: object) -> Op[bool]:
-        return (yield self._call("revoke", required_lease(lease)))
+        return (yield self._call("revoke", self.required_lease(lease)))
 
     def time_to_live(self, lease: object) -> Op[float | None]:
-        return (yield self._call("time_to_live", required_lease(lease)))
+        return (yield self._call("time_to_live", self.required_lease(lease)))
 
     def lease(self, ttl: object) -> Op[_native.Lease]:
         return (yield self._call("lease", check_ttl(ttl)))
@@ -296,6 +297,12 @@ class ClientCore:
                 f"optimistic of session must be True or False, not {optimistic!r}"
             )
         return self.handle().session(optimistic)
+
+    def required_lease(self, lease: object) -> int:
+        lid = lease_id(lease, self)
+        if lid is None:
+            raise InvalidArgumentError("a lease is required")
+        return lid
 
     def retry(self, fn: Callable[[], Any], attempts: object) -> Op[Any]:
         """Runs `fn` until it does not raise ConcurrencyError, backing off with jitter between
@@ -317,13 +324,6 @@ def resume_after(page: _native.Page) -> str | None:
     if not page.more or not page.entries:
         return None
     return page.entries[-1].key
-
-
-def required_lease(lease: object) -> int:
-    lid = lease_id(lease)
-    if lid is None:
-        raise InvalidArgumentError("a lease is required")
-    return lid
 
 
 class Owned:
@@ -383,7 +383,8 @@ class LeaseCore(Owned):
 
 
 class WatchCore(Owned):
-    """A watch, started (or, under asyncio, starting: a future of the native watch)."""
+    """A watch, started (or, under asyncio, starting: a future of the native watch). Closing it,
+    or its client, ends it: a pending or later ``next`` returns None and iteration stops."""
 
     what = "watch"
 
@@ -393,16 +394,30 @@ class WatchCore(Owned):
         self.closed = False
 
     def handle(self) -> Any:
-        if self.client.closed:
-            raise closed_error(self.client.url)
-        if self.closed:
-            raise InvalidArgumentError("the watch is closed")
         self.check_process()
         return self._native
 
     def next(self, timeout: object) -> Op[_native.Event | None]:
-        event = yield Call(self.handle, "next", check_timeout(timeout))
+        timeout = check_timeout(timeout)
+        if self.closed or self.client.closed:
+            return None
+        event = yield Call(self.handle, "next", timeout)
         return None if event is False else event
+
+    def close(self) -> None:
+        self.closed = True
+        if self._pid != os.getpid():
+            return  # the parent's watch, which this process cannot use
+        native = self._native
+        if _is_future(native):
+            native.add_done_callback(_close_started)  # type: ignore[union-attr]
+        else:
+            native.close()  # type: ignore[union-attr]
+
+
+def _close_started(start: asyncio.Future[_native.Watch]) -> None:
+    if not start.cancelled() and start.exception() is None:
+        start.result().close()
 
 
 class LockCore:
@@ -422,9 +437,9 @@ class LockCore:
         client.check_open()
         # Bad options are refused now, not at the first acquire.
         check_lock_arguments(name, owner, on_lost)
-        self.ttl = check_ttl(ttl)
+        self.ttl = DEFAULT_TTL if ttl is None else check_ttl(ttl)
         self.timeout = check_timeout(timeout)
-        native_lease(lease)
+        native_lease(lease, client)
         self.client = client
         self.name: str = name  # type: ignore[assignment]
         self._owner: str | None = owner  # type: ignore[assignment]
@@ -437,7 +452,7 @@ class LockCore:
     def handle(self) -> _native.Lock:
         if self._lock is None or self._pid != os.getpid():
             self._lock = self.client.handle().lock(
-                self.name, self.ttl, self._owner, native_lease(self._lease)
+                self.name, self.ttl, self._owner, native_lease(self._lease, self.client)
             )
             for callback in self._callbacks:
                 self._lock.on_lost(callback)
@@ -547,11 +562,14 @@ class LockCore:
 
 
 class TxnCore:
-    """An atomic transaction: every argument is checked when its step is added."""
+    """An atomic transaction. Each step is added to a native transaction at its call, which
+    checks its arguments there (a bad step raises and is left out); the steps are also kept, to
+    build the transaction again on the connection of a forked child."""
 
     def __init__(self, client: ClientCore) -> None:
-        client.check_open()
         self.client = client
+        self._connection = client.handle()
+        self._native = self._connection.txn()
         self._steps: list[Callable[[_native.Txn], None]] = []
         self._committed = False
 
@@ -566,43 +584,47 @@ class TxnCore:
                 "this transaction was committed already; make a new one with txn()"
             )
 
-    def check(self, key: object, index: object) -> None:
+    def _add(self, step: Callable[[_native.Txn], None]) -> None:
+        """Adds `step`, unless the native transaction refuses its arguments."""
         self._open()
+        step(self._native)
+        self._steps.append(step)
+
+    def check(self, key: object, index: object) -> None:
         check_key(key, "the key of check")
         check_unsigned(index, f"the index of check '{key}'")
-        self._steps.append(lambda t: t.check(key, index))  # type: ignore[arg-type]
+        self._add(lambda t: t.check(key, index))  # type: ignore[arg-type]
 
     def put(self, key: object, value: Any, index: object, lease: object) -> None:
-        self._open()
         check_key(key, "the key of put")
         check_index(index, f"the index of put '{key}'")
-        lid = lease_id(lease)
-        self._steps.append(lambda t: t.put(key, value, index, lid))  # type: ignore[arg-type]
+        lid = lease_id(lease, self.client)
+        self._add(lambda t: t.put(key, value, index, lid))  # type: ignore[arg-type]
 
     def set(self, key: object, value: Any, lease: object) -> None:
-        self._open()
         check_key(key, "the key of set")
-        lid = lease_id(lease)
-        self._steps.append(lambda t: t.put(key, value, None, lid))  # type: ignore[arg-type]
+        lid = lease_id(lease, self.client)
+        self._add(lambda t: t.put(key, value, None, lid))  # type: ignore[arg-type]
 
     def delete(self, key: object, index: object) -> None:
-        self._open()
         check_key(key, "the key of delete")
         check_unsigned(index, f"the index of delete '{key}'", optional=True)
-        self._steps.append(lambda t: t.delete(key, index))  # type: ignore[arg-type]
+        self._add(lambda t: t.delete(key, index))  # type: ignore[arg-type]
 
     def require(self, lock: object) -> None:
-        self._open()
         core = getattr(lock, "_core", None)
         if not isinstance(core, LockCore):
             raise InvalidArgumentError(
                 "the lock of require must be a lock made by client.lock(), not "
                 f"{type(lock).__name__} {lock!r}"
             )
-        self._steps.append(lambda t: t.require(core.handle()))
+        self._add(lambda t: t.require(core.handle()))
 
     def _build(self) -> _native.Txn:
-        txn = self.client.handle().txn()
+        connection = self.client.handle()
+        if connection is self._connection:
+            return self._native
+        txn = connection.txn()  # in a forked child: the same steps on its own connection
         for step in self._steps:
             step(txn)
         return txn

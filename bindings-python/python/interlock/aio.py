@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterable
-from types import TracebackType
 from typing import Any, Callable, TypeVar
 
-from . import _core, _native
-from ._common import DEFAULT_TTL, note_close_failure, resolve_url
+from . import _core, _native, _shared
+from ._common import note_close_failure, resolve_url
 from ._core import run_async
 from ._native import Entry, Event, LockWaiter, Page, PutResult
 from .errors import InterlockError
@@ -50,45 +49,147 @@ async def connect(
     return AsyncClient(resolved, await _native.connect_async(resolved, token), token=token)
 
 
-class AsyncClient:
+class _Done:
+    """An awaitable that is already complete."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+class AsyncTxn(_shared.TxnBase["AsyncLock"]):
+    """An atomic transaction; methods chain, ``await commit()`` sends it. Each step's arguments
+    are checked at its call."""
+
+    async def commit(self) -> int:
+        """Commits atomically; returns the new index."""
+        return await run_async(self._core.commit())
+
+
+class AsyncWatch(_shared.WatchBase):
+    """An async iterator over changes in index order, started when it was made."""
+
+    def __aiter__(self) -> AsyncWatch:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = await run_async(self._core.next(None))
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None if `timeout` seconds pass first."""
+        return await run_async(self._core.next(timeout))
+
+    async def __aenter__(self) -> AsyncWatch:
+        start = self._core.handle()
+        if isinstance(start, asyncio.Future):
+            await start
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncLease(_shared.LeaseBase):
+    """A lease renewed in the background; ``lost`` turns True as soon as it is lost."""
+
+    async def wait_lost(self, timeout: float | None = None) -> bool:
+        """Resolves when the lease is lost; False if `timeout` passed first."""
+        return await run_async(self._core.wait_lost(timeout))
+
+    async def revoke(self) -> bool:
+        """Revokes the lease, deleting its entries."""
+        return await run_async(self._core.revoke())
+
+    async def __aenter__(self) -> AsyncLease:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await run_async(self._core.exit())
+
+
+class AsyncLock(_shared.LockBase):
+    """A fair, non-reentrant lock with fencing tokens: ``async with lock as held:``, or
+    :meth:`acquire` and :meth:`release` (which behave like ``asyncio.Lock``'s and
+    ``threading.Lock``'s)."""
+
+    async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Takes the lock: waits until it is free, up to `timeout` seconds (None: the timeout
+        given to ``client.lock``, else without a limit), and returns True; False if the timeout
+        passes first. With ``blocking=False`` takes it only if it is free now, else returns
+        False. The fencing token is :attr:`fencing_token`. (``async with lock:`` raises
+        LockTimeoutError instead of returning False.)"""
+        return await run_async(self._core.acquire(blocking, timeout))
+
+    async def try_acquire(self) -> bool:
+        """Takes the lock only if it is free now; True if it did."""
+        return await run_async(self._core.try_acquire())
+
+    async def release(self) -> None:
+        """Releases the lock; LockLostError if its lease was lost while held (also when its client
+        was closed)."""
+        await run_async(self._core.release())
+
+    async def wait_lost(self, timeout: float | None = None) -> bool:
+        """Resolves when the held lock is lost (at once if it already is): True, or False if
+        `timeout` seconds pass first (None: no limit). Raises InvalidArgumentError at once if
+        the lock is not held (it would never be lost): never acquired, released, or its client
+        closed."""
+        return await run_async(self._core.wait_lost(timeout))
+
+    async def queue(self) -> list[LockWaiter]:
+        """The holder and waiters of this lock, holder first."""
+        return await run_async(self._core.queue())
+
+    async def __aenter__(self) -> AsyncLock:
+        """Acquires, waiting up to the lock's timeout; LockTimeoutError when it passes."""
+        await run_async(self._core.enter())
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        await run_async(self._core.exit(exc_type))
+
+
+class AsyncSession(_shared.SessionBase):
+    """A unit of work over documents (see :class:`interlock.Session`)."""
+
+    async def load(self, key: str) -> Any:
+        """The value at `key` (None if absent), tracked for save_changes."""
+        return await run_async(self._core.load(key))
+
+    async def load_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Loads several keys in one snapshot; absent keys map to None."""
+        return await run_async(self._core.load_many(keys))
+
+    async def save_changes(self) -> int | None:
+        """Writes every change in one transaction; returns the new index."""
+        return await run_async(self._core.save_changes())
+
+    async def __aenter__(self) -> AsyncSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+class AsyncClient(_shared.ClientBase[AsyncLock, AsyncTxn, AsyncSession]):
     """A connection to one store whose operations are awaitables."""
 
-    def __init__(self, url: str, native: _native.Client, *, token: str | None = None) -> None:
-        self._core = _core.ClientCore(url, native, token)
-
-    @property
-    def url(self) -> str:
-        """The URL of the store."""
-        return self._core.url
-
-    def describe(self) -> str:
-        """What the client is connected to (the store's URL, without its password)."""
-        return self._core.handle().describe()
-
-    def __repr__(self) -> str:
-        return f"interlock.aio.AsyncClient({self._core.url!r})"
+    _lock_class = AsyncLock
+    _txn_class = AsyncTxn
+    _session_class = AsyncSession
 
     async def __aenter__(self) -> AsyncClient:
         self._core.check_open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         try:
             await self.close()
         except InterlockError as failed:
-            if exc is None:
-                raise
-            note_close_failure(exc, failed)  # the body's exception is the one that matters
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._core.closed
+            note_close_failure(exc_info[1], failed)
 
     def close(self) -> Awaitable[None]:
         """Closes the client (``await db.close()``): revokes its leases, so every lock it holds
@@ -149,10 +250,6 @@ class AsyncClient:
         """Deletes `key`; with `index`, only if it is at that index."""
         return await run_async(self._core.delete(key, index))
 
-    def txn(self) -> AsyncTxn:
-        """A transaction; ``await txn.commit()`` sends it."""
-        return AsyncTxn(self)
-
     def watch(self, prefix: str = "", from_index: int | None = None) -> AsyncWatch:
         """Changes under `prefix` in index order: ``async for event in client.watch(...)``. The
         watch starts here, when it is made: what is written from now on (by this client, from
@@ -163,13 +260,13 @@ class AsyncClient:
             asyncio.get_running_loop()
         except RuntimeError:
             # No event loop to start it on: started here, blocking.
-            return AsyncWatch(self, native.watch(*arguments))
+            return AsyncWatch(native.watch(*arguments), self)
         start: asyncio.Future[_native.Watch] = asyncio.ensure_future(native.watch_async(*arguments))
         # A watch that fails to start reports it at its first iteration, not as an error
         # "never retrieved" if it is dropped unread.
         start.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._core.starting.append(start)
-        return AsyncWatch(self, start)
+        return AsyncWatch(start, self)
 
     async def grant(self, ttl: float) -> int:
         """Grants a bare lease nobody keeps alive; returns its id."""
@@ -191,27 +288,9 @@ class AsyncClient:
         """A lease kept alive in the background until revoked."""
         return AsyncLease(await run_async(self._core.lease(ttl)), self)
 
-    def lock(
-        self,
-        name: str,
-        ttl: float = DEFAULT_TTL,
-        timeout: float | None = None,
-        *,
-        owner: str | None = None,
-        lease: object = None,
-        on_lost: Callable[[], object] | None = None,
-    ) -> AsyncLock:
-        """A fair lock: ``async with client.lock(name) as held:`` (LockTimeoutError after `timeout`
-        seconds). A bad ttl, timeout or lease raises InvalidArgumentError here."""
-        return AsyncLock(self, name, ttl, timeout, owner, lease, on_lost)
-
     async def lock_queue(self, name: str) -> builtins.list[LockWaiter]:
         """The holder and waiters of a lock, holder first."""
         return await run_async(self._core.lock_queue(name))
-
-    def session(self, *, optimistic: bool = True) -> AsyncSession:
-        """A unit of work over documents."""
-        return AsyncSession(self._core.session(optimistic), self)
 
     async def retry(self, fn: Callable[[], Awaitable[T]], attempts: int = 10) -> T:
         """Awaits ``fn()`` until it does not raise ConcurrencyError, backing off with jitter
@@ -219,258 +298,3 @@ class AsyncClient:
         ConcurrencyError is raised."""
         result: T = await run_async(self._core.retry(fn, attempts))
         return result
-
-
-class _Done:
-    """An awaitable that is already complete."""
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield
-
-
-class AsyncTxn:
-    """An atomic transaction; methods chain, ``await commit()`` sends it."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self._core = _core.TxnCore(client._core)
-
-    def check(self, key: str, index: int) -> AsyncTxn:
-        """Requires `key` to be at `index` (0: absent)."""
-        self._core.check(key, index)
-        return self
-
-    def put(self, key: str, value: Any, index: int, *, lease: object = None) -> AsyncTxn:
-        """Writes `key` only if it is at `index` (0: only if absent); :meth:`set` writes
-        unconditionally."""
-        self._core.put(key, value, index, lease)
-        return self
-
-    def set(self, key: str, value: Any, *, lease: object = None) -> AsyncTxn:
-        """Writes `key` unconditionally."""
-        self._core.set(key, value, lease)
-        return self
-
-    def delete(self, key: str, index: int | None = None) -> AsyncTxn:
-        """Deletes `key`; with `index`, only if it is at that index."""
-        self._core.delete(key, index)
-        return self
-
-    def require(self, lock: AsyncLock) -> AsyncTxn:
-        """Commits only while `lock` is still held."""
-        self._core.require(lock)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._core)
-
-    async def commit(self) -> int:
-        """Commits atomically; returns the new index."""
-        return await run_async(self._core.commit())
-
-
-class AsyncWatch:
-    """An async iterator over changes in index order, started when it was made."""
-
-    def __init__(
-        self, client: AsyncClient, native: _native.Watch | asyncio.Future[_native.Watch]
-    ) -> None:
-        self._core = _core.WatchCore(native, client._core)
-
-    def __aiter__(self) -> AsyncWatch:
-        return self
-
-    async def __anext__(self) -> Event:
-        event = await run_async(self._core.next(None))
-        if event is None:
-            raise StopAsyncIteration
-        return event
-
-    async def next(self, timeout: float | None = None) -> Event | None:
-        """The next event, or None if `timeout` seconds pass first."""
-        return await run_async(self._core.next(timeout))
-
-    def close(self) -> None:
-        """Stops watching."""
-        self._core.closed = True
-
-    async def __aenter__(self) -> AsyncWatch:
-        start = self._core.handle()
-        if isinstance(start, asyncio.Future):
-            await start
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncLease:
-    """A lease renewed in the background; ``lost`` turns True as soon as it is lost."""
-
-    def __init__(self, native: _native.Lease, client: AsyncClient) -> None:
-        self._core = _core.LeaseCore(native, client._core)
-
-    @property
-    def id(self) -> int:
-        """The lease id."""
-        return self._core.native.id
-
-    @property
-    def ttl(self) -> float:
-        """The TTL in seconds."""
-        return self._core.native.ttl
-
-    @property
-    def lost(self) -> bool:
-        """True once the lease is lost (or revoked)."""
-        return self._core.lost
-
-    def on_lost(self, callback: Callable[[], object]) -> None:
-        """Calls `callback()` (on a thread of its own) when the lease is lost."""
-        self._core.on_lost(callback)
-
-    async def wait_lost(self, timeout: float | None = None) -> bool:
-        """Resolves when the lease is lost; False if `timeout` passed first."""
-        return await run_async(self._core.wait_lost(timeout))
-
-    async def revoke(self) -> bool:
-        """Revokes the lease, deleting its entries."""
-        return await run_async(self._core.revoke())
-
-    async def __aenter__(self) -> AsyncLease:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await run_async(self._core.exit())
-
-
-class AsyncLock:
-    """A fair, non-reentrant lock with fencing tokens: ``async with lock as held:``, or
-    :meth:`acquire` and :meth:`release` (which behave like ``asyncio.Lock``'s and
-    ``threading.Lock``'s)."""
-
-    def __init__(
-        self,
-        client: AsyncClient,
-        name: str,
-        ttl: object,
-        timeout: object,
-        owner: str | None,
-        lease: object,
-        on_lost: Callable[[], object] | None,
-    ) -> None:
-        self._core = _core.LockCore(client._core, name, ttl, timeout, owner, lease, on_lost)
-
-    def __repr__(self) -> str:
-        return self._core.repr("interlock.aio.AsyncLock")
-
-    @property
-    def name(self) -> str:
-        """The lock's name."""
-        return self._core.name
-
-    @property
-    def fencing_token(self) -> int | None:
-        """The fencing token of the current acquisition while held, else None."""
-        return self._core.fencing_token
-
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lock."""
-        return self._core.held
-
-    @property
-    def lost(self) -> bool:
-        """True if the lock is held but its lease was lost (expired, revoked, or its client
-        closed)."""
-        return self._core.lost
-
-    async def acquire(self, blocking: bool = True, timeout: float | None = None) -> bool:
-        """Takes the lock: waits until it is free, up to `timeout` seconds (None: the timeout
-        given to ``client.lock``, else without a limit), and returns True; False if the timeout
-        passes first. With ``blocking=False`` takes it only if it is free now, else returns
-        False. The fencing token is :attr:`fencing_token`. (``async with lock:`` raises
-        LockTimeoutError instead of returning False.)"""
-        return await run_async(self._core.acquire(blocking, timeout))
-
-    async def try_acquire(self) -> bool:
-        """Takes the lock only if it is free now; True if it did."""
-        return await run_async(self._core.try_acquire())
-
-    async def release(self) -> None:
-        """Releases the lock; LockLostError if its lease was lost while held (also when its client
-        was closed)."""
-        await run_async(self._core.release())
-
-    def on_lost(self, callback: Callable[[], object]) -> None:
-        """Calls `callback()` (on a thread of its own) when a held lock's lease is lost."""
-        self._core.on_lost(callback)
-
-    async def wait_lost(self, timeout: float | None = None) -> bool:
-        """Resolves when the held lock is lost (at once if it already is): True, or False if
-        `timeout` seconds pass first (None: no limit). Raises InvalidArgumentError at once if
-        the lock is not held (it would never be lost): never acquired, released, or its client
-        closed."""
-        return await run_async(self._core.wait_lost(timeout))
-
-    async def queue(self) -> list[LockWaiter]:
-        """The holder and waiters of this lock, holder first."""
-        return await run_async(self._core.queue())
-
-    async def __aenter__(self) -> AsyncLock:
-        """Acquires, waiting up to the lock's timeout; LockTimeoutError when it passes."""
-        await run_async(self._core.enter())
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        await run_async(self._core.exit(exc_type))
-
-
-class AsyncSession:
-    """A unit of work over documents (see :class:`interlock.Session`)."""
-
-    def __init__(self, native: _native.Session, client: AsyncClient) -> None:
-        self._core = _core.SessionCore(native, client._core)
-
-    async def load(self, key: str) -> Any:
-        """The value at `key` (None if absent), tracked for save_changes."""
-        return await run_async(self._core.load(key))
-
-    async def load_many(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Loads several keys in one snapshot; absent keys map to None."""
-        return await run_async(self._core.load_many(keys))
-
-    def store(self, key: str, value: Any) -> None:
-        """Stores a new or replacing value (tracked from now on)."""
-        self._core.store(key, value)
-
-    def delete(self, key: str) -> None:
-        """Deletes `key` at save time."""
-        self._core.delete(key)
-
-    def loaded_index(self, key: str) -> int | None:
-        """The index `key` had when loaded (0: absent), or None if it was not loaded."""
-        return self._core.loaded_index(key)
-
-    def put_compare_exchange(self, key: str, value: Any, index: int) -> None:
-        """Stages a compare-exchange put that commits with the documents."""
-        self._core.put_compare_exchange(key, value, index)
-
-    def delete_compare_exchange(self, key: str, index: int) -> None:
-        """Stages a compare-exchange delete that commits with the documents."""
-        self._core.delete_compare_exchange(key, index)
-
-    @property
-    def has_changes(self) -> bool:
-        """Whether save_changes would write anything."""
-        return self._core.has_changes
-
-    async def save_changes(self) -> int | None:
-        """Writes every change in one transaction; returns the new index."""
-        return await run_async(self._core.save_changes())
-
-    async def __aenter__(self) -> AsyncSession:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        pass

@@ -581,7 +581,7 @@ impl Backend for EtcdBackend {
                     match lease {
                         Some((key, l)) => Error::new(
                             ErrorKind::LeaseExpired,
-                            format!("put '{key}': lease {l} is unknown or expired"),
+                            format!("writing '{key}': lease {l} is unknown or has expired"),
                         ),
                         None => e,
                     }
@@ -703,7 +703,7 @@ impl Backend for EtcdBackend {
             Some(r) if r.ttl > 0 => Ok(Duration::from_secs(r.ttl as u64)),
             _ => Err(Error::new(
                 ErrorKind::LeaseExpired,
-                format!("lease {lease} is unknown or expired"),
+                format!("lease {lease} is unknown or has expired"),
             )),
         }
     }

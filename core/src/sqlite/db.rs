@@ -388,7 +388,7 @@ pub(crate) fn commit(
         } = op
         {
             if !w.lease_exists(*lease)? {
-                let err = unknown_lease(*lease).prefix(format!("put '{key}'"));
+                let err = unknown_lease(*lease).prefix(format!("writing '{key}'"));
                 // Keep the expiry of other leases that this transaction already performed.
                 w.commit()?;
                 return Err(err);

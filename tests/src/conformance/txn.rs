@@ -42,6 +42,25 @@ pub async fn txn_commits_once(store: &Store) {
     assert!(db.get("once/b").await.unwrap().is_none());
 }
 
+/// An invalid step is reported by `take_error` and left out: what the bindings use to refuse a
+/// step at its call while the rest of the transaction still commits.
+pub async fn txn_take_error_leaves_the_invalid_step_out(store: &Store) {
+    let db = store.client().await;
+    let mut txn = db.txn();
+    txn.set("taken/a", 1);
+    assert!(txn.take_error().is_none());
+    txn.set("@taken", 2);
+    let refused = txn.take_error().expect("a reserved key is refused");
+    assert_eq!(refused.kind(), ErrorKind::InvalidArgument, "{refused}");
+    assert!(refused.to_string().contains("reserved"), "{refused}");
+    txn.check("", 0);
+    assert!(txn.take_error().is_some(), "an empty key is refused");
+    assert!(txn.take_error().is_none(), "taken once");
+    assert_eq!(txn.len(), 1, "the refused steps were left out");
+    txn.commit().await.unwrap();
+    assert!(db.get("taken/a").await.unwrap().is_some());
+}
+
 pub async fn txn_is_all_or_nothing_and_reports_every_violation(store: &Store) {
     let db = store.client().await;
     let a = db.set("acct/a", 10).await.unwrap();
