@@ -55,7 +55,7 @@ impl Txn {
 
     /// Requires `key` to be at `index` (`0`: absent).
     pub fn check(&mut self, key: &str, index: u64) -> &mut Self {
-        if let Err(e) = validate::key_shape(key) {
+        if let Err(e) = validate::key_shape(key).and_then(|_| self.admit_check(key, index, 1)) {
             return self.fail(e);
         }
         self.checks.push(Compare {
@@ -63,6 +63,41 @@ impl Txn {
             index,
         });
         self
+    }
+
+    /// Whether `added` more checks and ops fit in a transaction.
+    fn admit(&self, added: usize) -> Result<()> {
+        if self.len() + added > MAX_TXN_OPS {
+            return Err(Error::invalid(format!(
+                "transaction would have {} checks and ops; the limit is {MAX_TXN_OPS}",
+                self.len() + added
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether a check of `key` at `index` (and `added` checks and ops in all) can be added: not
+    /// a second check of the key at another index.
+    fn admit_check(&self, key: &str, index: u64, added: usize) -> Result<()> {
+        self.admit(added)?;
+        match self.checks.iter().find(|c| c.key == key) {
+            Some(c) if c.index != index => Err(Error::invalid(format!(
+                "transaction checks key '{key}' at two different indexes ({} and {index})",
+                c.index
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether an op on `key` (and `added` checks and ops in all) can be added: one op per key.
+    fn admit_op(&self, key: &str, added: usize) -> Result<()> {
+        self.admit(added)?;
+        if self.ops.iter().any(|op| op.key() == key) {
+            return Err(Error::invalid(format!(
+                "transaction writes key '{key}' twice; one op per key"
+            )));
+        }
+        Ok(())
     }
 
     /// Writes `key` unconditionally.
@@ -91,8 +126,15 @@ impl Txn {
     ) -> &mut Self {
         let value = value.into();
         let max = self.client.backend().limits().max_value_bytes;
-        if let Err(e) = validate::writable_key(key).and_then(|_| validate::value(key, &value, max))
-        {
+        let added = 1 + usize::from(options.index.is_some());
+        let admitted = validate::writable_key(key)
+            .and_then(|_| validate::value(key, &value, max))
+            .and_then(|_| match options.index {
+                Some(index) => self.admit_check(key, index, added),
+                None => Ok(()),
+            })
+            .and_then(|_| self.admit_op(key, added));
+        if let Err(e) = admitted {
             return self.fail(e);
         }
         if let Some(index) = options.index {
@@ -111,7 +153,7 @@ impl Txn {
 
     /// Deletes `key` if it exists.
     pub fn delete(&mut self, key: &str) -> &mut Self {
-        if let Err(e) = validate::writable_key(key) {
+        if let Err(e) = validate::writable_key(key).and_then(|_| self.admit_op(key, 1)) {
             return self.fail(e);
         }
         self.ops.push(Op::Delete {
@@ -122,8 +164,20 @@ impl Txn {
 
     /// Deletes `key` only if it is at `index`.
     pub fn delete_at(&mut self, key: &str, index: u64) -> &mut Self {
-        self.check(key, index);
-        self.delete(key)
+        let admitted = validate::writable_key(key)
+            .and_then(|_| self.admit_check(key, index, 2))
+            .and_then(|_| self.admit_op(key, 2));
+        if let Err(e) = admitted {
+            return self.fail(e);
+        }
+        self.checks.push(Compare {
+            key: key.to_string(),
+            index,
+        });
+        self.ops.push(Op::Delete {
+            key: key.to_string(),
+        });
+        self
     }
 
     /// Makes the transaction conditional on still holding `lock`: if its lease was lost, nothing
@@ -131,6 +185,9 @@ impl Txn {
     pub fn require(&mut self, lock: &Lock) -> &mut Self {
         match lock.guard() {
             Some((key, token)) => {
+                if let Err(e) = self.admit_check(&key, token, 1) {
+                    return self.fail(e);
+                }
                 self.locks.insert(key.clone(), lock.name().to_string());
                 self.checks.push(Compare { key, index: token });
                 self
@@ -158,32 +215,12 @@ impl Txn {
         if let Some(e) = &self.error {
             return Err(Error::new(e.kind(), e.message()));
         }
-        if self.len() > MAX_TXN_OPS {
-            return Err(Error::invalid(format!(
-                "transaction has {} checks and ops; the limit is {MAX_TXN_OPS}",
-                self.len()
-            )));
-        }
-        let mut seen = HashMap::new();
-        for op in &self.ops {
-            if seen.insert(op.key(), ()).is_some() {
-                return Err(Error::invalid(format!(
-                    "transaction writes key '{}' twice; one op per key",
-                    op.key()
-                )));
-            }
-        }
+        // The steps were admitted one by one (the limit, one op per key, one index per
+        // checked key); what is left is to send a repeated check once.
         let mut checks: Vec<Compare> = Vec::with_capacity(self.checks.len());
         for c in &self.checks {
-            match checks.iter().find(|d| d.key == c.key) {
-                Some(d) if d.index == c.index => {}
-                Some(d) => {
-                    return Err(Error::invalid(format!(
-                        "transaction checks key '{}' at two different indexes ({} and {})",
-                        c.key, d.index, c.index
-                    )));
-                }
-                None => checks.push(c.clone()),
+            if !checks.iter().any(|d| d.key == c.key) {
+                checks.push(c.clone());
             }
         }
         Ok(TxnRequest {

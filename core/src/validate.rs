@@ -32,8 +32,16 @@ pub fn key_shape(key: &str) -> Result<()> {
         )));
     }
     if let Some(c) = key.chars().find(|c| c.is_control()) {
+        // Shown with each control character as U+XXXX: no language's escape syntax.
+        let shown: String = key
+            .chars()
+            .map(|c| match c.is_control() {
+                true => format!("<U+{:04X}>", c as u32),
+                false => c.to_string(),
+            })
+            .collect();
         return Err(Error::invalid(format!(
-            "key {key:?} contains the control character U+{:04X}; keys may not contain NUL or other control characters",
+            "key '{shown}' contains the control character U+{:04X}; keys may not contain NUL or other control characters",
             c as u32
         )));
     }

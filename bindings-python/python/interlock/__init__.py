@@ -118,7 +118,7 @@ def default_client() -> Client:
 
 def lock(
     name: str,
-    ttl: float = DEFAULT_TTL,
+    ttl: float | None = DEFAULT_TTL,
     timeout: float | None = None,
     *,
     owner: str | None = None,

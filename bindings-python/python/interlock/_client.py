@@ -188,7 +188,7 @@ class Client(_shared.ClientBase[Lock, Txn, Session]):
         """Every entry under `prefix`, page by page (each page is one snapshot)."""
         after = None
         while True:
-            page = self.list(prefix, after=after, limit=page_size)
+            page = run(self._core.list(prefix, after, page_size, "page_size of scan"))
             yield from page.entries
             after = _core.resume_after(page)
             if after is None:
@@ -247,3 +247,8 @@ class Client(_shared.ClientBase[Lock, Txn, Session]):
         the last ConcurrencyError is raised."""
         result: T = run(self._core.retry(fn, attempts))
         return result
+
+
+# The classes are imported from `interlock`, and named so in reprs, help() and the reference.
+for _cls in (Txn, Watch, Lease, Lock, Session, Client):
+    _cls.__module__ = "interlock"

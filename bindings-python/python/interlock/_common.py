@@ -3,6 +3,7 @@ client, which makes clients safe to use after ``os.fork()``."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import os
@@ -36,6 +37,7 @@ def resolve_url(url: object, token: object, options: dict[str, object]) -> str:
     if token is not None and not isinstance(token, str):
         raise InvalidArgumentError(f"token must be a str or None, not {_described(token)}")
     resolved = url or os.environ.get("INTERLOCK_URL") or _native.default_url()
+    options = {k: v for k, v in options.items() if v is not None}  # None: not given
     if options:
         scheme = resolved.split("://", 1)[0] if "://" in resolved else ""
         known = _native.url_options(scheme)
@@ -56,20 +58,22 @@ def _option(value: object) -> str:
     return str(value)
 
 
-def check_unsigned(value: object, what: str, *, optional: bool = False) -> None:
+def check_unsigned(value: object, what: str, *, optional: bool = False, low: int = 0) -> None:
     """An index or a limit: InvalidArgumentError naming `what` unless it is an integer the store
-    can hold (0 to 2**64 - 1; a bool, which Python would otherwise read as 0 or 1, is refused),
-    or None where `optional`."""
+    can hold (`low`, 0 by default, to 2**64 - 1; a bool, which Python would otherwise read as 0
+    or 1, is refused), or None where `optional`."""
     from .errors import InvalidArgumentError
 
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(
-            f"{what} must be an integer from 0 to 2**64 - 1, not {_described(value)}"
+            f"{what} must be an integer from {low} to 2**64 - 1, not {_described(value)}"
         )
-    if not 0 <= value < 1 << 64:
-        raise InvalidArgumentError(f"{what} must be an integer from 0 to 2**64 - 1, not {value}")
+    if not low <= value < 1 << 64:
+        raise InvalidArgumentError(
+            f"{what} must be an integer from {low} to 2**64 - 1, not {value}"
+        )
 
 
 def _described(value: object) -> str:
@@ -96,7 +100,25 @@ def check_key(key: object, what: str) -> str:
         from .errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"{what} must be a str, not {_described(key)}")
+    check_unicode(key, what)
     return key
+
+
+def check_unicode(text: str, what: str) -> None:
+    """InvalidArgumentError naming `what` if `text` holds a lone surrogate (U+D800 to U+DFFF,
+    as ``os.fsdecode`` makes of undecodable bytes), which is not Unicode text and has no UTF-8
+    form to store."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as bad:
+        from .errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"{what} {text!r} is not valid Unicode: it holds the lone surrogate "
+            f"U+{ord(text[bad.start]):04X} at position {bad.start}"
+        ) from None
 
 
 def check_keys(keys: object, what: str) -> list[str]:
@@ -115,16 +137,17 @@ def check_keys(keys: object, what: str) -> list[str]:
     return out
 
 
-def check_index(value: object, what: str) -> None:
-    """A required index: InvalidArgumentError naming `what` for None (put is a compare-exchange;
-    set writes unconditionally) and for what check_unsigned refuses."""
+def check_index(value: object, what: str, rule: str = "") -> None:
+    """A required index: InvalidArgumentError naming `what` for None, saying the `rule` of the
+    index (by default, a put's: a compare-exchange, where set writes unconditionally), and for
+    what check_unsigned refuses."""
     if value is None:
         from .errors import InvalidArgumentError
 
-        raise InvalidArgumentError(
-            f"{what} is required: 0 creates only if absent, n replaces only at index n "
-            "(set() writes unconditionally)"
+        rule = rule or (
+            "0 creates only if absent, n replaces only at index n (set() writes unconditionally)"
         )
+        raise InvalidArgumentError(f"{what} is required: {rule}")
     check_unsigned(value, what)
 
 
@@ -190,6 +213,8 @@ def check_lock_arguments(name: object, owner: object, on_lost: object) -> None:
     (or, for on_lost, call and fail on a thread of its own): InvalidArgumentError naming each."""
     from .errors import InvalidArgumentError
 
+    if isinstance(name, str):
+        check_unicode(name, "the lock name")
     if not isinstance(name, str):
         raise InvalidArgumentError(
             f"the lock name must be a str, not {type(name).__name__} {name!r}"
@@ -203,12 +228,20 @@ def check_lock_arguments(name: object, owner: object, on_lost: object) -> None:
 
 
 def check_callback(callback: object, what: str) -> None:
-    """A callback argument: InvalidArgumentError naming `what` unless it is callable."""
-    if not callable(callback):
-        from .errors import InvalidArgumentError
+    """A callback argument: InvalidArgumentError naming `what` unless it is a plain callable.
+    It is called on a thread of its own, where a coroutine function would only make a coroutine
+    nobody awaits."""
+    from .errors import InvalidArgumentError
 
+    if not callable(callback):
         raise InvalidArgumentError(
             f"{what} must be callable, not {type(callback).__name__} {callback!r}"
+        )
+    if inspect.iscoroutinefunction(callback):
+        raise InvalidArgumentError(
+            f"{what} must be a plain function, not the coroutine function {callback!r}: it is "
+            "called on a thread of its own (to reach an event loop from it, use "
+            "loop.call_soon_threadsafe)"
         )
 
 

@@ -239,11 +239,13 @@ class ClientCore:
     def get_many(self, keys: Iterable[str]) -> Op[builtins.list[_native.Entry]]:
         return (yield self._call("get_many", check_keys(keys, "the keys of get_many")))
 
-    def list(self, prefix: object, after: object, limit: object) -> Op[_native.Page]:
+    def list(
+        self, prefix: object, after: object, limit: object, what: str = "the list limit"
+    ) -> Op[_native.Page]:
         check_key(prefix, "the prefix of list")
         if after is not None:
             check_key(after, "the after of list")
-        check_unsigned(limit, "the list limit", optional=True)
+        check_unsigned(limit, what, optional=True, low=1)
         return (yield self._call("list", prefix, after, limit))
 
     def index(self) -> Op[int]:
@@ -409,13 +411,24 @@ class WatchCore(Owned):
         if self._pid != os.getpid():
             return  # the parent's watch, which this process cannot use
         native = self._native
-        if _is_future(native):
-            native.add_done_callback(_close_started)  # type: ignore[union-attr]
-        else:
+        if not _is_future(native):
             native.close()  # type: ignore[union-attr]
+            return
+        start: asyncio.Future[_native.Watch] = native  # type: ignore[assignment]
+        if start.done():
+            _close_started(start)
+            return
+        # Still starting: closed once started, by the future's loop, from any thread (a call
+        # from another thread must wake the loop); a loop already closed will never start it.
+        try:
+            start.get_loop().call_soon_threadsafe(start.add_done_callback, _close_started)
+        except RuntimeError:
+            pass
 
 
 def _close_started(start: asyncio.Future[_native.Watch]) -> None:
+    """Closes the native watch of a start that succeeded (the native close is thread-safe and
+    ends a pending next on any loop)."""
     if not start.cancelled() and start.exception() is None:
         start.result().close()
 
@@ -585,8 +598,10 @@ class TxnCore:
             )
 
     def _add(self, step: Callable[[_native.Txn], None]) -> None:
-        """Adds `step`, unless the native transaction refuses its arguments."""
+        """Adds `step`, unless the client was closed or the native transaction refuses its
+        arguments."""
         self._open()
+        self.client.check_open()
         step(self._native)
         self._steps.append(step)
 
@@ -617,6 +632,11 @@ class TxnCore:
             raise InvalidArgumentError(
                 "the lock of require must be a lock made by client.lock(), not "
                 f"{type(lock).__name__} {lock!r}"
+            )
+        if core.client is not self.client:
+            raise InvalidArgumentError(
+                f"lock '{core.name}' belongs to another client ({core.client.url}): a "
+                "transaction requires a lock of its own client"
             )
         self._add(lambda t: t.require(core.handle()))
 
@@ -680,12 +700,20 @@ class SessionCore(Owned):
 
     def put_compare_exchange(self, key: object, value: Any, index: object) -> None:
         check_key(key, "the key of put_compare_exchange")
-        check_index(index, f"the index of put_compare_exchange '{key}'")
+        check_index(
+            index,
+            f"the index of put_compare_exchange '{key}'",
+            "0 creates only if absent, n replaces only at index n (store() writes a document)",
+        )
         self.handle().put_compare_exchange(key, value, index)  # type: ignore[arg-type]
 
     def delete_compare_exchange(self, key: object, index: object) -> None:
         check_key(key, "the key of delete_compare_exchange")
-        check_index(index, f"the index of delete_compare_exchange '{key}'")
+        check_index(
+            index,
+            f"the index of delete_compare_exchange '{key}'",
+            "the entry is deleted only at index n (delete() deletes a document)",
+        )
         self.handle().delete_compare_exchange(key, index)  # type: ignore[arg-type]
 
     def _sync(self) -> _native.Session:

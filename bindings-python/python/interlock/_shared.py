@@ -20,15 +20,15 @@ if sys.version_info >= (3, 11):
     from typing import Self
 elif TYPE_CHECKING:
     from typing_extensions import Self
-if TYPE_CHECKING:
-    import asyncio
+else:  # what typing.get_type_hints finds on Python 3.9 and 3.10, which have no typing.Self
+    Self = Any
 
 
 def public_name(obj: object) -> str:
     """The name of `obj`'s class as users import it: ``interlock.Lock``,
     ``interlock.aio.AsyncLock``."""
     cls = type(obj)
-    return f"{cls.__module__.replace('._client', '')}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 LockT = TypeVar("LockT")
@@ -126,11 +126,8 @@ class TxnBase(Generic[LockT]):
 
 
 class WatchBase:
-    def __init__(
-        self,
-        native: _native.Watch | asyncio.Future[_native.Watch],
-        client: ClientBase[Any, Any, Any],
-    ) -> None:
+    def __init__(self, native: Any, client: ClientBase[Any, Any, Any]) -> None:
+        # native: the native watch, or (asyncio) the future of its start
         self._core = _core.WatchCore(native, client._core)
 
     def close(self) -> None:
@@ -141,6 +138,9 @@ class WatchBase:
 class LeaseBase:
     def __init__(self, native: _native.Lease, client: ClientBase[Any, Any, Any]) -> None:
         self._core = _core.LeaseCore(native, client._core)
+
+    def __repr__(self) -> str:
+        return f"{public_name(self)}(id={self._core.native.id}, ttl={self._core.native.ttl})"
 
     @property
     def id(self) -> int:

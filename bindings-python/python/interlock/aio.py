@@ -227,7 +227,7 @@ class AsyncClient(_shared.ClientBase[AsyncLock, AsyncTxn, AsyncSession]):
         """Every entry under `prefix`, page by page."""
         after = None
         while True:
-            page = await self.list(prefix, after=after, limit=page_size)
+            page = await run_async(self._core.list(prefix, after, page_size, "page_size of scan"))
             for entry in page.entries:
                 yield entry
             after = _core.resume_after(page)

@@ -56,9 +56,47 @@ pub async fn txn_take_error_leaves_the_invalid_step_out(store: &Store) {
     txn.check("", 0);
     assert!(txn.take_error().is_some(), "an empty key is refused");
     assert!(txn.take_error().is_none(), "taken once");
-    assert_eq!(txn.len(), 1, "the refused steps were left out");
+    // A second op on a key, a check at a second index, and a step past the limit are refused
+    // by the step itself.
+    txn.set("taken/a", 2);
+    let twice = txn
+        .take_error()
+        .expect("a second write of a key is refused");
+    assert!(
+        twice.to_string().contains("writes key 'taken/a' twice"),
+        "{twice}"
+    );
+    txn.check("taken/b", 0).check("taken/b", 0);
+    assert!(
+        txn.take_error().is_none(),
+        "the same check twice is one check"
+    );
+    txn.check("taken/b", 5);
+    assert!(
+        txn.take_error().is_some(),
+        "a check at a second index is refused"
+    );
+    txn.delete_at("taken/a", 1);
+    assert!(
+        txn.take_error().is_some(),
+        "delete_at of a written key is refused"
+    );
+    assert_eq!(
+        txn.len(),
+        3,
+        "the refused steps were left out, delete_at's check too"
+    );
+    for i in 3..interlock::validate::MAX_TXN_OPS {
+        txn.check(&format!("taken/c{i}"), 0);
+    }
+    assert!(txn.take_error().is_none());
+    txn.set("taken/over", 1);
+    let over = txn.take_error().expect("a step past the limit is refused");
+    assert!(over.to_string().contains("the limit is 128"), "{over}");
+    assert_eq!(txn.len(), interlock::validate::MAX_TXN_OPS);
     txn.commit().await.unwrap();
     assert!(db.get("taken/a").await.unwrap().is_some());
+    assert!(db.get("taken/over").await.unwrap().is_none());
 }
 
 pub async fn txn_is_all_or_nothing_and_reports_every_violation(store: &Store) {
