@@ -116,7 +116,9 @@ impl Client {
     }
 
     pub fn txn(&self) -> Result<Txn> {
-        Ok(Txn::new(self.handle()?.txn()))
+        let client = self.handle()?;
+        let max_value_bytes = client.backend().limits().max_value_bytes;
+        Ok(Txn::new(client.txn(), max_value_bytes))
     }
 
     /// A watch of the changes under `prefix`, from `from_index` (none: the next commit); one that

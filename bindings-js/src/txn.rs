@@ -3,13 +3,20 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use interlock::validate;
+
 use crate::convert::{Write, index_in, index_out, optional_index_in};
 use crate::errors::invalid;
 use crate::{Lock, Result};
 
-/// A transaction builder.
+/// A transaction builder. Each step is checked when it is made, by the rules the client's own
+/// calls use (`interlock::validate`: the key, a written key not reserved, the value's size), so
+/// that a bad step is refused at the call that makes it and leaves the transaction as it was;
+/// the core would only report it at the commit.
 pub struct Txn {
     inner: Arc<tokio::sync::Mutex<interlock::Txn>>,
+    /// The store's largest value, in bytes of JSON.
+    max_value_bytes: usize,
 }
 
 fn index_for(key: &str) -> String {
@@ -17,9 +24,10 @@ fn index_for(key: &str) -> String {
 }
 
 impl Txn {
-    pub fn new(txn: interlock::Txn) -> Self {
+    pub fn new(txn: interlock::Txn, max_value_bytes: usize) -> Self {
         Txn {
             inner: Arc::new(tokio::sync::Mutex::new(txn)),
+            max_value_bytes,
         }
     }
 
@@ -34,6 +42,7 @@ impl Txn {
 
     pub fn check(&self, key: String, index: f64) -> Result<()> {
         let index = index_in(&index_for(&key), index)?;
+        validate::key_shape(&key)?;
         self.edit(|t| {
             t.check(&key, index);
         })
@@ -43,6 +52,8 @@ impl Txn {
     pub fn put(&self, write: Write) -> Result<()> {
         let what = index_for(write.key());
         let (key, value, options) = write.checked(&what)?;
+        validate::writable_key(&key)?;
+        validate::value(&key, &value, self.max_value_bytes)?;
         self.edit(|t| {
             t.put_with(&key, value, options);
         })
@@ -50,6 +61,7 @@ impl Txn {
 
     pub fn delete(&self, key: String, index: Option<f64>) -> Result<()> {
         let index = optional_index_in(&index_for(&key), index)?;
+        validate::writable_key(&key)?;
         self.edit(|t| {
             match index {
                 Some(i) => t.delete_at(&key, i),
