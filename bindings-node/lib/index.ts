@@ -12,8 +12,9 @@
  * ```
  *
  * Times are in seconds (`ttl`, `timeout`), as in every interlock package; indexes, versions and
- * fencing tokens are numbers; lease ids are bigints (etcd's are 64-bit integers, which a number
- * would round). The names are those of docs/vocabulary.md, the same in every interlock package.
+ * fencing tokens are numbers (an index given may also be a bigint); lease ids are bigints
+ * (etcd's are 64-bit integers, which a number would round). `null` and `undefined` both mean
+ * "not given". The names are those of docs/vocabulary.md, the same in every interlock package.
  */
 
 import * as native from './native.js';
@@ -26,7 +27,7 @@ import {
   callSync,
   fromNative,
 } from './errors.js';
-import { fromJson, toJson } from './json.js';
+import { fromJson, loneSurrogate, toJson } from './json.js';
 
 // The error classes; not the helpers errors.ts shares with this file (fromNative, call, callSync).
 export {
@@ -105,52 +106,52 @@ export interface LockWaiter {
 /** Options of `connect`. */
 export interface ConnectOptions {
   /** Bearer token for an interlock server (`http://`); default `INTERLOCK_TOKEN`. */
-  token?: string;
+  token?: string | null;
 }
 
 /** The options of `put` and `set`. */
 export interface SetOptions {
   /** Attach the entry to this lease (a `Lease` or a lease id): it is deleted when the lease ends. */
-  lease?: Lease | bigint;
+  lease?: Lease | bigint | null;
 }
 
 /** Options of `delete`. */
 export interface DeleteOptions {
   /** Delete only if the key is at this index (0: fails unless absent). */
-  index?: number;
+  index?: number | bigint | null;
 }
 
 /** Options of `list`. */
 export interface ListOptions {
   /** Start after this key. */
-  after?: string;
+  after?: string | null;
   /** At most this many entries. */
-  limit?: number;
+  limit?: number | null;
 }
 
 /** Options of `waitLost`. */
 export interface WaitLostOptions {
   /** Seconds to wait; resolves to false when they pass first. Default (or `Infinity`): no limit. */
-  timeout?: number;
+  timeout?: number | null;
 }
 
 /** Options of a lock, given when `lock()` makes it. */
 export interface LockOptions {
   /** Seconds a crashed holder blocks others (the lease TTL, default 20). */
-  ttl?: number;
+  ttl?: number | null;
   /** The owner description other clients see in the queue. */
-  owner?: string;
+  owner?: string | null;
   /** Hold the lock on this lease instead of the client's shared one. */
-  lease?: Lease;
+  lease?: Lease | null;
 }
 
 /** Options of one wait for a lock (`acquire`). */
 export interface AcquireOptions {
   /** Seconds to wait; on timeout the waiter is removed and the promise rejects with
    * `LockTimeoutError`. Default (or `Infinity`): wait forever. */
-  timeout?: number;
+  timeout?: number | null;
   /** Cancels the wait: the waiter entry is removed and the promise rejects with `AbortError`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | null;
 }
 
 /** Options of `withLock`: the lock's and its wait's. */
@@ -159,21 +160,21 @@ export type WithLockOptions = LockOptions & AcquireOptions;
 /** Options of `watch`. */
 export interface WatchOptions {
   /** Start at this index (events with a greater or equal index); default: from now. */
-  fromIndex?: number;
+  fromIndex?: number | bigint | null;
   /** Ends the iteration. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | null;
 }
 
 /** Options of `retry`. */
 export interface RetryOptions {
   /** How many times to run `fn` at most (default 10). */
-  attempts?: number;
+  attempts?: number | null;
 }
 
 /** Options of `session`. */
 export interface SessionOptions {
   /** Check every saved key at its loaded index (default true). Off: last write wins. */
-  optimistic?: boolean;
+  optimistic?: boolean | null;
 }
 
 const DEFAULT_TTL = 20;
@@ -229,7 +230,7 @@ function describeObject(value: object): string {
 
 /** An options argument: absent, or an object with no other keys than `known` (a misspelt
  * option would otherwise be ignored: `{ timout: 5 }` would wait forever). */
-function optionsOf<T extends object>(what: string, value: T | undefined, known: readonly string[]): T {
+function optionsOf<T extends object>(what: string, value: T | null | undefined, known: readonly string[]): T {
   if (value === undefined || value === null) {
     return {} as T;
   }
@@ -247,12 +248,22 @@ function optionsOf<T extends object>(what: string, value: T | undefined, known: 
 const LOCK_OPTIONS = ['ttl', 'owner', 'lease'] as const;
 const ACQUIRE_OPTIONS = ['timeout', 'signal'] as const;
 
-/** A key argument: a string (the store checks its shape). */
+/** A key argument: a well-formed string (the store checks its shape). A lone surrogate would
+ * reach the store as U+FFFD, so two different strings would name one key: it is refused. */
 function keyOf(what: string, key: unknown): string {
   if (typeof key !== 'string') {
     throw new InvalidArgumentError(`${what} must be a string, not ${describe(key)}`);
   }
+  wellFormed(what, key);
   return key;
+}
+
+/** Refuses a string that is not valid Unicode (one with a lone UTF-16 surrogate). */
+function wellFormed(what: string, text: string): void {
+  const lone = loneSurrogate(text);
+  if (lone) {
+    throw new InvalidArgumentError(`${what} ${lone}`);
+  }
 }
 
 /** An index argument: an integer from 0 to 2^53 - 1 (0: absent), a number or a bigint. */
@@ -290,9 +301,15 @@ function keysOf(what: string, keys: unknown): string[] {
   return keys as string[];
 }
 
-/** A lease argument (a `Lease` or a lease id) as the native layer's decimal text. */
-function leaseText(what: string, lease: unknown): string {
-  if (lease instanceof Lease) return lease.native.id;
+/** A lease argument of a call of `client` (a `Lease` of that client, or a lease id) as the native
+ * layer's decimal text. Another client's `Lease` is refused: its id may name a lease of this
+ * client's store that is not it (another store's ids repeat this one's), or one this client
+ * does not keep alive. */
+function leaseText(client: Client, what: string, lease: unknown): string {
+  if (lease instanceof Lease) {
+    ownLease(client, what, lease);
+    return lease.native.id;
+  }
   if (typeof lease !== 'bigint') {
     throw new InvalidArgumentError(`${what} must be a Lease or a lease id (a bigint, e.g. 7n), not ${describe(lease)}`);
   }
@@ -302,8 +319,15 @@ function leaseText(what: string, lease: unknown): string {
   return String(lease);
 }
 
-function optionalLeaseText(what: string, lease: unknown): string | null {
-  return lease === undefined || lease === null ? null : leaseText(what, lease);
+function optionalLeaseText(client: Client, what: string, lease: unknown): string | null {
+  return lease === undefined || lease === null ? null : leaseText(client, what, lease);
+}
+
+/** Refuses a `Lease` made by another client than `client`. */
+function ownLease(client: Client, what: string, lease: Lease): void {
+  if (!lease.belongsTo(client)) {
+    throw new InvalidArgumentError(`${what} (Lease ${lease.native.id}n) belongs to another client: a Lease object is used only with the client that made it`);
+  }
 }
 
 function leaseOut(id: string): bigint;
@@ -384,9 +408,12 @@ function environment(name: string): string | undefined {
 
 /** Connects to a store: `mem://name`, `sqlite:///path/app.db`, `etcd://h1:2379,h2:2379`, ...;
  * without a URL, `INTERLOCK_URL`, else the default SQLite file in the user's data directory. */
-export async function connect(url?: string, options: ConnectOptions = {}): Promise<Client> {
-  if (url !== undefined && typeof url !== 'string') {
-    throw new InvalidArgumentError(`the store URL must be a string, not ${typeof url}`);
+export async function connect(url?: string | null, options: ConnectOptions | null = {}): Promise<Client> {
+  if (url !== undefined && url !== null) {
+    if (typeof url !== 'string') {
+      throw new InvalidArgumentError(`the store URL must be a string, not ${describe(url)}`);
+    }
+    wellFormed('the store URL', url);
   }
   const o = optionsOf('connect', options, ['token']);
   if (o.token !== undefined && o.token !== null && typeof o.token !== 'string') {
@@ -450,7 +477,8 @@ export class Client {
   }
 
   /** Entries under `prefix` in key order, a page at a time, from one snapshot per page. */
-  async list<T = unknown>(prefix = '', options: ListOptions = {}): Promise<Page<T>> {
+  async list<T = unknown>(prefix: string | null = '', options: ListOptions | null = {}): Promise<Page<T>> {
+    prefix ??= '';
     keyOf('the prefix of list', prefix);
     const o = optionsOf('list', options, ['after', 'limit']);
     const after = o.after === undefined || o.after === null ? null : keyOf('the after option of list', o.after);
@@ -467,26 +495,26 @@ export class Client {
   /** Compare-exchange: writes `value` at `key` only if the key is at `index` (0: only if
    * absent). A failed compare is a result (`successful: false` with the current index and
    * value), not an error. `set` is the unconditional write. */
-  async put<T = unknown>(key: string, value: T, index: number, options: SetOptions = {}): Promise<PutResult<T>> {
+  async put<T = unknown>(key: string, value: T, index: number | bigint, options: SetOptions | null = {}): Promise<PutResult<T>> {
     keyOf('the key of put', key);
     const at = indexOf(`the index of put '${key}' (required: 0 creates only if absent; set() writes unconditionally)`, index);
     const o = optionsOf(`put '${key}'`, options, ['lease']);
-    const lease = optionalLeaseText(`the lease option of put '${key}'`, o.lease);
+    const lease = optionalLeaseText(this, `the lease option of put '${key}'`, o.lease);
     const text = toJson(key, value);
     return putResult<T>(await this.#call(() => this.#native.put(key, text, at, lease)));
   }
 
   /** Unconditional write; returns the new index. */
-  async set<T = unknown>(key: string, value: T, options: SetOptions = {}): Promise<number> {
+  async set<T = unknown>(key: string, value: T, options: SetOptions | null = {}): Promise<number> {
     keyOf('the key of set', key);
     const o = optionsOf(`set '${key}'`, options, ['lease']);
-    const lease = optionalLeaseText(`the lease option of set '${key}'`, o.lease);
+    const lease = optionalLeaseText(this, `the lease option of set '${key}'`, o.lease);
     const text = toJson(key, value);
     return (await this.#call(() => this.#native.put(key, text, null, lease))).index;
   }
 
   /** Deletes `key`; with `index`, only if it is at that index (absent: fails with index 0). */
-  async delete(key: string, options: DeleteOptions = {}): Promise<PutResult> {
+  async delete(key: string, options: DeleteOptions | null = {}): Promise<PutResult> {
     keyOf('the key of delete', key);
     const o = optionsOf(`delete '${key}'`, options, ['index']);
     const index = optionalIndexOf(`the index option of delete '${key}'`, o.index);
@@ -500,7 +528,8 @@ export class Client {
 
   /** The changes under `prefix`, in index order, as an async iterator. Resume after a break
    * with `fromIndex` = the last event's index + 1. */
-  watch<T = unknown>(prefix = '', options: WatchOptions = {}): Watch<T> {
+  watch<T = unknown>(prefix: string | null = '', options: WatchOptions | null = {}): Watch<T> {
+    prefix ??= '';
     keyOf('the prefix of watch', prefix);
     const o = optionsOf('watch', options, ['fromIndex', 'signal']);
     const from = optionalIndexOf('the fromIndex option of watch', o.fromIndex);
@@ -543,16 +572,20 @@ export class Client {
 
   /** A fair lock; nothing is sent until `acquire()`. Bad options (a TTL below 1 s, a misspelt
    * option) throw here. */
-  lock(name: string, options: LockOptions = {}): Lock {
-    if (typeof name !== 'string') {
-      throw new InvalidArgumentError(`the lock name must be a string, not ${describe(name)}`);
-    }
+  lock(name: string, options: LockOptions | null = {}): Lock {
+    keyOf('the lock name', name);
     const o = optionsOf(`lock '${name}'`, options, LOCK_OPTIONS);
-    if (o.owner !== undefined && o.owner !== null && typeof o.owner !== 'string') {
-      throw new InvalidArgumentError(`the owner option of lock '${name}' must be a string, not ${describe(o.owner)}`);
+    if (o.owner !== undefined && o.owner !== null) {
+      if (typeof o.owner !== 'string') {
+        throw new InvalidArgumentError(`the owner option of lock '${name}' must be a string, not ${describe(o.owner)}`);
+      }
+      wellFormed(`the owner option of lock '${name}'`, o.owner);
     }
-    if (o.lease !== undefined && !(o.lease instanceof Lease)) {
-      throw new InvalidArgumentError(`the lease option of lock '${String(name)}' must be a Lease from client.lease(), not ${describe(o.lease)}`);
+    if (o.lease !== undefined && o.lease !== null) {
+      if (!(o.lease instanceof Lease)) {
+        throw new InvalidArgumentError(`the lease option of lock '${name}' must be a Lease from client.lease(), not ${describe(o.lease)}`);
+      }
+      ownLease(this, `the lease option of lock '${name}'`, o.lease);
     }
     return new Lock(callSync(() => this.#native.lock(
       name,
@@ -566,9 +599,9 @@ export class Client {
    * the held lock and an `AbortSignal` that aborts if the lock is lost meanwhile; then the
    * release rejects with `LockLostError` (unless `fn` threw: its error is kept). */
   withLock<R>(name: string, fn: WithLockCallback<R>): Promise<R>;
-  withLock<R>(name: string, options: WithLockOptions, fn: WithLockCallback<R>): Promise<R>;
-  async withLock<R>(name: string, optionsOrFn: WithLockOptions | WithLockCallback<R>, maybeFn?: WithLockCallback<R>): Promise<R> {
-    const [given, fn]: [WithLockOptions, unknown] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn, maybeFn];
+  withLock<R>(name: string, options: WithLockOptions | null, fn: WithLockCallback<R>): Promise<R>;
+  async withLock<R>(name: string, optionsOrFn: WithLockOptions | null | WithLockCallback<R>, maybeFn?: WithLockCallback<R>): Promise<R> {
+    const [given, fn]: [WithLockOptions | null, unknown] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn, maybeFn];
     if (typeof fn !== 'function') {
       throw new InvalidArgumentError(`withLock('${String(name)}', ...) needs a callback as its last argument, not ${describe(fn)}`);
     }
@@ -599,9 +632,9 @@ export class Client {
   }
 
   /** A unit of work over documents: load, change, store, delete, then `saveChanges()`. */
-  session(options: SessionOptions = {}): Session {
+  session(options: SessionOptions | null = {}): Session {
     const o = optionsOf('session', options, ['optimistic']);
-    if (o.optimistic !== undefined && typeof o.optimistic !== 'boolean') {
+    if (o.optimistic !== undefined && o.optimistic !== null && typeof o.optimistic !== 'boolean') {
       throw new InvalidArgumentError(`the optimistic option of session must be true or false, not ${describe(o.optimistic)}`);
     }
     return new Session(callSync(() => this.#native.session(o.optimistic ?? true)), this);
@@ -610,7 +643,7 @@ export class Client {
   /** Runs `fn` again while it rejects with `ConcurrencyError` (a read-compute-commit that lost a
    * race), backing off with the core's jittered exponential schedule, at most `attempts` times
    * (an integer from 1: 1 runs `fn` once; default 10); then rejects with the last conflict. */
-  async retry<R>(fn: () => Promise<R> | R, options: RetryOptions = {}): Promise<R> {
+  async retry<R>(fn: () => Promise<R> | R, options: RetryOptions | null = {}): Promise<R> {
     if (typeof fn !== 'function') {
       throw new InvalidArgumentError(`the function of retry must be a function, not ${describe(fn)}`);
     }
@@ -643,20 +676,20 @@ export class Client {
 
   /** Renews a lease (a `Lease` or a lease id) once; returns its TTL in seconds. */
   keepalive(lease: Lease | bigint): Promise<number> {
-    const id = leaseText('the lease of keepalive', lease);
+    const id = leaseText(this, 'the lease of keepalive', lease);
     return this.#call(() => this.#native.keepalive(id));
   }
 
   /** Revokes a lease (a `Lease` or a lease id), deleting its entries; false if it was already
    * gone. */
   revoke(lease: Lease | bigint): Promise<boolean> {
-    const id = leaseText('the lease of revoke', lease);
+    const id = leaseText(this, 'the lease of revoke', lease);
     return this.#call(() => this.#native.revoke(id));
   }
 
   /** Seconds left on a lease (a `Lease` or a lease id), or null if it is gone. */
   timeToLive(lease: Lease | bigint): Promise<number | null> {
-    const id = leaseText('the lease of timeToLive', lease);
+    const id = leaseText(this, 'the lease of timeToLive', lease);
     return this.#call(() => this.#native.timeToLive(id));
   }
 
@@ -698,7 +731,7 @@ export class Txn {
   }
 
   /** Requires `key` to be at `index` (0: absent). */
-  check(key: string, index: number): this {
+  check(key: string, index: number | bigint): this {
     this.#open();
     keyOf('the key of check', key);
     const at = indexOf(`the index of check '${key}'`, index);
@@ -707,30 +740,30 @@ export class Txn {
   }
 
   /** Writes `value` at `key` only if the key is at `index` (0: only if absent). */
-  put(key: string, value: unknown, index: number, options: SetOptions = {}): this {
+  put(key: string, value: unknown, index: number | bigint, options: SetOptions | null = {}): this {
     this.#open();
     keyOf('the key of put', key);
     const at = indexOf(`the index of put '${key}' (required: 0 creates only if absent; set() writes unconditionally)`, index);
     const o = optionsOf(`put '${key}'`, options, ['lease']);
-    const lease = optionalLeaseText(`the lease option of put '${key}'`, o.lease);
+    const lease = optionalLeaseText(this.#client, `the lease option of put '${key}'`, o.lease);
     const text = toJson(key, value);
     callSync(() => this.#native.put(key, text, at, lease));
     return this;
   }
 
   /** Writes `value` at `key` unconditionally. */
-  set(key: string, value: unknown, options: SetOptions = {}): this {
+  set(key: string, value: unknown, options: SetOptions | null = {}): this {
     this.#open();
     keyOf('the key of set', key);
     const o = optionsOf(`set '${key}'`, options, ['lease']);
-    const lease = optionalLeaseText(`the lease option of set '${key}'`, o.lease);
+    const lease = optionalLeaseText(this.#client, `the lease option of set '${key}'`, o.lease);
     const text = toJson(key, value);
     callSync(() => this.#native.put(key, text, null, lease));
     return this;
   }
 
   /** Deletes `key`; with `index`, only if the key is at that index. */
-  delete(key: string, options: DeleteOptions = {}): this {
+  delete(key: string, options: DeleteOptions | null = {}): this {
     this.#open();
     keyOf('the key of delete', key);
     const o = optionsOf(`delete '${key}'`, options, ['index']);
@@ -744,6 +777,9 @@ export class Txn {
     this.#open();
     if (!(lock instanceof Lock)) {
       throw new InvalidArgumentError(`the lock of require must be a Lock from client.lock(), not ${describe(lock)}`);
+    }
+    if (!lock.belongsTo(this.#client)) {
+      throw new InvalidArgumentError(`lock '${lock.name}' belongs to another client: a transaction requires a lock of its own client`);
     }
     callSync(() => this.#native.require(lock.native));
     return this;
@@ -788,6 +824,11 @@ export class Lease {
     this.#client = client;
   }
 
+  /** @internal Whether `client` made this lease. */
+  belongsTo(client: Client): boolean {
+    return this.#client === client;
+  }
+
   /** The lease id. */
   get id(): bigint {
     return BigInt(this.native.id);
@@ -806,7 +847,7 @@ export class Lease {
 
   /** Resolves to true when the lease is lost (at once if it already is), or to false when
    * `timeout` seconds pass first. It does not keep the process alive. */
-  waitLost(options: WaitLostOptions = {}): Promise<boolean> {
+  waitLost(options: WaitLostOptions | null = {}): Promise<boolean> {
     const o = optionsOf('waitLost of a lease', options, ['timeout']);
     const limit = optionalSeconds('timeout', o.timeout);
     this.#lost ??= new Promise((resolve) => whenLost(this.native, resolve));
@@ -886,6 +927,12 @@ export class Lock {
     this.#client = client;
   }
 
+  /** @internal Whether `client` made this lock. */
+  belongsTo(client: Client): boolean {
+    return this.#client === client;
+  }
+
+
   /** The lock's name. */
   get name(): string {
     return this.native.name;
@@ -911,7 +958,7 @@ export class Lock {
    * its entry was deleted by someone else (a force-release), or its client was closed; to false
    * when `timeout` seconds pass first. Rejects at once with `InvalidArgumentError` if the lock is
    * not held (it would never be lost). It does not keep the process alive. */
-  async waitLost(options: WaitLostOptions = {}): Promise<boolean> {
+  async waitLost(options: WaitLostOptions | null = {}): Promise<boolean> {
     const o = optionsOf(`waitLost of lock '${this.name}'`, options, ['timeout']);
     const limit = optionalSeconds('timeout', o.timeout);
     this.#client.checkOpen();
@@ -983,7 +1030,7 @@ export class Lock {
    * try { ... } finally { await lock.release(); }
    * ```
    */
-  async acquire(options: AcquireOptions = {}): Promise<number> {
+  async acquire(options: AcquireOptions | null = {}): Promise<number> {
     await this.#client.watchesStarted();
     const { timeout, signal } = optionsOf(`acquire of lock '${this.name}'`, options, ACQUIRE_OPTIONS);
     const limit = optionalSeconds('timeout', timeout);
@@ -1166,7 +1213,7 @@ export class Session {
   }
 
   /** Stages a compare-exchange put that commits with the documents. */
-  putCompareExchange(key: string, value: unknown, index: number): void {
+  putCompareExchange(key: string, value: unknown, index: number | bigint): void {
     keyOf('the key of putCompareExchange', key);
     const at = indexOf(`the index of putCompareExchange '${key}'`, index);
     const text = toJson(key, value);
@@ -1174,7 +1221,7 @@ export class Session {
   }
 
   /** Stages a compare-exchange delete that commits with the documents. */
-  deleteCompareExchange(key: string, index: number): void {
+  deleteCompareExchange(key: string, index: number | bigint): void {
     keyOf('the key of deleteCompareExchange', key);
     const at = indexOf(`the index of deleteCompareExchange '${key}'`, index);
     callSync(() => this.#native.deleteCompareExchange(key, at));

@@ -16,8 +16,26 @@ const HINTS: Record<string, string> = {
   Set: 'convert it first, e.g. with Array.from(set)',
 };
 
+/** With the `u` flag a pair of surrogates is one code point, so this finds only a lone one. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** What is wrong with `text` if it is not valid Unicode (a lone UTF-16 surrogate, which the
+ * native layer would turn into U+FFFD, so two different strings would become one), else null:
+ * `"a\ud800" is not valid Unicode: ...`, the string shown with the surrogate escaped. */
+export function loneSurrogate(text: string): string | null {
+  const found = LONE_SURROGATE.exec(text);
+  if (!found) return null;
+  const unit = `\\u${found[0].charCodeAt(0).toString(16)}`;
+  const shown = JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+  return `${shown} is not valid Unicode: it contains a lone surrogate (${unit} at position ${found.index}); strings must be well-formed`;
+}
+
 function problem(value: unknown, path: string, depth: number, seen: Set<object>): string | null {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') {
+  if (typeof value === 'string') {
+    const lone = loneSurrogate(value);
+    return lone ? `${path}: the string ${lone}` : null;
+  }
+  if (value === null || typeof value === 'boolean') {
     return null;
   }
   if (typeof value === 'number') {
@@ -50,6 +68,8 @@ function problem(value: unknown, path: string, depth: number, seen: Set<object>)
       return `${path}: a ${name} is not JSON (${HINTS[name] ?? 'convert it to plain objects, arrays, strings, numbers, booleans and null first'})`;
     }
     for (const [k, v] of Object.entries(value)) {
+      const lone = loneSurrogate(k);
+      if (lone) return `${path}: the member name ${lone}`;
       const p = problem(v, `${path}.${k}`, depth + 1, seen);
       if (p) return p;
     }

@@ -56,6 +56,16 @@ async function api(): Promise<void> {
   void saved;
   const n: number = await db.retry(async () => 1, { attempts: 3 });
   void n;
+  // null means "not given", as undefined does; indexes may be bigints.
+  await connect(null, null);
+  await db.put('k', 1, 5n, { lease: null });
+  await db.txn().check('a', 1n).put('b', 2, 0n).delete('c', { index: null }).commit();
+  await db.list(null, { after: null, limit: null });
+  db.watch(null, { fromIndex: 2n, signal: null }).close();
+  db.lock('name', { ttl: null, owner: null, lease: null });
+  await db.withLock('name', null, () => 1);
+  db.session({ optimistic: null });
+  await db.retry(async () => 1, { attempts: null });
   try {
     await db.close();
   } catch (err) {
@@ -72,7 +82,7 @@ async function api(): Promise<void> {
 
   // @ts-expect-error put is a compare-exchange: its index is required (set writes unconditionally)
   await db.put('k', 1);
-  // @ts-expect-error an index is a number
+  // @ts-expect-error an index is a number or a bigint
   await db.put('k', 1, '5');
   // @ts-expect-error acquire resolves to the fencing token, a number
   const wrong: string = await lock.acquire();

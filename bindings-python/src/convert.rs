@@ -14,12 +14,23 @@ use crate::errors;
 /// The deepest nesting accepted (what the stores can parse back).
 const MAX_DEPTH: usize = 128;
 
+/// Why a str cannot be sent: it has no UTF-8 form.
+const NOT_UNICODE: &str =
+    "a str that is not valid Unicode (it holds a lone surrogate, U+D800 to U+DFFF)";
+
+/// The longest path into a value shown in a message; a deeper one is cut in the middle.
+const MAX_SHOWN_PATH: usize = 60;
+
 /// Converts a Python value to JSON; `key` names the entry in errors.
 pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     let mut path = String::from("$");
     convert(obj, &mut path, 0).map_err(|problem| {
         let at = if path == "$" {
             String::new()
+        } else if path.len() > MAX_SHOWN_PATH {
+            let head = &path[..path.floor_char_boundary(MAX_SHOWN_PATH / 2)];
+            let tail = &path[path.ceil_char_boundary(path.len() - MAX_SHOWN_PATH / 2)..];
+            format!(" at {head}…{tail}")
         } else {
             format!(" at {path}")
         };
@@ -56,7 +67,7 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<Va
         return s
             .to_cow()
             .map(|s| Value::String(s.into_owned()))
-            .map_err(|e| e.to_string());
+            .map_err(|_| NOT_UNICODE.to_string());
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::new();
@@ -67,7 +78,10 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<Va
                     type_name(&k)
                 ));
             };
-            let k = k.to_cow().map_err(|e| e.to_string())?.into_owned();
+            let k = k
+                .to_cow()
+                .map_err(|_| NOT_UNICODE.to_string())?
+                .into_owned();
             let len = path.len();
             path.push_str(&format!("[{k:?}]"));
             let value = convert(&v, path, depth + 1)?;

@@ -135,6 +135,31 @@ def test_txn_keys_and_values_are_checked_when_added(mem: interlock.Client) -> No
     in_asyncio(test)
 
 
+def test_txn_steps_are_admitted_one_by_one(mem: interlock.Client) -> None:
+    """What the store would refuse of the steps together is refused by the step that breaks it:
+    a second write of a key, a check at a second index, a step past the limit, another client's
+    lock, a closed client."""
+    txn = mem.txn().set("ok", 1)
+    refused(lambda: txn.set("ok", 2), "writes key 'ok' twice")
+    txn.check("c", 0).check("c", 0)
+    refused(lambda: txn.check("c", 5), "checks key 'c' at two different indexes (0 and 5)")
+    for i in range(125):
+        txn.check(f"limit/{i}", 0)
+    assert len(txn) == 128
+    refused(lambda: txn.set("over", 1), "would have 129 checks and ops; the limit is 128")
+    other = interlock.connect("mem://")
+    theirs = other.lock("x")
+    assert theirs.acquire()
+    refused(lambda: txn.require(theirs), "lock 'x' belongs to another client")
+    assert txn.commit() > 0
+    assert mem.get("ok") is not None and mem.get("over") is None
+    other.close()
+    closing = interlock.connect("mem://")
+    late = closing.txn()
+    closing.close()
+    refused(lambda: late.set("k", 1), "closed")
+
+
 def test_txn_require_takes_a_lock(mem: interlock.Client) -> None:
     message = refused(lambda: mem.txn().require("x"), "the lock of require", "str 'x'")  # type: ignore[arg-type]
     assert "lock" in message
@@ -227,6 +252,51 @@ def test_none_means_the_default(mem: interlock.Client) -> None:
     refused(lambda: mem.lease(None), "ttl")  # type: ignore[arg-type]
 
 
+def test_text_that_is_not_unicode_is_refused_naming_it(mem: interlock.Client) -> None:
+    """A lone surrogate (what os.fsdecode makes of undecodable bytes) has no UTF-8 form."""
+    bad = "a\ud800b"
+    refused(lambda: mem.set(bad, 1), "the key of set 'a\\ud800b' is not valid Unicode", "U+D800")
+    refused(lambda: mem.get(bad), "the key of get", "not valid Unicode")
+    refused(lambda: mem.txn().set(bad, 1), "the key of set", "not valid Unicode")
+    refused(lambda: mem.lock(bad), "the lock name", "not valid Unicode")
+    refused(lambda: mem.watch(bad), "the prefix of watch", "not valid Unicode")
+    refused(lambda: mem.session().store(bad, 1), "the key of store", "not valid Unicode")
+    refused(lambda: mem.set("k", {"v": bad}), "the value for 'k'", "not valid Unicode")
+    assert mem.list("").entries == []
+    assert mem.set("\U0001f512", "\U0001f512") > 0  # a surrogate pair in UTF-16 is fine here
+
+
+def test_callbacks_must_be_plain_functions(mem: interlock.Client) -> None:
+    async def coroutine_function() -> None:
+        pass
+
+    refused(lambda: mem.lock("a", on_lost=coroutine_function), "plain function", "coroutine")
+    refused(lambda: mem.lease(5).on_lost(coroutine_function), "plain function")
+
+
+def test_scan_names_page_size(mem: interlock.Client) -> None:
+    refused(lambda: list(mem.scan("", page_size=0)), "page_size of scan", "from 1", "not 0")
+    refused(lambda: list(mem.scan("", page_size=-1)), "page_size of scan", "from 1")
+
+
+def test_session_compare_exchange_messages_state_the_sessions_rules(
+    mem: interlock.Client,
+) -> None:
+    session = mem.session()
+    put = refused(lambda: session.put_compare_exchange("k", 1, None), "is required")  # type: ignore[arg-type]
+    assert "set()" not in put and "store()" in put
+    delete = refused(lambda: session.delete_compare_exchange("k", None), "is required")  # type: ignore[arg-type]
+    assert "creates" not in delete and "delete()" in delete
+
+
+def test_reprs_name_the_public_classes(mem: interlock.Client) -> None:
+    lease = mem.lease(5)
+    assert repr(lease) == f"interlock.Lease(id={lease.id}, ttl=5.0)"
+    assert repr(mem.txn()).startswith("<interlock.Txn object")
+    assert repr(mem.lock("a")) == "interlock.Lock('a', fencing_token=None)"
+    assert repr(mem).startswith("interlock.Client('mem://")
+
+
 def test_messages_name_the_call_as_it_was_made(mem: interlock.Client) -> None:
     with pytest.raises(interlock.LeaseExpiredError) as raised:
         mem.set("q", 1, lease=12345)
@@ -263,6 +333,12 @@ def test_an_unknown_keyword_option_lists_the_known_ones(tmp_path: Path) -> None:
 def test_an_unknown_option_in_the_url_lists_the_known_ones(tmp_path: Path) -> None:
     url = f"sqlite://{tmp_path / 'a.db'}?sinc=normal"
     refused(lambda: interlock.connect(url), "unknown option 'sinc'", "max_value_bytes, sync")
+
+
+def test_a_keyword_option_of_none_is_not_given(tmp_path: Path) -> None:
+    db = interlock.connect(f"sqlite://{tmp_path / 'n.db'}", sync=None)
+    assert "sync" not in db.url
+    db.close()
 
 
 def test_keyword_option_values_cannot_smuggle_another_option(tmp_path: Path) -> None:

@@ -147,13 +147,15 @@ def test_txn(url: str) -> None:
         assert sorted(raised.value.conflicts) == [Conflict("a", ia, 0), Conflict("b", ia, index)]
         assert await db.get("c") is None
         assert await db.index() == index
-        with pytest.raises(InvalidArgumentError):
-            await db.txn().set("x", 1).set("x", 2).commit()
+        twice = db.txn().set("x", 1)
+        with pytest.raises(InvalidArgumentError, match="writes key 'x' twice"):
+            twice.set("x", 2)  # refused at the step
         txn = db.txn()
-        for i in range(129):
+        for i in range(128):
             txn.set(f"n/{i}", i)
-        with pytest.raises(InvalidArgumentError):
-            await txn.commit()
+        with pytest.raises(InvalidArgumentError, match="the limit is 128"):
+            txn.set("n/128", 128)
+        assert len(txn) == 128
         assert await db.index() == index
 
     run(url, test)

@@ -22,7 +22,7 @@ from waiting import wait_until
 import interlock
 import interlock.aio
 from interlock import Client, InterlockError, InvalidArgumentError, LockLostError
-from interlock.aio import AsyncClient
+from interlock.aio import AsyncClient, AsyncWatch
 
 # Locks here have a TTL far above the time a prompt release takes: freed "within PROMPT" cannot
 # be the lease expiring.
@@ -169,6 +169,31 @@ def test_an_async_watch_ends_when_it_or_its_client_is_closed(url: str) -> None:
         assert [e async for e in theirs] == []
 
     asyncio.run(main())
+
+
+def test_an_async_watch_closes_from_another_thread_and_after_its_loop(url: str) -> None:
+    """close() is thread-safe: from another thread (or a signal handler) it wakes the loop and
+    ends a pending next; after the loop ended it still closes, without raising."""
+
+    async def main() -> AsyncWatch:
+        db = await interlock.aio.connect(url)
+        watch = db.watch("th/")
+        await db.index()  # started
+        timer = threading.Timer(0.2, watch.close)
+        timer.start()
+        assert await asyncio.wait_for(watch.next(), 10) is None
+        timer.join()
+        starting = db.watch("th/")  # closed before its start completes
+        threading.Thread(target=starting.close).start()
+        assert await asyncio.wait_for(starting.next(), 10) is None
+        left = db.watch("th/")
+        await db.set("th/1", 1)
+        assert (await left.next(5)) is not None
+        return left
+
+    left = asyncio.run(main())
+    left.close()  # its loop has ended
+    left.close()
 
 
 def run(url: str, test: Callable[[AsyncClient], Awaitable[None]]) -> None:

@@ -275,7 +275,9 @@ def test_lock_and_lease_copied_by_fork_stay_the_parents(sqlite_url: str) -> None
     assert not parent["lease"].lost
     entry = db.get("leased")
     assert entry is not None and entry.index == leased
-    assert db.txn().require(lock).set("printed", True).commit() > leased
+    # A fenced write proves the parent still holds it (a transaction requires a lock of its own
+    # client).
+    assert parent["client"].txn().require(lock).set("printed", True).commit() > leased
     lock.release()
     assert db.lock_queue("printer") == []
     parent["lease"].revoke()

@@ -293,6 +293,38 @@ Object.assign(cases, {
     await db.close();
   },
 
+  async "arguments: another client's Lease, transaction steps, lone surrogates, null, bigint indexes"(ctx) {
+    const { InvalidArgumentError } = ctx.interlock;
+    const a = await open(ctx);
+    const b = await open(ctx);
+    const p = space('arguments');
+    const mine = await a.lease(30);
+    const theirs = await b.lease(30);
+    const foreign = throws(() => a.revoke(theirs), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', "another client's Lease");
+    check(/the lease of revoke \(Lease \d+n\) belongs to another client/.test(foreign.message), foreign.message);
+    throws(() => a.lock(`${p}l`, { lease: theirs }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', "another client's Lease for a lock");
+    await rejects(a.set(`${p}f`, 1, { lease: theirs }), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', "another client's Lease for set");
+    check(!mine.lost && !theirs.lost, 'both leases are alive');
+    check((await a.timeToLive(theirs.id)) > 0, 'a lease id is taken by any client');
+    const txn = a.txn().set(`${p}ok`, 1);
+    const step = throws(() => txn.set('@x', 1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a reserved key in a transaction step');
+    check(/key '@x' is reserved/.test(step.message), step.message);
+    throws(() => txn.delete(''), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'an empty key in a transaction step');
+    const index = await txn.commit();
+    equal((await a.get(`${p}ok`)).index, index, 'the refused steps are left out');
+    const lone = await rejects(a.set(`${p}\uD800`, 1), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a lone surrogate in a key');
+    check(/lone surrogate \(\\ud800 at position \d+\)/.test(lone.message), lone.message);
+    await rejects(a.set(`${p}v`, ['\uDC00']), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a lone surrogate in a value');
+    equal((await a.list(p)).entries.map((e) => e.key), [`${p}ok`], 'nothing else was written');
+    const lock = a.lock(`${p}l`, { ttl: null, owner: null, lease: null });
+    check((await lock.acquire({ timeout: null, signal: null })) > 0, 'null options are not given');
+    await lock.release();
+    equal((await a.put(`${p}ok`, 2, BigInt(index))).successful, true, 'a bigint index');
+    await rejects(a.put(`${p}ok`, 3, 2n ** 53n), InvalidArgumentError, 'ERR_INVALID_ARGUMENT', 'a bigint index of 2^53');
+    await a.close();
+    await b.close();
+  },
+
   async 'retry takes attempts by the core rule'(ctx) {
     const { InvalidArgumentError, ConcurrencyError } = ctx.interlock;
     const db = await open(ctx);

@@ -99,38 +99,64 @@ fn serialized_len(value: &Value) -> usize {
 /// `u64`, if any: JSON readers (serde_json among them) keep such a number only approximately, as
 /// a float, so a reader of text from a user refuses it rather than store another number.
 pub fn inexact_integer(text: &str) -> Option<&str> {
+    number_literals(text).map(|r| &text[r]).find(|literal| {
+        let integer = !literal.contains(['.', 'e', 'E']);
+        integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err()
+    })
+}
+
+/// The JSON `text` with every integer literal `-0` (outside strings) made `0`, a space taking
+/// the minus sign's place so that every other character keeps its position (for a message
+/// naming one). JSON readers (serde_json among them) read `-0` as the float -0.0, but a number
+/// written without a fraction or an exponent is an integer, and the integer -0 is 0; `-0.0`
+/// stays the float it is.
+pub fn negative_zero_integers_as_zero(text: &str) -> std::borrow::Cow<'_, str> {
+    let zeros: Vec<usize> = number_literals(text)
+        .filter(|r| &text[r.clone()] == "-0")
+        .map(|r| r.start)
+        .collect();
+    if zeros.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = text.to_string();
+    for at in zeros {
+        out.replace_range(at..at + 1, " ");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The byte ranges of the number literals of the JSON `text`, outside strings.
+fn number_literals(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let bytes = text.as_bytes();
     let (mut i, mut in_string) = (0, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            match b {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            i += 1;
-        } else if b == b'"' {
-            in_string = true;
-            i += 1;
-        } else if b == b'-' || b.is_ascii_digit() {
-            let start = i;
-            i += 1;
-            while i < bytes.len()
-                && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
-            {
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_string {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                i += 1;
+            } else if b == b'"' {
+                in_string = true;
+                i += 1;
+            } else if b == b'-' || b.is_ascii_digit() {
+                let start = i;
+                i += 1;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+                return Some(start..i);
+            } else {
                 i += 1;
             }
-            let literal = &text[start..i];
-            let integer = !literal.contains(['.', 'e', 'E']);
-            if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
-                return Some(literal);
-            }
-        } else {
-            i += 1;
         }
-    }
-    None
+        None
+    })
 }
 
 /// Longest lease TTL (and longest duration any binding takes): about 285 years.
@@ -200,6 +226,26 @@ pub fn read_keys(count: usize) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn negative_zero_integers_become_zero_and_floats_stay() {
+        assert_eq!(negative_zero_integers_as_zero("-0"), " 0");
+        assert_eq!(
+            negative_zero_integers_as_zero(r#"{"a":[-0,-0.0,-0e0,-01,"-0",-10,0]}"#),
+            r#"{"a":[ 0,-0.0,-0e0,-01,"-0",-10,0]}"#
+        );
+        assert!(matches!(
+            negative_zero_integers_as_zero("[1.5,-2]"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let v: Value = serde_json::from_str(&negative_zero_integers_as_zero("[-0,-0.0]")).unwrap();
+        assert!(v[0].is_u64() && v[0] == 0, "{v}");
+        assert!(
+            v[1].as_f64()
+                .is_some_and(|f| f == 0.0 && f.is_sign_negative()),
+            "{v}"
+        );
+    }
 
     #[test]
     fn inexact_integers_are_found_outside_strings_only() {

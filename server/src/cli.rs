@@ -2,7 +2,8 @@
 //! client call (or a few) against the store `--store` (or `INTERLOCK_URL`) names.
 //!
 //! Output is JSON, one line per entry or event, for scripts. Exit codes (also in `--help`):
-//! 0 done; 1 not found, or a compare-exchange that did not hold; 2 bad usage or bad input;
+//! 0 done; 1 not found, or a compare-exchange that did not hold (or `serve` could not run: its
+//! address is in use); 2 bad usage or bad input;
 //! 3 the store failed (unreachable, refused the token, internal); 4 `lock` did not get the lock
 //! (`--timeout` passed, or it was taken with `--nonblock`; `-E` sets another code for these);
 //! 5 `lock` lost the lock while the command ran (the command is sent SIGTERM); 126 and 127 the
@@ -108,7 +109,9 @@ fn print(value: &Value) {
 /// beyond 64 bits, which JSON readers (this one included) would keep only approximately.
 pub fn parse_value(text: &str) -> Result<Value, Failure> {
     let shown = shown(text);
-    let value = serde_json::from_str(text).map_err(|e| {
+    // `-0` is the integer 0, not the float -0.0 the JSON reader would make of it.
+    let integers = interlock::validate::negative_zero_integers_as_zero(text);
+    let value = serde_json::from_str(&integers).map_err(|e| {
         let message = e.to_string();
         let (problem, hint) = if message.contains("number out of range") {
             (

@@ -7,6 +7,7 @@ mod backend;
 mod cli;
 mod dashboard;
 mod extract;
+mod listen;
 mod metrics;
 mod openapi;
 mod reply;
@@ -23,7 +24,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The exit codes, as `--help` lists them (`cli.rs` defines them).
 const EXIT_CODES: &str = "Exit codes: 0 done; 1 not found, or a compare-exchange that did not \
-    hold; 2 bad usage or bad input; 3 the store failed; 4 `lock` did not get the lock (--timeout \
+    hold, or `serve` could not run (its address in use); 2 bad usage or bad input; 3 the store failed; 4 `lock` did not get the lock (--timeout \
     passed, or it was taken and --nonblock given; -E sets another code); 5 `lock` lost the lock \
     while the command ran; 126 the command could not be run, 127 it was not found; otherwise \
     `lock` exits with the command's status (128 + N if signal N ended it).";
@@ -174,6 +175,16 @@ struct ServeArgs {
         allow_negative_numbers = true
     )]
     request_timeout: f64,
+    /// Seconds a client may take to send a request's line and headers (and a kept-alive
+    /// connection may stay idle) before its connection is closed.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = cli::seconds_arg,
+        allow_negative_numbers = true
+    )]
+    header_read_timeout: f64,
 }
 
 fn main() -> ExitCode {
@@ -194,13 +205,9 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Completions { shell } => return completions(shell),
-        Command::Serve(args) => match runtime.block_on(serve(&cli.store, args)) {
-            Ok(()) => Ok(ExitCode::SUCCESS),
-            Err(message) => Err(cli::Failure {
-                code: cli::EXIT_USAGE,
-                message,
-            }),
-        },
+        Command::Serve(args) => runtime
+            .block_on(serve(&cli.store, args))
+            .map(|()| ExitCode::SUCCESS),
         Command::Verb(verb) => runtime.block_on(run_verb(&cli.store, verb)),
     };
     match outcome {
@@ -326,42 +333,82 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), String> {
+/// A usage error of `serve` (exit 2).
+fn usage_error(message: impl Into<String>) -> cli::Failure {
+    cli::Failure {
+        code: cli::EXIT_USAGE,
+        message: message.into(),
+    }
+}
+
+/// The server cannot run, for a reason of the machine's rather than of its arguments (exit 1):
+/// its address is in use, say.
+fn cannot_serve(message: impl Into<String>) -> cli::Failure {
+    cli::Failure {
+        code: cli::EXIT_NOT_DONE,
+        message: message.into(),
+    }
+}
+
+/// Why `addr` cannot be listened on, in words: "address 127.0.0.1:7070 is already in use".
+fn listen_error(addr: SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen: address {addr} is already in use (another server, or another \
+             program, listens there; give another with --listen)"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("cannot listen: address {addr} is not an address of this machine")
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            format!("cannot listen on {addr}: permission denied (ports below 1024 need privileges)")
+        }
+        _ => format!("cannot listen on {addr}: {e}"),
+    }
+}
+
+async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), cli::Failure> {
     let token = match (&store.token, &args.token_file) {
         (Some(t), _) => Some(t.trim().to_string()),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                usage_error(format!(
+                    "cannot read the token file {}: {e}",
+                    path.display()
+                ))
+            })?;
             Some(text.lines().next().unwrap_or("").trim().to_string())
         }
         (None, None) => None,
     };
     if token.as_deref() == Some("") {
-        return Err("the token is empty".into());
+        return Err(usage_error("the token is empty"));
     }
     if token.is_none() {
         if !args.listen.ip().is_loopback() {
-            return Err(format!(
+            return Err(usage_error(format!(
                 "refusing to listen on {} without a token: give --token or --token-file, or \
                  listen on a loopback address",
                 args.listen
-            ));
+            )));
         }
         eprintln!("interlock: warning: no token; serving without authentication on loopback only");
     }
     let url = match store.store.clone() {
         Some(url) => url,
-        None => interlock::default_url().map_err(|e| e.to_string())?,
+        None => interlock::default_url()?,
     };
-    let client = interlock::Client::connect(&url)
-        .await
-        .map_err(|e| format!("cannot open the store: {e}"))?;
+    let client = interlock::Client::connect(&url).await.map_err(|e| {
+        let mut failure = cli::Failure::from(e);
+        failure.message = format!("cannot open the store: {}", failure.message);
+        failure
+    })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        .map_err(|e| cannot_serve(listen_error(args.listen, &e)))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        .map_err(|e| cannot_serve(format!("cannot read the listening address: {e}")))?;
     let mut cors_origins = Vec::new();
     for origin in &args.cors_origins {
         let valid = (origin.starts_with("http://") || origin.starts_with("https://"))
@@ -371,14 +418,20 @@ async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), String> {
             .ok()
             .filter(|_| valid)
             .ok_or_else(|| {
-                format!("--cors-origin {origin:?} is not an origin like https://host:port")
+                usage_error(format!(
+                    "--cors-origin {origin:?} is not an origin like https://host:port"
+                ))
             })?;
         cors_origins.push(value);
     }
     let request_timeout = std::time::Duration::try_from_secs_f64(args.request_timeout)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| "--request-timeout must be a positive number of seconds".to_string())?;
+        .ok_or_else(|| usage_error("--request-timeout must be a positive number of seconds"))?;
+    let header_read_timeout = std::time::Duration::try_from_secs_f64(args.header_read_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| usage_error("--header-read-timeout must be a positive number of seconds"))?;
     let token_required = token.is_some();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = api::router(
@@ -406,10 +459,8 @@ async fn serve(store: &cli::StoreArgs, args: ServeArgs) -> Result<(), String> {
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| format!("the server failed: {e}"))
+    listen::serve(listener, app, header_read_timeout, shutdown).await;
+    Ok(())
 }
 
 /// Writes a line to stdout. A closed stdout (whoever started the server read the address and

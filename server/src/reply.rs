@@ -80,6 +80,17 @@ pub fn ok<T: serde::Serialize>(value: T) -> Reply {
 /// Parses a JSON request body. A refusal names what was wrong in interlock's words: where the
 /// body stops being JSON, or the field, the value found there and what the field takes.
 pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    // `-0` is the integer 0, not the float -0.0 the JSON reader would make of it (every other
+    // character keeps its place, for the messages below).
+    let integers;
+    let bytes =
+        match std::str::from_utf8(bytes).map(interlock::validate::negative_zero_integers_as_zero) {
+            Ok(std::borrow::Cow::Owned(text)) => {
+                integers = Bytes::from(text);
+                &integers
+            }
+            _ => bytes,
+        };
     // An integer beyond 64 bits would be read as a float, another number: refused, not rounded.
     if let Some(number) = std::str::from_utf8(bytes)
         .ok()

@@ -1209,3 +1209,156 @@ fn serve_listens_on_a_host_name_and_usage_names_the_program_as_run() {
         stderr(&out)
     );
 }
+
+/// A client that sends its request line and headers too slowly (slowloris) has its connection
+/// closed after `--header-read-timeout`, without an answer, and the server serves others on.
+#[test]
+fn serve_closes_a_connection_whose_headers_do_not_arrive_in_time() {
+    use std::io::{Read, Write};
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &["--header-read-timeout", "1"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    for partial in [
+        "",
+        "GET /v1/in",
+        "GET /v1/info HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a",
+    ] {
+        let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let started = Instant::now();
+        slow.write_all(partial.as_bytes()).unwrap();
+        let mut reply = Vec::new();
+        // The server closes the connection (EOF, or a reset if it had unread bytes).
+        let _ = slow.read_to_end(&mut reply);
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(10),
+            "{partial:?}: closed after {waited:?}"
+        );
+        assert!(
+            reply.is_empty(),
+            "{partial:?}: {}",
+            String::from_utf8_lossy(&reply)
+        );
+    }
+    // A request that arrives in time is answered, on a connection opened before the others
+    // were closed too.
+    let (status, body) =
+        interlock_tests::server::raw(&server, "GET /v1/info HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert_eq!(status, 200, "{body}");
+    let help = Command::new(EXE)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("--header-read-timeout <SECONDS>") && help.contains("[default: 30]"),
+        "{help}"
+    );
+}
+
+/// `serve` on an address another program listens on exits 1 (it cannot run; it was not used
+/// wrongly) naming the address; a bad `--header-read-timeout` is a usage error, exit 2.
+#[test]
+fn serve_on_a_busy_port_exits_1_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let args = ["serve", "--store", "mem://", "--listen", addr.as_str()];
+    let out = run_within(Duration::from_secs(20), &args, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("address {addr} is already in use")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("os error"), "{}", stderr(&out));
+    drop(taken);
+    for bad in ["0", "-1", "soon"] {
+        let args = [
+            "serve",
+            "--store",
+            "mem://",
+            "--listen",
+            "127.0.0.1:0",
+            "--header-read-timeout",
+            bad,
+        ];
+        let out = run_within(Duration::from_secs(20), &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--header-read-timeout"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A verb whose etcd cannot be reached exits 3 saying which member could not be reached and
+/// why, in interlock's words (not the HTTP client's "error sending request for url (…)").
+#[test]
+fn an_unreachable_etcd_is_named_with_its_cause() {
+    let out = run_within(
+        Duration::from_secs(30),
+        &[
+            "--store",
+            "etcd://127.0.0.1:1?failover_timeout=1&timeout=1",
+            "get",
+            "k",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("the etcd member at 127.0.0.1:1 could not be reached: connection refused"),
+        "{err}"
+    );
+    for word in [
+        "error sending request",
+        "for url",
+        "client error",
+        "tcp connect error",
+        "os error",
+    ] {
+        assert!(!err.contains(word), "{err:?} says {word:?}");
+    }
+}
+
+/// `put k -0` stores the integer 0, as a number written without a fraction or an exponent is an
+/// integer (a JSON reader makes `-0` the float -0.0); `-0.0` stays the float it is.
+#[test]
+fn put_minus_zero_stores_the_integer_zero() {
+    let store = Store::sqlite();
+    let url = store.url.as_str();
+    for (key, value) in [
+        ("zero/int", "-0"),
+        ("zero/list", "[-0,-0.0,\"-0\"]"),
+        ("zero/float", "-0.0"),
+    ] {
+        let put = run(url, &["put", key, value]);
+        assert_eq!(put.status.code(), Some(0), "{key}: {}", stderr(&put));
+    }
+    let got = |key: &str| {
+        let out = run(url, &["get", key]);
+        assert_eq!(out.status.code(), Some(0), "{key}: {}", stderr(&out));
+        json_lines(&out)[0]["value"].clone()
+    };
+    // Compared as JSON numbers: the integer 0 is not the float -0.0.
+    assert_eq!(got("zero/int"), json!(0));
+    assert!(got("zero/int").is_u64(), "{}", got("zero/int"));
+    let list = got("zero/list");
+    assert!(list[0].is_u64() && list[0] == json!(0), "{list}");
+    assert!(
+        list[1]
+            .as_f64()
+            .is_some_and(|f| f == 0.0 && f.is_sign_negative()),
+        "{list}"
+    );
+    assert_eq!(list[2], json!("-0"));
+    let float = got("zero/float");
+    assert!(
+        float.is_f64() && float.as_f64().is_some_and(f64::is_sign_negative),
+        "{float}"
+    );
+}

@@ -684,7 +684,26 @@ fn a_store_out_of_reach_is_named_with_durations_as_people_write_them() {
     let message = reply["error"]["message"].as_str().unwrap();
     assert!(message.contains("within 1 s"), "{message}");
     assert!(!message.contains("1s"), "{message}");
+    // In interlock's words: which member, and why, not the HTTP client's layers.
+    assert!(
+        message.contains("the etcd member at 127.0.0.1:1 could not be reached: connection refused"),
+        "{message}"
+    );
+    for word in NOT_THE_HTTP_CLIENTS_WORDS {
+        assert!(!message.contains(word), "{message:?} says {word:?}");
+    }
 }
+
+/// What reqwest and hyper say of a failed request, which a user of interlock should not read.
+const NOT_THE_HTTP_CLIENTS_WORDS: [&str; 7] = [
+    "error sending request",
+    "for url",
+    "client error",
+    "tcp connect error",
+    "os error",
+    "reqwest",
+    "hyper",
+];
 
 /// The JSON error of a reply: its content type is JSON and its body `{"error": {"kind",
 /// "message"}}`; returns the message.

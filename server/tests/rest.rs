@@ -234,3 +234,31 @@ async fn a_stuck_holder_is_force_released_only_with_its_fencing_token() {
     assert_eq!(stuck.get("printed").await.unwrap(), None);
     waiter.release().await.unwrap();
 }
+
+/// A number written without a fraction or an exponent is an integer: `-0` in a body is stored
+/// as the integer 0 (JSON readers make it the float -0.0), while `-0.0` stays that float.
+#[test]
+fn an_integer_minus_zero_is_stored_as_zero_and_a_float_as_written() {
+    let store = Store::sqlite();
+    let server = Server::start(EXE, &store.url, &[]);
+    for (key, body) in [
+        ("zero/int", r#"{"value": -0}"#),
+        ("zero/nested", r#"{"value": [-0, {"a": -0, "s": "-0"}]}"#),
+        ("zero/float", r#"{"value": -0.0}"#),
+    ] {
+        let (status, reply) = raw(
+            &server,
+            &request("PUT", &format!("/v1/kv/{key}"), None, body),
+        );
+        assert_eq!(status, 200, "{key}: {reply}");
+    }
+    let (_, int) = raw(&server, &request("GET", "/v1/kv/zero/int", None, ""));
+    assert!(int.contains(r#""value":0,"#), "{int}");
+    let (_, nested) = raw(&server, &request("GET", "/v1/kv/zero/nested", None, ""));
+    assert!(
+        nested.contains(r#""value":[0,{"a":0,"s":"-0"}]"#),
+        "{nested}"
+    );
+    let (_, float) = raw(&server, &request("GET", "/v1/kv/zero/float", None, ""));
+    assert!(float.contains(r#""value":-0.0"#), "{float}");
+}

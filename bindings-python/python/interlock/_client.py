@@ -163,11 +163,10 @@ class Client(_shared.ClientBase[Lock, Txn, Session]):
         """Closes the client, waiting until it is done: revokes its leases, so every lock it
         holds is free for others at once (those lock objects become lost: ``lost`` is True, their
         on_lost callbacks run and ``release()`` raises LockLostError), ends its waits (a blocked
-        acquire raises InvalidArgumentError) and its watches. Every later call on the client, or
-        on a lock, lease, session, transaction or watch made from it, raises
-        InvalidArgumentError.
-        Idempotent. In a forked child, closing a client made before the fork closes only the
-        child's connection, never the parent's."""
+        acquire raises InvalidArgumentError) and its watches (a waiting ``next`` returns None).
+        Every later call on the client, or on a lock, lease, session or transaction made from it,
+        raises InvalidArgumentError. Idempotent. In a forked child, closing a client made before
+        the fork closes only the child's connection, never the parent's."""
         native = self._core.closing()
         if native is not None:
             native.close()

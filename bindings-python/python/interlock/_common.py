@@ -227,17 +227,17 @@ def check_lock_arguments(name: object, owner: object, on_lost: object) -> None:
         check_callback(on_lost, f"on_lost of lock '{name}'")
 
 
-def check_callback(callback: object, what: str) -> None:
-    """A callback argument: InvalidArgumentError naming `what` unless it is a plain callable.
-    It is called on a thread of its own, where a coroutine function would only make a coroutine
-    nobody awaits."""
+def check_callback(callback: object, what: str, *, on_a_thread: bool = True) -> None:
+    """A callback argument: InvalidArgumentError naming `what` unless it is callable, and a plain
+    one if it is called `on_a_thread` of its own, where a coroutine function would only make a
+    coroutine nobody awaits."""
     from .errors import InvalidArgumentError
 
     if not callable(callback):
         raise InvalidArgumentError(
             f"{what} must be callable, not {type(callback).__name__} {callback!r}"
         )
-    if inspect.iscoroutinefunction(callback):
+    if on_a_thread and inspect.iscoroutinefunction(callback):
         raise InvalidArgumentError(
             f"{what} must be a plain function, not the coroutine function {callback!r}: it is "
             "called on a thread of its own (to reach an event loop from it, use "

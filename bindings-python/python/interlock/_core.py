@@ -310,7 +310,7 @@ class ClientCore:
         """Runs `fn` until it does not raise ConcurrencyError, backing off with jitter between
         attempts (the core's schedule)."""
         tries = check_attempts(attempts)
-        check_callback(fn, "the function of retry")
+        check_callback(fn, "the function of retry", on_a_thread=False)
         for attempt in range(tries):
             try:
                 return (yield Invoke(fn))

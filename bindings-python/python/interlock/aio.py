@@ -196,7 +196,8 @@ class AsyncClient(_shared.ClientBase[AsyncLock, AsyncTxn, AsyncSession]):
         is free for others at once (those lock objects become lost and ``release()`` raises
         LockLostError), ends its waits (an awaiting acquire raises InvalidArgumentError) and its
         watches.
-        Every later call on the client, or on what was made from it, raises InvalidArgumentError.
+        Every later call on the client, or on what was made from it, raises InvalidArgumentError
+        (a watch ends instead: ``next`` returns None).
         The close starts at the call; awaiting waits until the leases are revoked. Outside a
         running event loop it closes before returning. Idempotent."""
         native = self._core.closing()

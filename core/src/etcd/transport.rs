@@ -255,12 +255,16 @@ impl Transport {
             .send()
             .await
             .map_err(|e| {
-                Error::unavailable(format!(
-                    "cannot authenticate to etcd at {}: {}",
-                    self.endpoints[at],
-                    error_chain(&e)
-                ))
-                .with_source(e)
+                let text = if e.is_connect() {
+                    unreachable(&self.endpoints[at], &e)
+                } else {
+                    format!(
+                        "cannot authenticate to etcd at {}: {}",
+                        self.endpoints[at],
+                        error_chain(&e)
+                    )
+                };
+                Error::unavailable(text).with_source(e)
             })?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
@@ -314,8 +318,7 @@ impl Transport {
         let text = error_chain(&e);
         if e.is_connect() {
             return Failure::NotApplied(
-                Error::unavailable(format!("cannot reach etcd at {endpoint}: {text}"))
-                    .with_source(e),
+                Error::unavailable(unreachable(endpoint, &e)).with_source(e),
             );
         }
         let what = if e.is_timeout() {
@@ -342,20 +345,75 @@ pub(crate) fn auth_failure(e: Error) -> Failure {
     }
 }
 
-/// `e` and its sources, joined by ": " (reqwest's own text leaves out the cause, such as an
-/// untrusted certificate or a refused connection).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
+/// "the etcd member at HOST could not be reached: CAUSE", for a request that never left (its
+/// connection could not be made).
+pub(crate) fn unreachable(endpoint: &str, e: &reqwest::Error) -> String {
+    let host = endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest)
+        .trim_end_matches('/');
+    format!(
+        "the etcd member at {host} could not be reached: {}",
+        error_chain(e)
+    )
+}
+
+/// What went wrong with a request to etcd, in interlock's words: the cause at the bottom of
+/// `e`'s sources ("connection refused", "timed out", a certificate the system does not trust),
+/// without the HTTP client's own layers ("error sending request for url (…)", "client error
+/// (Connect)") or the operating system's error numbers.
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    let mut sources = Vec::new();
+    let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
+        sources.push(s);
         source = s.source();
     }
-    text
+    let resolving = sources.iter().any(|s| s.to_string() == "dns error");
+    let io = sources
+        .iter()
+        .rev()
+        .find_map(|s| s.downcast_ref::<std::io::Error>());
+    let cause = match io {
+        Some(io) => io_cause(io),
+        None if e.is_timeout() => "timed out".to_string(),
+        // The most particular cause: a TLS failure, a connection closed mid-reply, ...
+        None => match sources.last() {
+            Some(s) => s.to_string(),
+            None if e.is_body() || e.is_decode() => "its reply could not be read".to_string(),
+            None => "the request failed".to_string(),
+        },
+    };
+    if resolving {
+        format!("its host name could not be resolved ({cause})")
+    } else {
+        cause
+    }
+}
+
+/// An I/O error as a person says it: "connection refused", not "Connection refused (os error
+/// 111)".
+fn io_cause(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    let said = match e.kind() {
+        ConnectionRefused => "connection refused",
+        ConnectionReset => "the connection was reset",
+        ConnectionAborted => "the connection was aborted",
+        TimedOut => "timed out",
+        HostUnreachable => "host unreachable",
+        NetworkUnreachable => "network unreachable",
+        AddrNotAvailable => "the address is not available",
+        BrokenPipe | UnexpectedEof => "the connection was closed",
+        _ => "",
+    };
+    if !said.is_empty() {
+        return said.to_string();
+    }
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 /// The one classification of etcd's error replies (by gRPC code and message, never by HTTP

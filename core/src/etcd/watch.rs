@@ -281,13 +281,15 @@ impl WatchState {
                 )))
             })?
             .map_err(|e| {
-                Failure::Unknown(
-                    Error::unavailable(format!(
+                let text = if e.is_connect() {
+                    super::transport::unreachable(&endpoint, &e)
+                } else {
+                    format!(
                         "cannot watch on etcd at {endpoint}: {}",
                         super::transport::error_chain(&e)
-                    ))
-                    .with_source(e),
-                )
+                    )
+                };
+                Failure::Unknown(Error::unavailable(text).with_source(e))
             })?;
         let status = response.status();
         if !status.is_success() {

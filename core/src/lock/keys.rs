@@ -5,9 +5,9 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
 use super::{Lock, LockWaiter};
-use crate::backend::{Order, RangeRead, Read};
+use crate::backend::{Backend, Order, RangeRead, Read};
 use crate::error::{Error, Result};
-use crate::model::LeaseId;
+use crate::model::{Entry, LeaseId};
 use crate::state::ClientState;
 use crate::validate;
 
@@ -85,16 +85,14 @@ impl Lock {
     }
 }
 
+/// The most queue entries one read of [`queue`] asks for: a store may bound its reads (an
+/// interlock server returns at most 10000 entries a request), so a long queue is read in pages.
+const QUEUE_PAGE: usize = 1000;
+
 /// The holder and waiters of the lock `name`.
 pub(crate) async fn queue(client: &ClientState, name: &str) -> Result<Vec<LockWaiter>> {
     check_name(name)?;
-    let range = RangeRead {
-        order: Order::IndexAsc,
-        include_reserved: true,
-        ..RangeRead::prefix(queue_prefix(name))
-    };
-    let mut r = client.backend().read(vec![Read::Range(range)]).await?;
-    let entries = r.results.pop().unwrap_or_default().entries;
+    let entries = read_queue(client.backend().as_ref(), &queue_prefix(name), QUEUE_PAGE).await?;
     let leases: Vec<LeaseId> = entries.iter().filter_map(|e| e.lease).collect();
     let ttls = client.backend().time_to_live(&leases).await?;
     let mut ttl_of = leases.into_iter().zip(ttls);
@@ -113,6 +111,32 @@ pub(crate) async fn queue(client: &ClientState, name: &str) -> Result<Vec<LockWa
             }
         })
         .collect())
+}
+
+/// Every entry of the queue under `prefix`, oldest first, read `page` entries at a time, newest
+/// first, each page below the oldest index of the one before (index order has no `after`). A
+/// waiter that joins meanwhile is not listed (it is newer than the first page); one that leaves
+/// meanwhile may be, as of the page that read it.
+async fn read_queue(backend: &dyn Backend, prefix: &str, page: usize) -> Result<Vec<Entry>> {
+    let mut entries: Vec<Entry> = Vec::new();
+    loop {
+        let range = RangeRead {
+            order: Order::IndexDesc,
+            include_reserved: true,
+            limit: Some(page),
+            below_index: entries.last().map(|e| e.index),
+            ..RangeRead::prefix(prefix)
+        };
+        let mut r = backend.read(vec![Read::Range(range)]).await?;
+        let result = r.results.pop().unwrap_or_default();
+        let more = result.more && !result.entries.is_empty();
+        entries.extend(result.entries);
+        if !more {
+            break;
+        }
+    }
+    entries.reverse();
+    Ok(entries)
 }
 
 /// Locks whose idle waiter keys a client keeps for reuse.
@@ -172,6 +196,46 @@ impl ClientState {
         let keys = idle.entry(prefix.to_string()).or_default();
         if keys.len() < KEEP && !keys.contains(&key) {
             keys.push(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Op, TxnRequest};
+    use crate::mem::MemBackend;
+
+    /// A queue longer than a page is read whole, oldest first, whatever the page size: a store
+    /// that bounds its reads (a server, 10000 entries) does not cut the listing short.
+    #[tokio::test]
+    async fn a_queue_is_read_whole_in_pages_oldest_first() {
+        let backend = MemBackend::new("queue-pages", validate::DEFAULT_MAX_VALUE_BYTES);
+        let prefix = queue_prefix("q");
+        // Keys in the reverse of their index order, and entries of another queue between them.
+        let keys: Vec<String> = (0..7).rev().map(|i| format!("{prefix}w{i}")).collect();
+        for key in &keys {
+            for k in [key.clone(), format!("{}w{key}", queue_prefix("other"))] {
+                let ops = vec![Op::Put {
+                    key: k,
+                    value: json!({ "owner": "test" }),
+                    lease: None,
+                }];
+                backend
+                    .commit(TxnRequest {
+                        compares: vec![],
+                        ops,
+                        reads: vec![],
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+        for page in [1, 2, 3, 7, 1000] {
+            let read = read_queue(&backend, &prefix, page).await.unwrap();
+            let listed: Vec<&str> = read.iter().map(|e| e.key.as_str()).collect();
+            assert_eq!(listed, keys, "page of {page}");
+            assert!(read.windows(2).all(|w| w[0].index < w[1].index));
         }
     }
 }
