@@ -27,9 +27,10 @@ pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     convert(obj, &mut path, 0).map_err(|problem| {
         let at = if path == "$" {
             String::new()
-        } else if path.len() > MAX_SHOWN_PATH {
-            let head = &path[..path.floor_char_boundary(MAX_SHOWN_PATH / 2)];
-            let tail = &path[path.ceil_char_boundary(path.len() - MAX_SHOWN_PATH / 2)..];
+        } else if path.chars().count() > MAX_SHOWN_PATH {
+            let chars: Vec<char> = path.chars().collect();
+            let head: String = chars[..MAX_SHOWN_PATH / 2].iter().collect();
+            let tail: String = chars[chars.len() - MAX_SHOWN_PATH / 2..].iter().collect();
             format!(" at {head}…{tail}")
         } else {
             format!(" at {path}")

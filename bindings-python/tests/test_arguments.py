@@ -266,6 +266,13 @@ def test_text_that_is_not_unicode_is_refused_naming_it(mem: interlock.Client) ->
     assert mem.set("\U0001f512", "\U0001f512") > 0  # a surrogate pair in UTF-16 is fine here
 
 
+def test_a_cyclic_value_is_refused_in_a_short_message(mem: interlock.Client) -> None:
+    looped: list[Any] = []
+    looped.append(looped)
+    message = refused(lambda: mem.set("k", looped), "the value for 'k' is not JSON at $[0]", "…")
+    assert "a cycle?" in message and len(message) < 160, message
+
+
 def test_callbacks_must_be_plain_functions(mem: interlock.Client) -> None:
     async def coroutine_function() -> None:
         pass

@@ -41,6 +41,11 @@ const WATCH_RECONNECT: Duration = Duration::from_secs(15);
 #[cfg(not(target_family = "wasm"))]
 const READ_TIMEOUT: Duration = Duration::from_secs(45);
 #[cfg(not(target_family = "wasm"))]
+/// How long an idle connection to the server is kept for reuse: below the server's default
+/// header-read timeout (30 s), after which it closes idle connections.
+#[cfg(not(target_family = "wasm"))]
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A store behind an interlock server.
@@ -79,6 +84,9 @@ impl HttpBackend {
             reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(READ_TIMEOUT)
+                // The server closes a connection idle for its header-read timeout (30 s by
+                // default); dropping ours first keeps a request from racing that close.
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         };
         // In WebAssembly requests go through the host's `fetch`, which has its own timeouts.
         #[cfg(target_family = "wasm")]
