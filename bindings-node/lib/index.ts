@@ -267,18 +267,18 @@ function wellFormed(what: string, text: string): void {
 }
 
 /** An index argument: an integer from 0 to 2^53 - 1 (0: absent), a number or a bigint. */
-function indexOf(what: string, index: unknown): number {
-  if (typeof index === 'bigint' && index >= 0n && index <= BigInt(Number.MAX_SAFE_INTEGER)) {
+function indexOf(what: string, index: unknown, low = 0): number {
+  if (typeof index === 'bigint' && index >= BigInt(low) && index <= BigInt(Number.MAX_SAFE_INTEGER)) {
     return Number(index);
   }
-  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
-    throw new InvalidArgumentError(`${what} must be an integer from 0 to 2^53 - 1, not ${describe(index)}`);
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < low) {
+    throw new InvalidArgumentError(`${what} must be an integer from ${low} to 2^53 - 1, not ${describe(index)}`);
   }
   return index;
 }
 
-function optionalIndexOf(what: string, index: unknown): number | null {
-  return index === undefined || index === null ? null : indexOf(what, index);
+function optionalIndexOf(what: string, index: unknown, low = 0): number | null {
+  return index === undefined || index === null ? null : indexOf(what, index, low);
 }
 
 /** The largest lease id: lease ids are positive 64-bit signed integers. */
@@ -297,7 +297,8 @@ function keysOf(what: string, keys: unknown): string[] {
   if (!Array.isArray(keys)) {
     throw new InvalidArgumentError(`the keys of ${what} must be an array of strings, not ${describe(keys)}`);
   }
-  keys.forEach((k, i) => keyOf(`keys[${i}] of ${what}`, k));
+  // A plain loop: forEach skips the holes of a sparse array.
+  for (let i = 0; i < keys.length; i++) keyOf(`keys[${i}] of ${what}`, keys[i]);
   return keys as string[];
 }
 
@@ -306,7 +307,7 @@ function keysOf(what: string, keys: unknown): string[] {
  * client's store that is not it (another store's ids repeat this one's), or one this client
  * does not keep alive. */
 function leaseText(client: Client, what: string, lease: unknown): string {
-  if (lease instanceof Lease) {
+  if (Lease.is(lease)) {
     ownLease(client, what, lease);
     return lease.native.id;
   }
@@ -342,6 +343,12 @@ function leaseOut(id: string | null | undefined): bigint | undefined {
  * the program still acts as the holder. Each leaves when released or lost (its client's close
  * loses it). */
 const heldLocks = new Set<Lock>();
+
+/** The leases kept alive in this JavaScript realm, for the same reason: a lease is kept alive
+ * until `revoke()`, its loss or its client's close, not until V8 collects its object (the
+ * entries written on it would vanish at a moment nobody chose). Each leaves when lost, which
+ * revoking and closing are. */
+const liveLeases = new Set<Lease>();
 
 /** The clients of this JavaScript realm that may be open, held weakly: at the process's exit
  * the open ones are closed, so that their locks free at once rather than after their TTL. */
@@ -419,6 +426,10 @@ export async function connect(url?: string | null, options: ConnectOptions | nul
   if (o.token !== undefined && o.token !== null && typeof o.token !== 'string') {
     throw new InvalidArgumentError(`the token option of connect must be a string, not ${describe(o.token)}`);
   }
+  if (typeof o.token === 'string' && loneSurrogate(o.token)) {
+    // Not shown: a token is a secret.
+    throw new InvalidArgumentError('the token option of connect is not valid Unicode: it contains a lone surrogate');
+  }
   const token = o.token ?? environment('INTERLOCK_TOKEN');
   return new Client(await call(() => native.connect(url ?? null, token ?? null)));
 }
@@ -482,7 +493,7 @@ export class Client {
     keyOf('the prefix of list', prefix);
     const o = optionsOf('list', options, ['after', 'limit']);
     const after = o.after === undefined || o.after === null ? null : keyOf('the after option of list', o.after);
-    const limit = optionalIndexOf('the limit option of list', o.limit);
+    const limit = optionalIndexOf('the limit option of list', o.limit, 1);
     const page = await this.#call(() => this.#native.list(prefix, after, limit));
     return { entries: page.entries.map((e) => entry<T>(e)), more: page.more };
   }
@@ -582,7 +593,7 @@ export class Client {
       wellFormed(`the owner option of lock '${name}'`, o.owner);
     }
     if (o.lease !== undefined && o.lease !== null) {
-      if (!(o.lease instanceof Lease)) {
+      if (!Lease.is(o.lease)) {
         throw new InvalidArgumentError(`the lease option of lock '${name}' must be a Lease from client.lease(), not ${describe(o.lease)}`);
       }
       ownLease(this, `the lease option of lock '${name}'`, o.lease);
@@ -649,7 +660,7 @@ export class Client {
     }
     const o = optionsOf('retry', options, ['attempts']);
     const given = o.attempts ?? 10;
-    if (typeof given !== 'number' || !Number.isInteger(given)) {
+    if (typeof given !== 'number' || !Number.isInteger(given) || given < 1 || given > 1000000) {
       // The core's rule (and message) for the integers; a number that is not one is refused here,
       // in JavaScript's words (Infinity, not Rust's inf).
       throw new InvalidArgumentError(`attempts of retry must be an integer from 1 to 1000000, not ${typeof given === 'number' ? given : describe(given)}`);
@@ -728,6 +739,7 @@ export class Txn {
     if (this.#committed) {
       throw new InvalidArgumentError('this transaction was committed already; make a new one with client.txn()');
     }
+    this.#client.checkOpen();
   }
 
   /** Requires `key` to be at `index` (0: absent). */
@@ -775,7 +787,7 @@ export class Txn {
   /** Commits only while `lock` is still held (a fenced write); else `LockLostError`. */
   require(lock: Lock): this {
     this.#open();
-    if (!(lock instanceof Lock)) {
+    if (!Lock.is(lock)) {
       throw new InvalidArgumentError(`the lock of require must be a Lock from client.lock(), not ${describe(lock)}`);
     }
     if (!lock.belongsTo(this.#client)) {
@@ -822,6 +834,14 @@ export class Lease {
   constructor(n: native.Lease, client: Client) {
     this.native = n;
     this.#client = client;
+    liveLeases.add(this);
+    whenLost(n, () => liveLeases.delete(this));
+  }
+
+  /** @internal Whether `x` is a lease made by a client (not merely an object with this
+   * prototype). */
+  static is(x: unknown): x is Lease {
+    return typeof x === 'object' && x !== null && #client in x;
   }
 
   /** @internal Whether `client` made this lease. */
@@ -925,6 +945,12 @@ export class Lock {
   constructor(n: native.Lock, client: Client) {
     this.native = n;
     this.#client = client;
+  }
+
+  /** @internal Whether `x` is a lock made by a client (not merely an object with this
+   * prototype). */
+  static is(x: unknown): x is Lock {
+    return typeof x === 'object' && x !== null && #client in x;
   }
 
   /** @internal Whether `client` made this lock. */
@@ -1193,6 +1219,7 @@ export class Session {
   /** Stores a new or replacing value (tracked from now on). A key that was never loaded must be
    * absent at save time, unless optimistic concurrency is off. */
   store(key: string, value: unknown): void {
+    this.#client.checkOpen();
     keyOf('the key of store', key);
     const text = toJson(key, value);
     callSync(() => this.#native.store(key, text));
@@ -1201,6 +1228,7 @@ export class Session {
 
   /** Deletes `key` at save time (checked at its loaded index if it was loaded). */
   delete(key: string): void {
+    this.#client.checkOpen();
     keyOf('the key of delete', key);
     callSync(() => this.#native.delete(key));
     this.#tracked.delete(key);
@@ -1208,12 +1236,14 @@ export class Session {
 
   /** The index `key` had when loaded (0: absent), or null if it was not loaded. */
   loadedIndex(key: string): number | null {
+    this.#client.checkOpen();
     keyOf('the key of loadedIndex', key);
     return callSync(() => this.#native.loadedIndex(key)) ?? null;
   }
 
   /** Stages a compare-exchange put that commits with the documents. */
   putCompareExchange(key: string, value: unknown, index: number | bigint): void {
+    this.#client.checkOpen();
     keyOf('the key of putCompareExchange', key);
     const at = indexOf(`the index of putCompareExchange '${key}'`, index);
     const text = toJson(key, value);
@@ -1222,6 +1252,7 @@ export class Session {
 
   /** Stages a compare-exchange delete that commits with the documents. */
   deleteCompareExchange(key: string, index: number | bigint): void {
+    this.#client.checkOpen();
     keyOf('the key of deleteCompareExchange', key);
     const at = indexOf(`the index of deleteCompareExchange '${key}'`, index);
     callSync(() => this.#native.deleteCompareExchange(key, at));
@@ -1236,6 +1267,7 @@ export class Session {
 
   /** Whether `saveChanges` would write anything. */
   get hasChanges(): boolean {
+    this.#client.checkOpen();
     this.#sync();
     return callSync(() => this.#native.hasChanges());
   }

@@ -6,8 +6,9 @@
 
 import { InvalidArgumentError } from './errors.js';
 
-/** The deepest nesting accepted (what every store can parse back). */
-const MAX_DEPTH = 128;
+/** The deepest nesting of arrays and objects accepted (`[[1]]` nests 2 deep): the core's
+ * `validate::MAX_VALUE_DEPTH`, well within what every store's JSON reader parses back. */
+const MAX_DEPTH = 100;
 
 /** How to convert the usual non-JSON objects, by constructor name. */
 const HINTS: Record<string, string> = {
@@ -47,8 +48,8 @@ function problem(value: unknown, path: string, depth: number, seen: Set<object>)
   if (typeof value !== 'object') {
     return `${path}: a ${typeof value} is not JSON`;
   }
-  if (depth > MAX_DEPTH) {
-    return `${path}: nested deeper than ${MAX_DEPTH} levels`;
+  if (depth >= MAX_DEPTH) {
+    return `${path}: arrays or objects nested more than ${MAX_DEPTH} levels deep, the limit`;
   }
   if (seen.has(value)) {
     return `${path}: a cycle`;
@@ -66,6 +67,9 @@ function problem(value: unknown, path: string, depth: number, seen: Set<object>)
     if (proto !== Object.prototype && proto !== null) {
       const name = (value as { constructor?: { name?: string } }).constructor?.name || 'object';
       return `${path}: a ${name} is not JSON (${HINTS[name] ?? 'convert it to plain objects, arrays, strings, numbers, booleans and null first'})`;
+    }
+    if (Object.getOwnPropertySymbols(value).some((k) => Object.prototype.propertyIsEnumerable.call(value, k))) {
+      return `${path}: a member keyed by a symbol is not JSON (JSON.stringify would drop it)`;
     }
     for (const [k, v] of Object.entries(value)) {
       const lone = loneSurrogate(k);

@@ -378,3 +378,56 @@ for (const [store, url] of stores()) {
     });
   }
 }
+
+// ---- What a break-it review found ------------------------------------------------------------
+
+for (const [store, url] of stores()) {
+  test(`${store}: a closed client's transactions and sessions refuse their steps at the call`, async () => {
+    const db = await connect(url());
+    const tx = db.txn().set('closed/a', 1);
+    const s = db.session();
+    await db.close();
+    const closed = /the client of .* is closed/;
+    for (const step of [() => tx.set('closed/b', 1), () => tx.check('closed/q', 0), () => tx.delete('closed/a'),
+      () => s.store('closed/z', 1), () => s.delete('closed/z'), () => s.putCompareExchange('closed/c', 1, 0),
+      () => s.deleteCompareExchange('closed/c', 1), () => s.loadedIndex('closed/z'), () => s.hasChanges]) {
+      assert.throws(step, (e) => e instanceof InvalidArgumentError && closed.test(e.message));
+    }
+    await refused(() => tx.commit(), closed);
+  });
+
+  test(`${store}: an object made with a Lease's or Lock's prototype is not one`, async () => {
+    const { Lease, Lock } = await import('interlock-db');
+    const db = await connect(url());
+    const fake = Object.create(Lease.prototype);
+    await refused(() => db.revoke(fake), /the lease of revoke must be a Lease or a lease id/);
+    await refused(() => db.put('k', 1, 0, { lease: fake }), /must be a Lease or a lease id/);
+    await refused(() => db.lock('L', { lease: fake }), /lease/);
+    await refused(() => db.txn().require(Object.create(Lock.prototype)), /the lock of require must be a Lock from client.lock\(\)/);
+    await db.close();
+  });
+
+  test(`${store}: the holes of a sparse key array are named`, async () => {
+    const db = await connect(url());
+    // eslint-disable-next-line no-sparse-arrays
+    await refused(() => db.getMany([, 'a']), /keys\[0\] of getMany must be a string, not undefined/);
+    // eslint-disable-next-line no-sparse-arrays
+    await refused(() => db.session().loadMany(['a', , 'b']), /keys\[1\] of loadMany must be a string, not undefined/);
+    await db.close();
+  });
+
+  test(`${store}: messages show the value given and one rule`, async () => {
+    const db = await connect(url());
+    await refused(() => db.retry(() => 1, { attempts: 1e300 }), /attempts of retry must be an integer from 1 to 1000000, not 1e\+300/);
+    await refused(() => db.list('', { limit: 0 }), /the limit option of list must be an integer from 1 to 2\^53 - 1, not 0/);
+    await refused(() => db.list('', { limit: 0.5 }), /from 1 to 2\^53 - 1, not 0.5/);
+    await refused(() => db.set('sym', { [Symbol('s')]: 1 }), /a member keyed by a symbol is not JSON/);
+    assert.equal(await db.get('sym'), null);
+    await db.close();
+  });
+}
+
+test('a token that is not valid Unicode is refused without showing it', async () => {
+  await refused(() => connect('mem://tok', { token: 'a\uD800secret' }), /the token option of connect is not valid Unicode/);
+  await assert.rejects(() => connect('mem://tok', { token: 'a\uD800secret' }), (e) => !e.message.includes('secret'));
+});

@@ -165,3 +165,30 @@ test('a held lock nothing refers to stays held through garbage collections until
     assert.doesNotMatch(r.stderr, /panicked/, store);
   }
 });
+
+test('a lease nothing refers to stays alive through garbage collections until revoked or closed', () => {
+  // In a child with --expose-gc: a key is written on a lease whose object is dropped at once; the
+  // collector runs; the key stays (the lease is kept alive), then goes when the client closes.
+  const script = `
+    import { connect } from 'interlock-db';
+    const url = process.argv[1];
+    const a = await connect(url);
+    const b = await connect(url);
+    await (async () => { await a.set('presence/me', 'here', { lease: await a.lease(3) }); })();
+    for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); }
+    await new Promise((r) => setTimeout(r, 4000));
+    console.log('after the TTL: ' + (await b.get('presence/me'))?.value);
+    await a.close();
+    console.log('after close: ' + (await b.get('presence/me'))?.value);
+    await b.close();
+  `;
+  for (const [store, url] of stores()) {
+    const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script, url()], {
+      cwd: process.cwd(), encoding: 'utf8', timeout: 60_000,
+    });
+    assert.equal(r.status, 0, `${store}: ${r.stderr}`);
+    assert.match(r.stdout, /^after the TTL: here$/m, store);
+    assert.match(r.stdout, /^after close: undefined$/m, store);
+    assert.doesNotMatch(r.stderr, /panicked/, store);
+  }
+});

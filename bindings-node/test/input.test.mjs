@@ -8,6 +8,13 @@ import { stores } from './stores.mjs';
 const cycle = {};
 cycle.self = cycle;
 
+/** `levels` arrays and objects nested in each other around 1. */
+function nested(levels) {
+  let v = 1;
+  for (let i = 0; i < levels; i++) v = i % 2 ? { k: v } : [v];
+  return v;
+}
+
 const cases = [
   ['an empty key', (db) => db.set('', 1), /key/],
   ['a reserved key', (db) => db.set('@lock/x', 1), /reserved/],
@@ -23,6 +30,8 @@ const cases = [
   ['a Date', (db) => db.set('v', { at: new Date() }), /Date is not JSON/],
   ['a Map', (db) => db.set('v', new Map()), /Map is not JSON/],
   ['a cycle', (db) => db.set('v', cycle), /cycle/],
+  ['a value nested 101 deep', (db) => db.set('v', nested(101)), /nested more than 100 levels deep, the limit/],
+  ['a value nested 128 deep', (db) => db.set('v', nested(128)), /nested more than 100 levels deep, the limit/],
   ['a negative index', (db) => db.put('v', 1, -1), /index/],
   ['a fractional index', (db) => db.put('v', 1, 1.5), /index/],
   ['an index above 2^53', (db) => db.put('v', 1, 2 ** 53), /2\^53/],
@@ -86,6 +95,14 @@ for (const [store, url] of stores()) {
       await db.close();
     });
   }
+
+  test(`${store}: a value nested 100 deep, the limit, is stored and read back`, async () => {
+    const db = await connect(url());
+    await db.set('deep', nested(100));
+    assert.deepEqual((await db.get('deep')).value, nested(100));
+    assert.deepEqual((await db.list('dee')).entries.map((e) => e.key), ['deep']);
+    await db.close();
+  });
 
   test(`${store}: no message shows [object Object] or 'a undefined'`, async () => {
     const db = await connect(url());

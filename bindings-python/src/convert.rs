@@ -11,8 +11,9 @@ use serde_json::{Map, Number, Value};
 
 use crate::errors;
 
-/// The deepest nesting accepted (what the stores can parse back).
-const MAX_DEPTH: usize = 128;
+/// The deepest nesting of lists and dicts accepted: the core's rule, checked here too so that a
+/// cycle is found without following it further.
+const MAX_DEPTH: usize = interlock::validate::MAX_VALUE_DEPTH;
 
 /// Why a str cannot be sent: it has no UTF-8 form.
 const NOT_UNICODE: &str =
@@ -39,10 +40,8 @@ pub fn to_json(key: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     })
 }
 
+/// `depth`: how many arrays and objects enclose `obj`.
 fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("nested deeper than {MAX_DEPTH} levels (a cycle?)"));
-    }
     if obj.is_none() {
         return Ok(Value::Null);
     }
@@ -69,6 +68,14 @@ fn convert(obj: &Bound<'_, PyAny>, path: &mut String, depth: usize) -> Result<Va
             .to_cow()
             .map(|s| Value::String(s.into_owned()))
             .map_err(|_| NOT_UNICODE.to_string());
+    }
+    let container = obj.is_instance_of::<PyDict>()
+        || obj.is_instance_of::<PyList>()
+        || obj.is_instance_of::<PyTuple>();
+    if container && depth >= MAX_DEPTH {
+        return Err(format!(
+            "nests lists or dicts more than {MAX_DEPTH} levels deep, the limit (a cycle?)"
+        ));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::new();

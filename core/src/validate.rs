@@ -67,8 +67,36 @@ pub fn prefix(prefix: &str) -> Result<()> {
     key_shape(prefix).map_err(|e| e.prefix("invalid prefix"))
 }
 
-/// Serializes a value and checks its size against the store's limit.
+/// The deepest nesting of arrays and objects a value may have (`[[1]]` nests 2 deep): well
+/// within what every JSON reader of the stores and packages parses back (serde_json's 128).
+pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// How deep `value` nests arrays and objects, counted up to `MAX_VALUE_DEPTH + 1`.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((v, above)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(members) => Box::new(members.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(above + 1);
+        if deepest > MAX_VALUE_DEPTH {
+            break;
+        }
+        stack.extend(children.map(|c| (c, above + 1)));
+    }
+    deepest
+}
+
+/// Serializes a value and checks its size against the store's limit, and its nesting.
 pub fn value(key: &str, value: &Value, max_bytes: usize) -> Result<()> {
+    if depth(value) > MAX_VALUE_DEPTH {
+        return Err(Error::invalid(format!(
+            "value for key '{key}' nests arrays or objects more than {MAX_VALUE_DEPTH} levels deep; the limit is {MAX_VALUE_DEPTH}"
+        )));
+    }
     let size = serialized_len(value);
     if size > max_bytes {
         return Err(Error::invalid(format!(
@@ -226,6 +254,30 @@ pub fn read_keys(count: usize) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> Value {
+        (0..levels).fold(Value::from(1), |v, i| match i % 2 {
+            0 => Value::Array(vec![v]),
+            _ => serde_json::json!({ "k": v }),
+        })
+    }
+
+    #[test]
+    fn a_value_nests_at_most_max_value_depth_levels_and_reads_back() {
+        assert_eq!(depth(&Value::from(1)), 0);
+        assert_eq!(depth(&serde_json::json!([[1], {"a": {"b": []}}])), 4);
+        let deepest = nested(MAX_VALUE_DEPTH);
+        assert!(value("k", &deepest, usize::MAX).is_ok());
+        // What is accepted reads back, also inside a reply's envelope.
+        let text = serde_json::json!({ "value": { "entry": deepest } }).to_string();
+        assert!(serde_json::from_str::<Value>(&text).is_ok());
+        let err = value("k", &nested(MAX_VALUE_DEPTH + 1), usize::MAX).unwrap_err();
+        assert!(
+            err.to_string().contains("more than 100 levels deep"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn negative_zero_integers_become_zero_and_floats_stay() {
@@ -263,8 +315,6 @@ mod tests {
         );
         assert_eq!(inexact_integer(r#""\"12345678901234567890123""#), None);
     }
-
-    use super::*;
 
     #[test]
     fn read_keys_limit() {

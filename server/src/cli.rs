@@ -120,7 +120,10 @@ pub fn parse_value(text: &str) -> Result<Value, Failure> {
             )
         } else if message.contains("recursion limit") {
             (
-                "nests arrays or objects deeper than 128 levels".to_string(),
+                format!(
+                    "nests arrays or objects more than {} levels deep, the limit",
+                    interlock::validate::MAX_VALUE_DEPTH
+                ),
                 "",
             )
         } else if e.classify() == serde_json::error::Category::Eof {
