@@ -119,53 +119,36 @@ Step = Union[Call, Invoke, Pause]
 Op = Generator[Step, Any, T]
 
 
-class _Drive:
-    """Steps an operation along: `step` is the next step to run, None once it has returned
-    `value`."""
-
-    def __init__(self, op: Op[Any]) -> None:
-        self._op = op
-        self.value: Any = None
-        self.step: Step | None = self._resume(op.send, None)
-
-    def _resume(self, how: Callable[[Any], Step], arg: Any) -> Step | None:
-        try:
-            return how(arg)
-        except StopIteration as done:
-            self.value = done.value
-            return None
-
-    def returned(self, result: Any) -> None:
-        self.step = self._resume(self._op.send, result)
-
-    def raised(self, error: BaseException) -> None:
-        self.step = self._resume(self._op.throw, error)
-
-
 def run(op: Op[T]) -> T:
     """Runs an operation to its end, blocking."""
-    drive = _Drive(op)
-    while drive.step is not None:
-        try:
-            result = drive.step.run()
-        except BaseException as error:
-            drive.raised(error)
-            continue
-        drive.returned(result)
-    return drive.value
+    try:
+        step = op.send(None)
+        while True:
+            try:
+                result = step.run()
+            except BaseException as error:
+                step = op.throw(error)
+            else:
+                step = op.send(result)
+    except StopIteration as done:
+        value: T = done.value
+        return value
 
 
 async def run_async(op: Op[T]) -> T:
     """Runs an operation to its end under asyncio."""
-    drive = _Drive(op)
-    while drive.step is not None:
-        try:
-            result = await drive.step.run_async()
-        except BaseException as error:
-            drive.raised(error)
-            continue
-        drive.returned(result)
-    return drive.value
+    try:
+        step = op.send(None)
+        while True:
+            try:
+                result = await step.run_async()
+            except BaseException as error:
+                step = op.throw(error)
+            else:
+                step = op.send(result)
+    except StopIteration as done:
+        value: T = done.value
+        return value
 
 
 def _is_future(value: object) -> bool:
