@@ -136,19 +136,20 @@ def run(op: Op[T]) -> T:
 
 
 async def run_async(op: Op[T]) -> T:
-    """Runs an operation to its end under asyncio."""
-    try:
-        step = op.send(None)
-        while True:
-            try:
-                result = await step.run_async()
-            except BaseException as error:
-                step = op.throw(error)
-            else:
-                step = op.send(result)
-    except StopIteration as done:
-        value: T = done.value
-        return value
+    """Runs an operation to its end under asyncio: each step's result (or exception) is sent
+    (or thrown) into the operation, which then yields its next step or returns."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = op.send(result) if error is None else op.throw(error)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        try:
+            result, error = await step.run_async(), None
+        except BaseException as failed:
+            result, error = None, failed
 
 
 def _is_future(value: object) -> bool:
